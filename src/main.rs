@@ -1,1 +1,69 @@
-fn main() {}
+//! The `minimax-connector` binary: loads the configuration, starts the service.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use minimax_connector::config::{default_config_dir, Role, Settings};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Books webshop sales into Minimax")]
+struct Args {
+    /// Extra configuration file, read after config/default.toml and config/local.toml.
+    #[arg(long, env = "MMC_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory holding default.toml (default: ./config, or MMC_CONFIG_DIR).
+    #[arg(long)]
+    config_dir: Option<PathBuf>,
+    /// Run intake, workers or both (overrides `role` in the configuration).
+    #[arg(long, value_enum)]
+    role: Option<Role>,
+    /// Port to listen on (overrides server.port).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Validate the configuration and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = args.config_dir.unwrap_or_else(default_config_dir);
+    let mut settings = Settings::load(&dir, args.config.as_deref())
+        .with_context(|| format!("loading configuration from {}", dir.display()))?;
+    if let Some(role) = args.role {
+        settings.role = role;
+    }
+    if let Some(port) = args.port {
+        settings.server.port = port;
+    }
+    if args.check_config {
+        println!("configuration OK");
+        return Ok(());
+    }
+    minimax_connector::telemetry::init(&settings.telemetry);
+    let app = minimax_connector::startup::Application::build(
+        settings,
+        Arc::new(NotYetBooking),
+        |_cfg| {},
+    )
+    .await?;
+    app.run_until_stopped().await
+}
+
+/// Placeholder until booking lands.
+struct NotYetBooking;
+
+#[async_trait::async_trait]
+impl minimax_connector::worker::JobHandler for NotYetBooking {
+    async fn handle(
+        &self,
+        _job: &minimax_connector::queue::ClaimedJob,
+    ) -> Result<serde_json::Value, minimax_connector::worker::JobError> {
+        Err(minimax_connector::worker::JobError::Permanent {
+            reason: "booking is not implemented yet".into(),
+        })
+    }
+}

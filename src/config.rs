@@ -1,0 +1,219 @@
+//! Service configuration: `config/default.toml`, an optional local file, then
+//! `MMC__SECTION__KEY` environment variables, in that order of precedence.
+//!
+//! [`Settings::load`] validates everything it returns, so the rest of the service can
+//! trust the values; a wrong value stops start-up with a message naming the key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+/// Which parts of the service run in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// HTTP intake and workers.
+    All,
+    /// HTTP only: jobs are processed by other instances.
+    Intake,
+    /// Workers, plus the health and metrics endpoints.
+    Worker,
+}
+
+impl Role {
+    pub fn runs_workers(self) -> bool {
+        matches!(self, Role::All | Role::Worker)
+    }
+    pub fn runs_intake(self) -> bool {
+        matches!(self, Role::All | Role::Intake)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub role: Role,
+    pub server: ServerSettings,
+    pub redis: RedisSettings,
+    pub queue: QueueSettings,
+    pub worker: WorkerSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub body_limit_bytes: usize,
+    pub shutdown_timeout: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+    pub pool_size: usize,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueueSettings {
+    pub visibility_timeout: u64,
+    pub max_attempts: u32,
+    pub max_age: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    pub dedupe_ttl: u64,
+    pub per_tenant_concurrency: u32,
+    pub done_retention: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+    pub poll_interval_ms: u64,
+    pub shutdown_timeout: u64,
+    pub sweep_interval: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// The directory holding `default.toml`: `MMC_CONFIG_DIR`, else `./config`.
+pub fn default_config_dir() -> PathBuf {
+    std::env::var_os("MMC_CONFIG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("config"))
+}
+
+impl Settings {
+    /// Loads `<dir>/default.toml`, then `<dir>/local.toml` if present, then `extra` if
+    /// given (it must exist), then `MMC__…` environment variables.
+    pub fn load(dir: &Path, extra: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from(dir.join("default.toml")))
+            .add_source(config::File::from(dir.join("local.toml")).required(false));
+        if let Some(extra) = extra {
+            builder = builder.add_source(config::File::from(extra));
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix("MMC")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks the values serde cannot: ranges and relations between keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn check(ok: bool, key: &'static str, problem: &str) -> Result<(), ConfigError> {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid {
+                    key,
+                    problem: problem.to_owned(),
+                })
+            }
+        }
+        check(
+            !self.server.host.is_empty(),
+            "server.host",
+            "expected a host name or IP address",
+        )?;
+        check(
+            self.server.body_limit_bytes >= 1024,
+            "server.body_limit_bytes",
+            "expected at least 1024 bytes",
+        )?;
+        check(
+            self.redis.url.starts_with("redis://")
+                || self.redis.url.starts_with("rediss://")
+                || self.redis.url.starts_with("unix://"),
+            "redis.url",
+            "expected a redis://, rediss:// or unix:// URL",
+        )?;
+        check(
+            !self.redis.key_prefix.is_empty() && !self.redis.key_prefix.contains(['{', '}', ' ']),
+            "redis.key_prefix",
+            "expected a non-empty prefix without braces or spaces",
+        )?;
+        check(
+            self.redis.pool_size > 0,
+            "redis.pool_size",
+            "expected at least 1",
+        )?;
+        check(
+            self.queue.visibility_timeout >= 5,
+            "queue.visibility_timeout",
+            "expected at least 5 seconds",
+        )?;
+        check(
+            self.queue.max_attempts >= 1,
+            "queue.max_attempts",
+            "expected at least 1",
+        )?;
+        check(
+            self.queue.backoff_base_ms > 0
+                && self.queue.backoff_base_ms <= self.queue.backoff_max_ms,
+            "queue.backoff_base_ms",
+            "expected more than 0 and at most queue.backoff_max_ms",
+        )?;
+        check(
+            self.queue.dedupe_ttl >= 7 * 24 * 3600,
+            "queue.dedupe_ttl",
+            "expected at least 604800 seconds (7 days): shops redeliver for days",
+        )?;
+        check(
+            self.queue.per_tenant_concurrency >= 1,
+            "queue.per_tenant_concurrency",
+            "expected at least 1",
+        )?;
+        check(
+            self.worker.concurrency >= 1,
+            "worker.concurrency",
+            "expected at least 1",
+        )?;
+        check(
+            self.worker.poll_interval_ms >= 10,
+            "worker.poll_interval_ms",
+            "expected at least 10",
+        )?;
+        check(
+            self.worker.sweep_interval >= 1,
+            "worker.sweep_interval",
+            "expected at least 1",
+        )?;
+        Ok(())
+    }
+}
+
+impl QueueSettings {
+    pub fn visibility_timeout(&self) -> Duration {
+        Duration::from_secs(self.visibility_timeout)
+    }
+}

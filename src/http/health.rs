@@ -1,0 +1,80 @@
+//! Liveness, readiness and metrics endpoints for orchestrators and Prometheus.
+//!
+//! `/health/live` only says the process answers. `/health/ready` says this instance
+//! can do its job now: Redis answers within the configured timeout and, where this
+//! process runs workers, the worker loop has turned recently. Neither needs a restart
+//! to recover: each request checks afresh.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::http::AppState;
+use crate::queue::now_ms;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health/live", web::get().to(live))
+        .route("/health/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let timeout = state.redis_timeout;
+    let redis = match tokio::time::timeout(timeout, state.queue.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("redis: {e}")),
+        Err(_) => Err(format!(
+            "redis: no answer within {} ms",
+            timeout.as_millis()
+        )),
+    };
+    let workers = match &state.worker_heartbeat {
+        None => Ok("not run by this instance"),
+        Some(hb) => {
+            // The dispatcher turns at least every poll interval (or after a Redis
+            // error backoff); a much older heartbeat means it is stuck or gone.
+            let age = now_ms() - hb.load(Ordering::Relaxed);
+            let limit = (state.worker_poll * 8).max(Duration::from_secs(10));
+            if age <= limit.as_millis() as i64 {
+                Ok("ok")
+            } else {
+                Err(format!("workers: last seen {age} ms ago"))
+            }
+        }
+    };
+    match (redis, workers) {
+        (Ok(()), Ok(w)) => {
+            HttpResponse::Ok().json(json!({"status": "ready", "redis": "ok", "workers": w}))
+        }
+        (r, w) => {
+            let reasons: Vec<String> = [r.err(), w.err()].into_iter().flatten().collect();
+            HttpResponse::ServiceUnavailable().json(json!({
+                "status": "unavailable",
+                "error": "not_ready",
+                "message": reasons.join("; "),
+                "reasons": reasons,
+            }))
+        }
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let body = match tokio::time::timeout(state.redis_timeout, crate::metrics::render(&state.queue))
+        .await
+    {
+        Ok(body) => body,
+        Err(_) => {
+            // Serve the counters even when the queue gauges cannot be refreshed.
+            crate::metrics::render_counters_only()
+        }
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
+}

@@ -1,0 +1,114 @@
+//! The HTTP surface: routes, shared state, request ids and JSON errors.
+//!
+//! Every request gets a request id (the caller's `X-Request-Id` if it is sane, else a
+//! new one), a span carrying it, and the id back in the response header. Every error
+//! answer is JSON (see [`error`]).
+
+pub mod error;
+pub mod health;
+
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{ErrorHandlers, Next};
+use actix_web::{web, HttpResponse};
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+use crate::queue::Queue;
+
+pub use error::ApiError;
+
+/// State shared by all handlers of one process.
+pub struct AppState {
+    pub queue: Queue,
+    pub redis_timeout: Duration,
+    /// Present when this process runs workers (readiness checks it).
+    pub worker_heartbeat: Option<Arc<AtomicI64>>,
+    pub worker_poll: Duration,
+    /// Wakes this process's idle workers after an enqueue.
+    pub worker_wake: Option<Arc<Notify>>,
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+async fn request_span(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.path(),
+        status = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status().as_u16();
+    span.record("status", status);
+    span.in_scope(|| {
+        let ms = started.elapsed().as_millis() as u64;
+        if status >= 500 {
+            tracing::error!(status, ms, "request failed");
+        } else if status >= 400 {
+            tracing::warn!(status, ms, "request rejected");
+        } else {
+            tracing::debug!(status, ms, "request served");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    Ok(res)
+}
+
+/// Registers all routes on an `App`. `intake` adds the webhook routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    health::configure(cfg);
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such route"))
+}
+
+/// Builds the actix `App` for one worker thread of the server.
+pub fn app(
+    state: web::Data<AppState>,
+    extra: impl Fn(&mut web::ServiceConfig) + Clone + 'static,
+    body_limit: usize,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(body_limit))
+        .app_data(web::JsonConfig::default().limit(body_limit))
+        .configure(configure)
+        .configure(extra)
+        .default_service(web::to(not_found))
+        .wrap(ErrorHandlers::new().default_handler(error::json_errors))
+        .wrap(actix_web::middleware::from_fn(request_span))
+}
+
+/// A 200 with a JSON body; small helper to keep handlers short.
+pub fn ok_json(value: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok().json(value)
+}

@@ -1,0 +1,178 @@
+//! Start-up and shutdown: builds the Redis pool, the queue, the worker pool and the
+//! HTTP server from [`Settings`], the same path for `main`, the Docker image and tests.
+//!
+//! Shutdown order (as in Lemmy): stop accepting HTTP requests and let open ones
+//! finish, then stop the workers (in-flight jobs finish within a timeout; the rest are
+//! reclaimed by lease expiry). Nothing accepted is lost either way.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::web;
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::queue::{Queue, QueueConfig};
+use crate::worker::{JobHandler, WorkerConfig, WorkerPool};
+
+/// Creates the Redis pool with short timeouts, so a Redis outage turns into fast 503s
+/// instead of hanging requests.
+pub fn redis_pool(settings: &Settings) -> anyhow::Result<deadpool_redis::Pool> {
+    let timeout = Some(Duration::from_millis(settings.redis.timeout_ms));
+    let mut cfg = deadpool_redis::Config::from_url(settings.redis.url.clone());
+    cfg.pool = Some(deadpool_redis::PoolConfig {
+        max_size: settings.redis.pool_size,
+        timeouts: deadpool_redis::Timeouts {
+            wait: timeout,
+            create: timeout,
+            recycle: timeout,
+        },
+        ..Default::default()
+    });
+    cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .context("creating the Redis pool (redis.url)")
+}
+
+pub fn queue_config(settings: &Settings) -> QueueConfig {
+    QueueConfig {
+        prefix: settings.redis.key_prefix.clone(),
+        dedupe_ttl_secs: settings.queue.dedupe_ttl,
+        per_tenant_concurrency: settings.queue.per_tenant_concurrency,
+        done_retention_secs: settings.queue.done_retention,
+    }
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    workers: Option<WorkerPool>,
+    stop_tx: watch::Sender<bool>,
+    stop_rx: watch::Receiver<bool>,
+    queue: Queue,
+}
+
+/// Stops a running [`Application`] as SIGTERM would.
+#[derive(Clone)]
+pub struct StopHandle(watch::Sender<bool>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Application {
+    /// Binds `server.host:server.port` (port 0 picks a free port) and starts the
+    /// workers if the role asks for them. `extra` registers routes of other modules.
+    pub async fn build(
+        settings: Settings,
+        handler: Arc<dyn JobHandler>,
+        extra: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    ) -> anyhow::Result<Self> {
+        let pool = redis_pool(&settings)?;
+        let queue = Queue::new(pool, queue_config(&settings));
+        crate::metrics::init();
+
+        let workers = settings.role.runs_workers().then(|| {
+            WorkerPool::start(
+                queue.clone(),
+                handler,
+                WorkerConfig::from_settings(&settings),
+            )
+        });
+
+        let state = web::Data::new(AppState {
+            queue: queue.clone(),
+            redis_timeout: Duration::from_millis(settings.redis.timeout_ms),
+            worker_heartbeat: workers.as_ref().map(|w| w.heartbeat()),
+            worker_poll: Duration::from_millis(settings.worker.poll_interval_ms),
+            worker_wake: workers.as_ref().map(|w| w.waker()),
+        });
+
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address)
+            .with_context(|| format!("binding {address} (server.host, server.port)"))?;
+        let port = listener.local_addr()?.port();
+        let body_limit = settings.server.body_limit_bytes;
+        let server =
+            actix_web::HttpServer::new(move || http::app(state.clone(), extra.clone(), body_limit))
+                .disable_signals()
+                .shutdown_timeout(settings.server.shutdown_timeout)
+                .listen(listener)?
+                .run();
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tracing::info!(%address, port, role = ?settings.role, "minimax-connector listening");
+        Ok(Self {
+            port,
+            server,
+            workers,
+            stop_tx,
+            stop_rx,
+            queue,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.stop_tx.clone())
+    }
+
+    /// Runs until SIGTERM, SIGINT or [`StopHandle::stop`], then shuts down in order.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            server,
+            workers,
+            mut stop_rx,
+            ..
+        } = self;
+        let handle = server.handle();
+        let server_task = tokio::spawn(server);
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("signal received, shutting down"),
+            _ = stop_rx.changed() => tracing::info!("stop requested, shutting down"),
+        }
+        // Intake first: no new webhooks are accepted while workers drain.
+        handle.stop(true).await;
+        let _ = server_task.await;
+        if let Some(workers) = workers {
+            workers.shutdown().await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,133 @@
+//! Helpers shared by the integration tests: Redis connections with a unique key
+//! prefix per test, a private `redis-server` for tests that stop Redis, settings for
+//! an app on a free port.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use minimax_connector::config::Settings;
+use minimax_connector::queue::{Queue, QueueConfig};
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn unique_prefix(name: &str) -> String {
+    format!("test-{name}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn pool(url: &str) -> deadpool_redis::Pool {
+    let mut s = settings_for(url, "unused");
+    s.redis.timeout_ms = 1000;
+    minimax_connector::startup::redis_pool(&s).unwrap()
+}
+
+pub fn queue(prefix: &str) -> Queue {
+    queue_with(prefix, 2)
+}
+
+pub fn queue_with(prefix: &str, per_tenant: u32) -> Queue {
+    Queue::new(
+        pool(&redis_url()),
+        QueueConfig {
+            prefix: prefix.to_owned(),
+            dedupe_ttl_secs: 8 * 24 * 3600,
+            per_tenant_concurrency: per_tenant,
+            done_retention_secs: 3600,
+        },
+    )
+}
+
+/// The default configuration, on a free port, against `redis_url` with `prefix`.
+pub fn settings_for(redis_url: &str, prefix: &str) -> Settings {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut s = Settings::load(&dir, None).unwrap();
+    s.server.port = 0;
+    s.redis.url = redis_url.to_owned();
+    s.redis.key_prefix = prefix.to_owned();
+    s.redis.timeout_ms = 500;
+    s.worker.poll_interval_ms = 20;
+    s
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private redis-server on a free port, killed on drop; can be stopped and restarted.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let mut s = Self {
+            port: free_port(),
+            child: None,
+        };
+        s.restart();
+        s
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (see .ci/run)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    /// Kills the server (SIGKILL: as a crash would).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `f` until it returns `Some`, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

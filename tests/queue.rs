@@ -1,0 +1,535 @@
+//! The queue's properties against a real Redis: atomic dedupe, at-least-once delivery
+//! with lease expiry, backoff then dead letter, permanent failures, waiting without
+//! burning attempts, fencing of stale workers, fairness, key layout, manual retry.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use minimax_connector::queue::{Claim, ClaimedJob, Finish, JobState};
+use minimax_connector::worker::{
+    backoff, backoff_ceiling, JobError, JobHandler, WorkerConfig, WorkerPool,
+};
+
+fn cfg() -> WorkerConfig {
+    WorkerConfig {
+        concurrency: 4,
+        poll_interval: Duration::from_millis(20),
+        shutdown_timeout: Duration::from_secs(5),
+        sweep_interval: Duration::from_secs(60),
+        visibility_timeout: Duration::from_secs(30),
+        max_attempts: 5,
+        max_age: Duration::from_secs(3600),
+        backoff_base: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(400),
+    }
+}
+
+/// A handler driven by a closure over the attempt number.
+struct FnHandler<F>(F);
+
+#[async_trait::async_trait]
+impl<F> JobHandler for FnHandler<F>
+where
+    F: Fn(&ClaimedJob) -> Result<serde_json::Value, JobError> + Send + Sync + 'static,
+{
+    async fn handle(&self, job: &ClaimedJob) -> Result<serde_json::Value, JobError> {
+        (self.0)(job)
+    }
+}
+
+async fn wait_for_state(
+    q: &minimax_connector::queue::Queue,
+    tenant: &str,
+    id: &str,
+    state: JobState,
+    timeout: Duration,
+) -> minimax_connector::queue::JobRecord {
+    common::eventually(timeout, || async {
+        q.get(tenant, id)
+            .await
+            .unwrap()
+            .filter(|r| r.state == state)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!("job {id} did not reach {state:?}");
+    })
+}
+
+#[tokio::test]
+async fn same_dedupe_key_from_50_concurrent_tasks_yields_one_job() {
+    let q = common::queue(&common::unique_prefix("dedupe"));
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let q = q.clone();
+        tasks.push(tokio::spawn(async move {
+            q.enqueue(
+                "shop-a",
+                Some("order-1:paid"),
+                &format!("{{\"n\":{i}}}"),
+                None,
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let created: Vec<_> = results.iter().filter(|r| r.created).collect();
+    assert_eq!(created.len(), 1, "exactly one enqueue creates the job");
+    assert!(
+        results.iter().all(|r| r.id == created[0].id),
+        "all name the same job"
+    );
+    let counts = q.counts("shop-a").await.unwrap();
+    assert_eq!(counts.queued, 1);
+    // A different key is a different job.
+    let other = q
+        .enqueue("shop-a", Some("order-2:paid"), "{}", None)
+        .await
+        .unwrap();
+    assert!(other.created);
+    assert_ne!(other.id, created[0].id);
+}
+
+#[tokio::test]
+async fn invalid_tenant_ids_are_refused() {
+    let q = common::queue(&common::unique_prefix("tenantid"));
+    for bad in ["", "a}b", "x y", &"a".repeat(65)] {
+        assert!(q.enqueue(bad, None, "{}", None).await.is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn killed_worker_job_is_delivered_again_after_the_visibility_timeout() {
+    let prefix = common::unique_prefix("kill");
+    let started = Arc::new(std::sync::Barrier::new(2));
+    // The "process" that dies: its own runtime, shut down mid-job, so no code of it
+    // runs afterwards (no ack, no lease renewal), as with SIGKILL.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let id = rt.block_on(async {
+        let q = common::queue(&prefix);
+        q.enqueue("shop-k", None, "{}", None).await.unwrap().id
+    });
+    {
+        let started = started.clone();
+        let prefix = prefix.clone();
+        rt.spawn(async move {
+            let q = common::queue(&prefix);
+            let mut c = cfg();
+            c.visibility_timeout = Duration::from_secs(2);
+            let handler = FnHandler(move |_: &ClaimedJob| {
+                started.wait();
+                std::thread::sleep(Duration::from_secs(3600));
+                Ok(serde_json::json!({}))
+            });
+            let _pool = WorkerPool::start(q, Arc::new(handler), c);
+            std::future::pending::<()>().await;
+        });
+    }
+    started.wait();
+    rt.shutdown_background();
+
+    let rt2 = tokio::runtime::Runtime::new().unwrap();
+    rt2.block_on(async {
+        let q = common::queue(&prefix);
+        let rec = q.get("shop-k", &id).await.unwrap().unwrap();
+        assert_eq!(
+            rec.state,
+            JobState::Running,
+            "the dead worker still holds the lease"
+        );
+        let runs = Arc::new(AtomicU32::new(0));
+        let r = runs.clone();
+        let mut c = cfg();
+        c.visibility_timeout = Duration::from_secs(2);
+        let pool = WorkerPool::start(
+            q.clone(),
+            Arc::new(FnHandler(move |j: &ClaimedJob| {
+                r.fetch_add(1, Ordering::SeqCst);
+                Ok(serde_json::json!({"attempt": j.attempt}))
+            })),
+            c,
+        );
+        // Not handed out again while the lease is valid...
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            0,
+            "redelivered before the lease ran out"
+        );
+        // ...but after it.
+        let rec = wait_for_state(&q, "shop-k", &id, JobState::Done, Duration::from_secs(10)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(rec.attempts, 2);
+        assert_eq!(rec.result, Some(serde_json::json!({"attempt": 2})));
+        assert_eq!(rec.history[0].outcome, "lease_expired");
+        assert_eq!(rec.history[1].outcome, "done");
+        pool.shutdown().await;
+    });
+}
+
+#[tokio::test]
+async fn failing_handler_is_retried_with_backoff_then_dead_with_the_last_error() {
+    let q = common::queue(&common::unique_prefix("backoff"));
+    let id = q.enqueue("shop-b", None, "{}", None).await.unwrap().id;
+    let c = cfg();
+    let pool = WorkerPool::start(
+        q.clone(),
+        Arc::new(FnHandler(|j: &ClaimedJob| {
+            Err(JobError::Retry {
+                reason: format!("minimax answered 503 (attempt {})", j.attempt),
+                not_before: None,
+            })
+        })),
+        c.clone(),
+    );
+    let rec = wait_for_state(&q, "shop-b", &id, JobState::Dead, Duration::from_secs(10)).await;
+    pool.shutdown().await;
+    assert_eq!(rec.attempts, 5);
+    let outcomes: Vec<_> = rec.history.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["retry", "retry", "retry", "retry", "dead"]);
+    let last = rec.last_error.unwrap();
+    assert!(last.contains("gave up after 5 attempts"), "{last}");
+    assert!(last.contains("503 (attempt 5)"), "{last}");
+    // Each gap between attempts stays within the backoff ceiling of that attempt.
+    for pair in rec.history.windows(2) {
+        let end = pair[0].started_at + pair[0].duration_ms as i64;
+        let gap = pair[1].started_at - end;
+        let ceiling = backoff_ceiling(pair[0].attempt, c.backoff_base, c.backoff_max);
+        assert!(
+            gap >= 0 && gap <= ceiling.as_millis() as i64 + 150,
+            "gap {gap} ms, ceiling {ceiling:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_delayed_job_waits_for_its_not_before_time() {
+    let q = common::queue(&common::unique_prefix("notbefore"));
+    let id = q.enqueue("shop-n", None, "{}", None).await.unwrap().id;
+    let starts = Arc::new(Mutex::new(Vec::new()));
+    let s = starts.clone();
+    let pool = WorkerPool::start(
+        q.clone(),
+        Arc::new(FnHandler(move |j: &ClaimedJob| {
+            s.lock().unwrap().push(Utc::now());
+            if j.attempt == 1 {
+                Err(JobError::Retry {
+                    reason: "429 Retry-After: 1".into(),
+                    not_before: Some(Utc::now() + chrono::Duration::milliseconds(1200)),
+                })
+            } else {
+                Ok(serde_json::json!("ok"))
+            }
+        })),
+        cfg(),
+    );
+    let delayed =
+        wait_for_state(&q, "shop-n", &id, JobState::Delayed, Duration::from_secs(5)).await;
+    assert!(delayed.next_attempt_at.is_some());
+    wait_for_state(&q, "shop-n", &id, JobState::Done, Duration::from_secs(5)).await;
+    pool.shutdown().await;
+    let starts = starts.lock().unwrap();
+    let gap = starts[1] - starts[0];
+    assert!(
+        gap >= chrono::Duration::milliseconds(1150),
+        "retried after {gap}"
+    );
+}
+
+#[tokio::test]
+async fn permanent_failure_goes_dead_at_once_with_the_reason() {
+    let q = common::queue(&common::unique_prefix("permanent"));
+    let id = q.enqueue("shop-p", None, "{}", None).await.unwrap().id;
+    let pool = WorkerPool::start(
+        q.clone(),
+        Arc::new(FnHandler(|_: &ClaimedJob| {
+            Err(JobError::Permanent {
+                reason: "item SKU-9 does not exist in Minimax".into(),
+            })
+        })),
+        cfg(),
+    );
+    let rec = wait_for_state(&q, "shop-p", &id, JobState::Dead, Duration::from_secs(5)).await;
+    pool.shutdown().await;
+    assert_eq!(rec.attempts, 1);
+    assert_eq!(
+        rec.last_error.as_deref(),
+        Some("item SKU-9 does not exist in Minimax")
+    );
+    assert_eq!(q.counts("shop-p").await.unwrap().dead, 1);
+}
+
+#[tokio::test]
+async fn waiting_does_not_use_up_attempts() {
+    let q = common::queue(&common::unique_prefix("wait"));
+    let id = q.enqueue("shop-w", None, "{}", None).await.unwrap().id;
+    let calls = Arc::new(AtomicU32::new(0));
+    let c2 = calls.clone();
+    let mut c = cfg();
+    c.max_attempts = 2;
+    let pool = WorkerPool::start(
+        q.clone(),
+        Arc::new(FnHandler(move |_: &ClaimedJob| {
+            if c2.fetch_add(1, Ordering::SeqCst) < 4 {
+                Err(JobError::Wait {
+                    reason: "credentials blocked".into(),
+                    until: Utc::now() + chrono::Duration::milliseconds(30),
+                })
+            } else {
+                Ok(serde_json::json!("booked"))
+            }
+        })),
+        c,
+    );
+    let rec = wait_for_state(&q, "shop-w", &id, JobState::Done, Duration::from_secs(10)).await;
+    pool.shutdown().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    assert_eq!(rec.attempts, 1, "waits are not counted");
+    assert_eq!(
+        rec.history.iter().filter(|a| a.outcome == "wait").count(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn job_record_shows_states_history_and_result() {
+    let q = common::queue(&common::unique_prefix("record"));
+    let id = q
+        .enqueue("shop-r", Some("k1"), r#"{"v":1}"#, None)
+        .await
+        .unwrap()
+        .id;
+    let rec = q.get("shop-r", &id).await.unwrap().unwrap();
+    assert_eq!(rec.state, JobState::Queued);
+    assert_eq!(rec.payload, r#"{"v":1}"#);
+    assert_eq!(rec.dedupe_key.as_deref(), Some("k1"));
+
+    let Claim::Job(job) = q.claim("shop-r", 10_000).await.unwrap() else {
+        panic!("expected a job")
+    };
+    assert_eq!(
+        q.get("shop-r", &id).await.unwrap().unwrap().state,
+        JobState::Running
+    );
+    let at = Utc::now() + chrono::Duration::seconds(60);
+    let started = minimax_connector::queue::now_ms();
+    assert!(q
+        .finish(
+            &job,
+            started,
+            &Finish::Delay {
+                at,
+                error: "timeout".into(),
+                counts: true
+            }
+        )
+        .await
+        .unwrap());
+    let rec = q.get("shop-r", &id).await.unwrap().unwrap();
+    assert_eq!(rec.state, JobState::Delayed);
+    assert_eq!(
+        rec.next_attempt_at.map(|t| t.timestamp_millis()),
+        Some(at.timestamp_millis())
+    );
+    assert_eq!(rec.last_error.as_deref(), Some("timeout"));
+
+    // Manual retry puts the delayed job back in line at once.
+    assert_eq!(
+        q.retry("shop-r", &id).await.unwrap(),
+        Some(JobState::Delayed)
+    );
+    let Claim::Job(job) = q.claim("shop-r", 10_000).await.unwrap() else {
+        panic!("expected the retried job")
+    };
+    assert_eq!(job.attempt, 1, "manual retry restores the attempt budget");
+    q.finish(
+        &job,
+        started,
+        &Finish::Done {
+            result: serde_json::json!({"document_id": 42}),
+        },
+    )
+    .await
+    .unwrap();
+    let rec = q.get("shop-r", &id).await.unwrap().unwrap();
+    assert_eq!(rec.state, JobState::Done);
+    assert_eq!(rec.result, Some(serde_json::json!({"document_id": 42})));
+    let outcomes: Vec<_> = rec.history.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["retry", "manual_retry", "done"]);
+    // A done job is not retried (it would book twice).
+    assert_eq!(q.retry("shop-r", &id).await.unwrap(), Some(JobState::Done));
+    assert_eq!(q.counts("shop-r").await.unwrap().queued, 0);
+}
+
+#[tokio::test]
+async fn a_stale_worker_cannot_overwrite_the_new_lease_holder() {
+    let q = common::queue(&common::unique_prefix("fence"));
+    let id = q.enqueue("shop-f", None, "{}", None).await.unwrap().id;
+    let Claim::Job(old) = q.claim("shop-f", 1).await.unwrap() else {
+        panic!()
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let Claim::Job(new) = q.claim("shop-f", 10_000).await.unwrap() else {
+        panic!("expired lease must be handed out again")
+    };
+    assert_eq!(new.id, id);
+    let t = minimax_connector::queue::now_ms();
+    let stale = q
+        .finish(
+            &old,
+            t,
+            &Finish::Dead {
+                reason: "late".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!stale, "the old lease holder's result is refused");
+    assert!(q
+        .finish(
+            &new,
+            t,
+            &Finish::Done {
+                result: serde_json::json!(1)
+            }
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        q.get("shop-f", &id).await.unwrap().unwrap().state,
+        JobState::Done
+    );
+}
+
+#[tokio::test]
+async fn dead_jobs_retry_all_touches_only_that_tenant_and_discard_removes() {
+    let q = common::queue(&common::unique_prefix("retryall"));
+    let mut ids = Vec::new();
+    for tenant in ["shop-x", "shop-y"] {
+        for _ in 0..3 {
+            let id = q.enqueue(tenant, None, "{}", None).await.unwrap().id;
+            let Claim::Job(j) = q.claim(tenant, 10_000).await.unwrap() else {
+                panic!()
+            };
+            q.finish(
+                &j,
+                0,
+                &Finish::Dead {
+                    reason: "bad vat".into(),
+                },
+            )
+            .await
+            .unwrap();
+            ids.push((tenant, id));
+        }
+    }
+    assert_eq!(q.retry_all_dead("shop-x").await.unwrap(), 3);
+    let x = q.counts("shop-x").await.unwrap();
+    let y = q.counts("shop-y").await.unwrap();
+    assert_eq!((x.dead, x.queued), (0, 3));
+    assert_eq!((y.dead, y.queued), (3, 0));
+    let (t, id) = &ids[3];
+    assert_eq!(q.discard(t, id).await.unwrap(), Some(JobState::Dead));
+    assert!(q.get(t, id).await.unwrap().is_none());
+    assert_eq!(q.counts("shop-y").await.unwrap().dead, 2);
+}
+
+#[tokio::test]
+async fn one_tenants_backlog_does_not_hold_up_another_tenant() {
+    let q = common::queue_with(&common::unique_prefix("fair"), 2);
+    for i in 0..2000 {
+        q.enqueue("big-shop", None, &format!("{i}"), None)
+            .await
+            .unwrap();
+    }
+    let order = Arc::new(Mutex::new(Vec::<String>::new()));
+    let o = order.clone();
+    let mut c = cfg();
+    c.concurrency = 2;
+    let pool = WorkerPool::start(
+        q.clone(),
+        Arc::new(FnHandler(move |j: &ClaimedJob| {
+            std::thread::sleep(Duration::from_millis(5));
+            o.lock().unwrap().push(j.tenant.clone());
+            Ok(serde_json::json!(null))
+        })),
+        c,
+    );
+    // Let the big tenant's backlog get going, then one job of a small tenant arrives.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = order.lock().unwrap().len();
+    let id = q.enqueue("small-shop", None, "{}", None).await.unwrap().id;
+    wait_for_state(
+        &q,
+        "small-shop",
+        &id,
+        JobState::Done,
+        Duration::from_secs(10),
+    )
+    .await;
+    pool.shutdown().await;
+    let order = order.lock().unwrap();
+    let pos = order.iter().position(|t| t == "small-shop").unwrap();
+    let big_jobs_in_between = pos - before;
+    assert!(before > 0, "the backlog was being worked on");
+    assert!(
+        big_jobs_in_between <= 6,
+        "{big_jobs_in_between} jobs of the big tenant ran before the small tenant's job"
+    );
+}
+
+#[tokio::test]
+async fn keys_carry_the_prefix_and_a_per_tenant_hash_tag() {
+    let prefix = common::unique_prefix("keys");
+    let q = common::queue(&prefix);
+    q.enqueue("shop-h", Some("dk"), "{}", None).await.unwrap();
+    let Claim::Job(j) = q.claim("shop-h", 10_000).await.unwrap() else {
+        panic!()
+    };
+    q.finish(&j, 0, &Finish::Dead { reason: "x".into() })
+        .await
+        .unwrap();
+    let mut conn = q.pool().get().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut *conn)
+        .await
+        .unwrap();
+    assert!(keys.len() >= 5, "{keys:?}");
+    let tenant_keys: Vec<_> = keys.iter().filter(|k| k.contains("{t:shop-h}")).collect();
+    // Everything except the two global indexes carries the tenant's hash tag.
+    assert_eq!(tenant_keys.len(), keys.len() - 2, "{keys:?}");
+    assert!(keys.contains(&format!("{prefix}:tenants")));
+    assert!(keys.contains(&format!("{prefix}:active")));
+    for k in tenant_keys {
+        assert!(k.starts_with(&format!("{prefix}:{{t:shop-h}}:")), "{k}");
+    }
+}
+
+#[test]
+fn full_jitter_backoff_stays_under_a_growing_capped_ceiling() {
+    let base = Duration::from_millis(100);
+    let max = Duration::from_secs(2);
+    assert_eq!(backoff_ceiling(1, base, max), Duration::from_millis(100));
+    assert_eq!(backoff_ceiling(3, base, max), Duration::from_millis(400));
+    assert_eq!(backoff_ceiling(10, base, max), max);
+    assert_eq!(backoff_ceiling(u32::MAX, base, max), max);
+    let mut rng = rand::thread_rng();
+    let samples: Vec<u128> = (0..2000)
+        .map(|_| backoff(4, base, max, &mut rng).as_millis())
+        .collect();
+    assert!(samples.iter().all(|&ms| ms <= 800));
+    let mean = samples.iter().sum::<u128>() as f64 / samples.len() as f64;
+    // Full jitter: uniform in [0, 800] has mean 400.
+    assert!((300.0..500.0).contains(&mean), "mean {mean}");
+    assert!(samples.iter().any(|&ms| ms < 100) && samples.iter().any(|&ms| ms > 700));
+}
