@@ -3,6 +3,7 @@
 //! `docs/` for the guarantees and the design.
 
 pub mod config;
+pub mod crypto;
 pub mod http;
 pub mod metrics;
 pub mod queue;

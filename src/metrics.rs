@@ -110,8 +110,22 @@ static OLDEST_AGE: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
 
 /// Touches every metric so that all series exist (at zero) from the start.
 pub fn init() {
-    LazyLock::force(&WEBHOOKS);
-    LazyLock::force(&JOBS);
+    for platform in ["woocommerce", "shopify", "generic"] {
+        for outcome in ["accepted", "duplicate", "ignored", "rejected"] {
+            WEBHOOKS.with_label_values(&[platform, outcome]);
+        }
+    }
+    for outcome in ["done", "retry", "wait", "dead", "lease_lost"] {
+        JOBS.with_label_values(&[outcome]);
+    }
+    for status in [
+        "200", "201", "400", "401", "404", "409", "429", "500", "error",
+    ] {
+        MINIMAX_CALLS.with_label_values(&[status]);
+    }
+    for outcome in ["ok", "rejected", "error"] {
+        TOKEN_REQUESTS.with_label_values(&[outcome]);
+    }
     LazyLock::force(&JOBS_RECLAIMED);
     LazyLock::force(&MINIMAX_CALLS);
     LazyLock::force(&TOKEN_REQUESTS);

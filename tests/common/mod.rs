@@ -131,3 +131,55 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A running service on a free port; stopped when dropped.
+pub struct TestApp {
+    pub base: String,
+    pub queue: Queue,
+    pub stop: minimax_connector::startup::StopHandle,
+    pub task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
+
+pub async fn spawn_app_with(
+    settings: Settings,
+    handler: std::sync::Arc<dyn minimax_connector::worker::JobHandler>,
+) -> TestApp {
+    let app = minimax_connector::startup::Application::build(settings, handler, |_| {})
+        .await
+        .expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let queue = app.queue().clone();
+    let stop = app.stop_handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        queue,
+        stop,
+        task: Some(task),
+    }
+}
+
+/// A handler that completes every job with `{"ok": true}`.
+pub struct OkHandler;
+
+#[async_trait::async_trait]
+impl minimax_connector::worker::JobHandler for OkHandler {
+    async fn handle(
+        &self,
+        _job: &minimax_connector::queue::ClaimedJob,
+    ) -> Result<serde_json::Value, minimax_connector::worker::JobError> {
+        Ok(serde_json::json!({"ok": true}))
+    }
+}
