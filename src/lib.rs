@@ -1,12 +1,14 @@
 //! minimax-connector: books webshop sales (WooCommerce, Shopify, custom plugins) into
-//! the Minimax accounting API. See README.md for the service and ARCHITECTURE notes in
-//! `docs/` for the guarantees and the design.
+//! the Minimax accounting API. See README.md for the service and `docs/` for the
+//! guarantees and the design.
 
 pub mod config;
 pub mod crypto;
 pub mod http;
 pub mod metrics;
+pub mod minimax;
 pub mod queue;
+pub mod sandbox;
 pub mod startup;
 pub mod telemetry;
 pub mod worker;

@@ -1,0 +1,835 @@
+//! HTTP transport and the operations a booking needs.
+//!
+//! Every request: a token (refreshed once on `401`), admission by the organisation's rate
+//! limit and budgets, then the call. `429` pauses the organisation. Creates read the new
+//! id from `Location`; actions and updates use a freshly read `RowVersion` and, on a
+//! concurrency error, re-read and retry once. Paths use the canonical casing and
+//! `code(...)` values are percent-encoded as one path segment.
+
+use chrono::{NaiveDate, Utc};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::Instrument;
+use url::Url;
+
+use super::error::{classify_status, parse_retry_after, MinimaxError, ValidationMessage};
+use super::models::*;
+use super::TenantClient;
+
+/// A raw API answer (401 and 429 are already handled).
+struct Reply {
+    status: u16,
+    location: Option<String>,
+    retry_after: Option<std::time::Duration>,
+    body: String,
+}
+
+/// Actions on issued invoices (`PUT …/issuedinvoices/{id}/actions/{name}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceAction {
+    Issue,
+    IssueAndGeneratePdf,
+    GeneratePdf,
+    CopyToCreditNote,
+    IssueCancellation,
+}
+
+impl InvoiceAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceAction::Issue => "issue",
+            InvoiceAction::IssueAndGeneratePdf => "issueAndGeneratepdf",
+            InvoiceAction::GeneratePdf => "generatepdf",
+            InvoiceAction::CopyToCreditNote => "copytocreditnote",
+            InvoiceAction::IssueCancellation => "issueCancellation",
+        }
+    }
+}
+
+/// Actions on orders (`PUT …/orders/{id}/actions/{name}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderAction {
+    Confirm,
+    CancelConfirmation,
+    Complete,
+    CancelCompletion,
+    Invalidate,
+    CancelInvalidation,
+    CreateIssuedInvoice,
+}
+
+impl OrderAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderAction::Confirm => "confirm",
+            OrderAction::CancelConfirmation => "cancelConfirmation",
+            OrderAction::Complete => "complete",
+            OrderAction::CancelCompletion => "cancelCompletion",
+            OrderAction::Invalidate => "invalidate",
+            OrderAction::CancelInvalidation => "cancelInvalidation",
+            OrderAction::CreateIssuedInvoice => "createissuedinvoice",
+        }
+    }
+}
+
+/// The new record's id from a `Location` header: the `id` query value, else the last
+/// path segment (`…/api/orgs/1/items/7299224?id=7299224`).
+pub fn id_from_location(location: &str) -> Option<i64> {
+    let url = Url::parse(location)
+        .or_else(|_| Url::parse("http://relative.invalid/").and_then(|b| b.join(location)))
+        .ok()?;
+    if let Some((_, v)) = url
+        .query_pairs()
+        .find(|(k, _)| k.eq_ignore_ascii_case("id"))
+    {
+        if let Ok(id) = v.parse() {
+            return Some(id);
+        }
+    }
+    url.path_segments()?
+        .rev()
+        .find(|s| !s.is_empty())?
+        .parse()
+        .ok()
+}
+
+fn bad_input(message: &str) -> MinimaxError {
+    MinimaxError::Validation {
+        status: 0,
+        messages: vec![ValidationMessage {
+            message: message.to_string(),
+            property: None,
+        }],
+    }
+}
+
+fn code_segment(kind: &str, code: &str) -> Result<String, MinimaxError> {
+    // Minimax answers an empty code with an error instead of 404: refuse it here.
+    if code.trim().is_empty() {
+        return Err(bad_input(&format!("empty {kind} code")));
+    }
+    Ok(format!("code({code})"))
+}
+
+fn parse_json<T: DeserializeOwned>(reply: &Reply, what: &str) -> Result<T, MinimaxError> {
+    serde_json::from_str(&reply.body).map_err(|e| MinimaxError::Unexpected {
+        status: reply.status,
+        detail: format!("cannot read {what}: {e}"),
+    })
+}
+
+const LIST_PAGE: u32 = 1000;
+
+impl TenantClient {
+    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Url, MinimaxError> {
+        let mut url = Url::parse(&self.api_base)
+            .map_err(|e| MinimaxError::Config(format!("api_base: {e}")))?;
+        {
+            let mut segs = url
+                .path_segments_mut()
+                .map_err(|_| MinimaxError::Config("api_base cannot be a base URL".into()))?;
+            segs.pop_if_empty().push("api");
+            segs.extend(segments);
+        }
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        Ok(url)
+    }
+
+    fn org_url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Url, MinimaxError> {
+        let org = self.creds.organisation_id.to_string();
+        let mut all = vec!["orgs", org.as_str()];
+        all.extend_from_slice(segments);
+        self.url(&all, query)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        kind: &'static str,
+    ) -> Result<Reply, MinimaxError> {
+        let span = tracing::debug_span!(
+            "minimax_call",
+            tenant = %self.creds.tenant_id,
+            org = self.creds.organisation_id,
+            kind,
+            status = tracing::field::Empty
+        );
+        async move {
+            let mut stale: Option<SecretString> = None;
+            loop {
+                let token = self
+                    .access_token(stale.as_ref().map(|s| s.expose_secret()))
+                    .await?;
+                self.admit().await?;
+                let mut request = self
+                    .inner
+                    .http
+                    .request(method.clone(), url.clone())
+                    .bearer_auth(token.expose_secret())
+                    .header(reqwest::header::ACCEPT, "application/json");
+                if let Some(bytes) = &body {
+                    request = request
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(bytes.clone());
+                }
+                let response = request.send().await.map_err(MinimaxError::from_reqwest)?;
+                let status = response.status().as_u16();
+                tracing::Span::current().record("status", status);
+                let headers = response.headers();
+                let location = headers
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let retry_after = headers
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, Utc::now()));
+                let text = response.text().await.map_err(MinimaxError::from_reqwest)?;
+                match status {
+                    401 if stale.is_none() => {
+                        tracing::info!("Minimax refused the token; refreshing once");
+                        stale = Some(token);
+                        continue;
+                    }
+                    401 => return Err(MinimaxError::Unauthorized),
+                    429 => {
+                        let after = retry_after.unwrap_or(std::time::Duration::from_secs(
+                            self.inner.settings.default_pause_secs,
+                        ));
+                        let after = chrono::Duration::from_std(after)
+                            .unwrap_or_else(|_| chrono::Duration::hours(1));
+                        let until = Utc::now() + after;
+                        self.pause_until(until).await?;
+                        return Err(MinimaxError::TenantPaused { until });
+                    }
+                    _ => {
+                        return Ok(Reply {
+                            status,
+                            location,
+                            retry_after,
+                            body: text,
+                        })
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn fail(reply: Reply, what: &str) -> MinimaxError {
+        classify_status(reply.status, &reply.body, reply.retry_after, what)
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        kind: &'static str,
+        what: &str,
+    ) -> Result<T, MinimaxError> {
+        let reply = self.send(Method::GET, url, None, kind).await?;
+        if (200..300).contains(&reply.status) {
+            parse_json(&reply, what)
+        } else {
+            Err(Self::fail(reply, what))
+        }
+    }
+
+    async fn get_opt<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        kind: &'static str,
+        what: &str,
+    ) -> Result<Option<T>, MinimaxError> {
+        match self.get_json(url, kind, what).await {
+            Ok(v) => Ok(Some(v)),
+            Err(MinimaxError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create<B: Serialize>(
+        &self,
+        url: Url,
+        body: &B,
+        kind: &'static str,
+        what: &str,
+    ) -> Result<i64, MinimaxError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| bad_input(&e.to_string()))?;
+        let reply = self.send(Method::POST, url, Some(bytes), kind).await?;
+        if !(200..300).contains(&reply.status) {
+            return Err(Self::fail(reply, what));
+        }
+        reply
+            .location
+            .as_deref()
+            .and_then(id_from_location)
+            .ok_or_else(|| MinimaxError::Unexpected {
+                status: reply.status,
+                detail: format!("{what} created without a usable Location header"),
+            })
+    }
+
+    async fn put<B: Serialize>(
+        &self,
+        url: Url,
+        body: &B,
+        kind: &'static str,
+        what: &str,
+    ) -> Result<(), MinimaxError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| bad_input(&e.to_string()))?;
+        let reply = self.send(Method::PUT, url, Some(bytes), kind).await?;
+        if (200..300).contains(&reply.status) {
+            Ok(())
+        } else {
+            Err(Self::fail(reply, what))
+        }
+    }
+
+    async fn put_action(
+        &self,
+        segments: &[&str],
+        action: &str,
+        row_version: &str,
+        kind: &'static str,
+    ) -> Result<ActionResult, MinimaxError> {
+        let mut all = segments.to_vec();
+        all.extend_from_slice(&["actions", action]);
+        // append_pair percent-encodes `+`, `/` and `=` of the base64 RowVersion.
+        let url = self.org_url(&all, &[("rowVersion", row_version.to_string())])?;
+        let reply = self.send(Method::PUT, url, None, kind).await?;
+        if !(200..300).contains(&reply.status) {
+            return Err(Self::fail(reply, action));
+        }
+        if reply.body.trim().is_empty() {
+            return Ok(ActionResult::default());
+        }
+        let result: ActionResult = parse_json(&reply, action)?;
+        let messages = super::error::extract_messages(&reply.body);
+        if super::error::is_concurrency(&messages) {
+            return Err(MinimaxError::Concurrency {
+                message: messages
+                    .iter()
+                    .map(|m| m.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
+        }
+        Ok(result)
+    }
+
+    // ---------------------------------------------------------------- user
+
+    /// `GET api/currentuser/orgs`: organisations the user can access.
+    pub async fn my_organisations(&self) -> Result<Vec<UserOrganisation>, MinimaxError> {
+        let url = self.url(&["currentuser", "orgs"], &[])?;
+        let page: Page<UserOrganisation> = self
+            .get_json(url, "currentuser/orgs", "organisations")
+            .await?;
+        Ok(page.rows)
+    }
+
+    // ----------------------------------------------------------- customers
+
+    /// `GET customers/code(…)`; `None` on 404 (and the cached id is dropped).
+    pub async fn customer_by_code(&self, code: &str) -> Result<Option<Customer>, MinimaxError> {
+        let seg = code_segment("customer", code)?;
+        let url = self.org_url(&["customers", &seg], &[])?;
+        let found: Option<Customer> = self.get_opt(url, "customers/code", "customer").await?;
+        match &found {
+            Some(c) => {
+                if let Some(id) = c.customer_id {
+                    self.remember_code("customer", code, id).await;
+                }
+            }
+            None => self.forget_code("customer", code).await,
+        }
+        Ok(found)
+    }
+
+    /// The customer id for a code, from the cache when known (no call).
+    pub async fn customer_id_by_code(&self, code: &str) -> Result<Option<i64>, MinimaxError> {
+        if let Some(id) = self
+            .cache_get::<i64>(&format!("customer-code:{code}"))
+            .await
+        {
+            return Ok(Some(id));
+        }
+        Ok(self
+            .customer_by_code(code)
+            .await?
+            .and_then(|c| c.customer_id))
+    }
+
+    pub async fn get_customer(&self, id: i64) -> Result<Customer, MinimaxError> {
+        let url = self.org_url(&["customers", &id.to_string()], &[])?;
+        let result = self.get_json(url, "customers/id", "customer").await;
+        if let Err(MinimaxError::NotFound { .. }) = &result {
+            self.forget_id("customer", id).await;
+        }
+        result
+    }
+
+    /// `POST customers`; returns the new id and caches code → id.
+    pub async fn create_customer(&self, customer: &Customer) -> Result<i64, MinimaxError> {
+        let url = self.org_url(&["customers"], &[])?;
+        let id = self
+            .create(url, customer, "customers/create", "customer")
+            .await?;
+        if let Some(code) = customer.code.as_deref().filter(|c| !c.is_empty()) {
+            self.remember_code("customer", code, id).await;
+        }
+        Ok(id)
+    }
+
+    /// Reads the customer, applies `edit`, and PUTs it with the fresh `RowVersion`;
+    /// on a concurrency error re-reads, re-applies and retries once.
+    pub async fn update_customer<F>(&self, id: i64, edit: F) -> Result<(), MinimaxError>
+    where
+        F: Fn(&mut Customer) + Send + Sync,
+    {
+        let url = self.org_url(&["customers", &id.to_string()], &[])?;
+        let mut attempt = 0;
+        loop {
+            let mut customer = self.get_customer(id).await?;
+            edit(&mut customer);
+            customer.customer_id = Some(id);
+            match self
+                .put(url.clone(), &customer, "customers/update", "customer")
+                .await
+            {
+                Err(MinimaxError::Concurrency { .. }) if attempt == 0 => attempt += 1,
+                Err(MinimaxError::NotFound { .. }) => {
+                    self.forget_id("customer", id).await;
+                    return Err(MinimaxError::NotFound {
+                        what: "customer".into(),
+                    });
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub async fn customer_contacts(&self, customer_id: i64) -> Result<Vec<Contact>, MinimaxError> {
+        let url = self.org_url(
+            &["customers", &customer_id.to_string(), "contacts"],
+            &[("PageSize", LIST_PAGE.to_string())],
+        )?;
+        let page: Page<Contact> = self.get_json(url, "contacts/list", "contacts").await?;
+        Ok(page.rows)
+    }
+
+    pub async fn create_contact(
+        &self,
+        customer_id: i64,
+        contact: &Contact,
+    ) -> Result<i64, MinimaxError> {
+        let url = self.org_url(&["customers", &customer_id.to_string(), "contacts"], &[])?;
+        self.create(url, contact, "contacts/create", "contact")
+            .await
+    }
+
+    /// Drops a cached customer code → id mapping.
+    pub async fn forget_customer_code(&self, code: &str) {
+        self.forget_code("customer", code).await;
+    }
+
+    // --------------------------------------------------------------- items
+
+    pub async fn item_by_code(&self, code: &str) -> Result<Option<Item>, MinimaxError> {
+        let seg = code_segment("item", code)?;
+        let url = self.org_url(&["items", &seg], &[])?;
+        let found: Option<Item> = self.get_opt(url, "items/code", "item").await?;
+        match &found {
+            Some(item) => {
+                if let Some(id) = item.item_id {
+                    self.remember_code("item", code, id).await;
+                }
+            }
+            None => self.forget_code("item", code).await,
+        }
+        Ok(found)
+    }
+
+    /// The item id for a code, from the cache when known (no call).
+    pub async fn item_id_by_code(&self, code: &str) -> Result<Option<i64>, MinimaxError> {
+        if let Some(id) = self.cache_get::<i64>(&format!("item-code:{code}")).await {
+            return Ok(Some(id));
+        }
+        Ok(self.item_by_code(code).await?.and_then(|i| i.item_id))
+    }
+
+    pub async fn get_item(&self, id: i64) -> Result<Item, MinimaxError> {
+        let url = self.org_url(&["items", &id.to_string()], &[])?;
+        let result = self.get_json(url, "items/id", "item").await;
+        if let Err(MinimaxError::NotFound { .. }) = &result {
+            self.forget_id("item", id).await;
+        }
+        result
+    }
+
+    pub async fn create_item(&self, item: &Item) -> Result<i64, MinimaxError> {
+        let url = self.org_url(&["items"], &[])?;
+        let id = self.create(url, item, "items/create", "item").await?;
+        if let Some(code) = item.code.as_deref().filter(|c| !c.is_empty()) {
+            self.remember_code("item", code, id).await;
+        }
+        Ok(id)
+    }
+
+    pub async fn forget_item_code(&self, code: &str) {
+        self.forget_code("item", code).await;
+    }
+
+    async fn remember_code(&self, kind: &str, code: &str, id: i64) {
+        self.cache_put(&format!("{kind}-code:{code}"), &id, None)
+            .await;
+        self.cache_put(&format!("{kind}-id:{id}"), &code, None)
+            .await;
+    }
+
+    async fn forget_code(&self, kind: &str, code: &str) {
+        let mut keys = vec![format!("{kind}-code:{code}")];
+        if let Some(id) = self.cache_get::<i64>(&keys[0]).await {
+            keys.push(format!("{kind}-id:{id}"));
+        }
+        self.cache_del(&keys).await;
+    }
+
+    async fn forget_id(&self, kind: &str, id: i64) {
+        let mut keys = vec![format!("{kind}-id:{id}")];
+        if let Some(code) = self.cache_get::<String>(&keys[0]).await {
+            keys.push(format!("{kind}-code:{code}"));
+        }
+        self.cache_del(&keys).await;
+    }
+
+    // ---------------------------------------------------------- code lists
+
+    async fn cached_by_code<T: DeserializeOwned + Serialize>(
+        &self,
+        collection: &'static str,
+        code: &str,
+        query: &[(&str, String)],
+        cache_what: String,
+        ttl: u64,
+    ) -> Result<T, MinimaxError> {
+        if let Some(hit) = self.cache_get::<T>(&cache_what).await {
+            return Ok(hit);
+        }
+        let seg = code_segment(collection, code)?;
+        let url = self.org_url(&[collection, &seg], query)?;
+        let value: T = self.get_json(url, collection, collection).await?;
+        self.cache_put(&cache_what, &value, Some(ttl)).await;
+        Ok(value)
+    }
+
+    async fn cached_list<T: DeserializeOwned + Serialize>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        kind: &'static str,
+        cache_what: String,
+        ttl: u64,
+    ) -> Result<Vec<T>, MinimaxError> {
+        if let Some(hit) = self.cache_get::<Vec<T>>(&cache_what).await {
+            return Ok(hit);
+        }
+        let mut query = query.to_vec();
+        query.push(("PageSize", LIST_PAGE.to_string()));
+        let url = self.org_url(segments, &query)?;
+        let page: Page<T> = self.get_json(url, kind, kind).await?;
+        self.cache_put(&cache_what, &page.rows, Some(ttl)).await;
+        Ok(page.rows)
+    }
+
+    /// `countries/code(SI)`, cached a day.
+    pub async fn country_by_code(&self, code: &str) -> Result<Country, MinimaxError> {
+        let ttl = self.inner.settings.code_list_ttl_secs;
+        self.cached_by_code("countries", code, &[], format!("country:{code}"), ttl)
+            .await
+    }
+
+    /// `currencies/code(EUR)`, cached a day.
+    pub async fn currency_by_code(&self, code: &str) -> Result<Currency, MinimaxError> {
+        let ttl = self.inner.settings.code_list_ttl_secs;
+        self.cached_by_code("currencies", code, &[], format!("currency:{code}"), ttl)
+            .await
+    }
+
+    /// `vatrates/code(S)?date=…[&countryID=…]`, cached per code, date and country.
+    pub async fn vat_rate_by_code(
+        &self,
+        code: &str,
+        date: NaiveDate,
+        country_id: Option<i64>,
+    ) -> Result<VatRate, MinimaxError> {
+        let ttl = self.inner.settings.vat_rate_ttl_secs;
+        let mut query = vec![("date", date.format("%Y-%m-%d").to_string())];
+        if let Some(c) = country_id {
+            query.push(("countryID", c.to_string()));
+        }
+        let what = format!(
+            "vatrate:{code}:{date}:{}",
+            country_id.map(|c| c.to_string()).unwrap_or_default()
+        );
+        self.cached_by_code("vatrates", code, &query, what, ttl)
+            .await
+    }
+
+    /// `vatrates?date=…[&countryID=…]`, cached per date and country.
+    pub async fn vat_rates(
+        &self,
+        date: NaiveDate,
+        country_id: Option<i64>,
+    ) -> Result<Vec<VatRate>, MinimaxError> {
+        let ttl = self.inner.settings.vat_rate_ttl_secs;
+        let mut query = vec![("date", date.format("%Y-%m-%d").to_string())];
+        if let Some(c) = country_id {
+            query.push(("countryID", c.to_string()));
+        }
+        let what = format!(
+            "vatrates:{date}:{}",
+            country_id.map(|c| c.to_string()).unwrap_or_default()
+        );
+        self.cached_list(&["vatrates"], &query, "vatrates", what, ttl)
+            .await
+    }
+
+    /// `paymentMethods`, cached a day.
+    pub async fn payment_methods(&self) -> Result<Vec<PaymentMethod>, MinimaxError> {
+        let ttl = self.inner.settings.code_list_ttl_secs;
+        self.cached_list(
+            &["paymentMethods"],
+            &[],
+            "paymentMethods",
+            "paymentmethods".into(),
+            ttl,
+        )
+        .await
+    }
+
+    /// `document-numbering`, cached a day.
+    pub async fn document_numberings(&self) -> Result<Vec<DocumentNumbering>, MinimaxError> {
+        let ttl = self.inner.settings.code_list_ttl_secs;
+        self.cached_list(
+            &["document-numbering"],
+            &[],
+            "document-numbering",
+            "numberings".into(),
+            ttl,
+        )
+        .await
+    }
+
+    /// `report-templates`, cached a day.
+    pub async fn report_templates(&self) -> Result<Vec<ReportTemplate>, MinimaxError> {
+        let ttl = self.inner.settings.code_list_ttl_secs;
+        self.cached_list(
+            &["report-templates"],
+            &[],
+            "report-templates",
+            "reporttemplates".into(),
+            ttl,
+        )
+        .await
+    }
+
+    /// `employees`, cached a day.
+    pub async fn employees(&self) -> Result<Vec<EmployeeSearch>, MinimaxError> {
+        let ttl = self.inner.settings.code_list_ttl_secs;
+        self.cached_list(&["employees"], &[], "employees", "employees".into(), ttl)
+            .await
+    }
+
+    // ------------------------------------------------------ issued invoices
+
+    /// `POST issuedinvoices` (creates a draft); returns the id from `Location`.
+    pub async fn create_issued_invoice(
+        &self,
+        invoice: &IssuedInvoice,
+    ) -> Result<i64, MinimaxError> {
+        let url = self.org_url(&["issuedinvoices"], &[])?;
+        self.create(url, invoice, "issuedinvoices/create", "issued invoice")
+            .await
+    }
+
+    pub async fn get_issued_invoice(&self, id: i64) -> Result<IssuedInvoice, MinimaxError> {
+        let url = self.org_url(&["issuedinvoices", &id.to_string()], &[])?;
+        self.get_json(url, "issuedinvoices/id", "issued invoice")
+            .await
+    }
+
+    /// `GET issuedinvoices` with the documented filters.
+    pub async fn list_issued_invoices(
+        &self,
+        filter: &IssuedInvoiceFilter,
+    ) -> Result<Page<IssuedInvoiceSearch>, MinimaxError> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        let date = |d: &NaiveDate| d.format("%Y-%m-%d").to_string();
+        if let Some(v) = filter.customer_id {
+            query.push(("CustomerID", v.to_string()));
+        }
+        if let Some(v) = &filter.invoice_type {
+            query.push(("InvoiceType", v.clone()));
+        }
+        if let Some(v) = filter.year {
+            query.push(("Year", v.to_string()));
+        }
+        if let Some(v) = filter.invoice_number {
+            query.push(("InvoiceNumber", v.to_string()));
+        }
+        if let Some(v) = &filter.status {
+            query.push(("Status", v.clone()));
+        }
+        if let Some(v) = &filter.date_issued_from {
+            query.push(("DateIssuedFrom", date(v)));
+        }
+        if let Some(v) = &filter.date_issued_to {
+            query.push(("DateIssuedTo", date(v)));
+        }
+        if let Some(v) = filter.current_page {
+            query.push(("CurrentPage", v.to_string()));
+        }
+        query.push(("PageSize", filter.page_size.unwrap_or(100).to_string()));
+        let url = self.org_url(&["issuedinvoices"], &query)?;
+        self.get_json(url, "issuedinvoices/list", "issued invoices")
+            .await
+    }
+
+    async fn invoice_row_version(&self, id: i64) -> Result<String, MinimaxError> {
+        self.get_issued_invoice(id)
+            .await?
+            .row_version
+            .ok_or_else(|| MinimaxError::Unexpected {
+                status: 200,
+                detail: "issued invoice without RowVersion".into(),
+            })
+    }
+
+    /// Runs an action with `row_version` (or a freshly read one); a concurrency error
+    /// re-reads the `RowVersion` and retries once.
+    pub async fn issued_invoice_action(
+        &self,
+        id: i64,
+        action: InvoiceAction,
+        row_version: Option<&str>,
+    ) -> Result<ActionResult, MinimaxError> {
+        let rv = match row_version {
+            Some(rv) => rv.to_string(),
+            None => self.invoice_row_version(id).await?,
+        };
+        let id_s = id.to_string();
+        let segs = ["issuedinvoices", id_s.as_str()];
+        match self
+            .put_action(&segs, action.as_str(), &rv, "issuedinvoices/action")
+            .await
+        {
+            Err(MinimaxError::Concurrency { .. }) => {
+                tracing::info!("stale RowVersion; re-reading and retrying once");
+                let rv = self.invoice_row_version(id).await?;
+                self.put_action(&segs, action.as_str(), &rv, "issuedinvoices/action")
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    // -------------------------------------------------------------- orders
+
+    /// `POST orders` (a received order when `ReceivedIssued = "P"`).
+    pub async fn create_order(&self, order: &Order) -> Result<i64, MinimaxError> {
+        let url = self.org_url(&["orders"], &[])?;
+        self.create(url, order, "orders/create", "order").await
+    }
+
+    pub async fn get_order(&self, id: i64) -> Result<Order, MinimaxError> {
+        let url = self.org_url(&["orders", &id.to_string()], &[])?;
+        self.get_json(url, "orders/id", "order").await
+    }
+
+    /// `GET orders?Reference=…` (the documented idempotency lookup for orders).
+    pub async fn orders_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Vec<OrderSearch>, MinimaxError> {
+        if reference.trim().is_empty() {
+            return Err(bad_input("empty order reference"));
+        }
+        let url = self.org_url(
+            &["orders"],
+            &[
+                ("Reference", reference.to_string()),
+                ("PageSize", "100".into()),
+            ],
+        )?;
+        let page: Page<OrderSearch> = self.get_json(url, "orders/list", "orders").await?;
+        Ok(page.rows)
+    }
+
+    async fn order_row_version(&self, id: i64) -> Result<String, MinimaxError> {
+        self.get_order(id)
+            .await?
+            .row_version
+            .ok_or_else(|| MinimaxError::Unexpected {
+                status: 200,
+                detail: "order without RowVersion".into(),
+            })
+    }
+
+    /// Runs an order action like [`TenantClient::issued_invoice_action`].
+    pub async fn order_action(
+        &self,
+        id: i64,
+        action: OrderAction,
+        row_version: Option<&str>,
+    ) -> Result<ActionResult, MinimaxError> {
+        let rv = match row_version {
+            Some(rv) => rv.to_string(),
+            None => self.order_row_version(id).await?,
+        };
+        let id_s = id.to_string();
+        let segs = ["orders", id_s.as_str()];
+        match self
+            .put_action(&segs, action.as_str(), &rv, "orders/action")
+            .await
+        {
+            Err(MinimaxError::Concurrency { .. }) => {
+                let rv = self.order_row_version(id).await?;
+                self.put_action(&segs, action.as_str(), &rv, "orders/action")
+                    .await
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ids_from_location() {
+        assert_eq!(
+            id_from_location(
+                "https://moj.minimax.si/SI/API/api/orgs/183818/items/7299224?id=7299224"
+            ),
+            Some(7299224)
+        );
+        assert_eq!(id_from_location("/api/orgs/1/customers/42"), Some(42));
+        assert_eq!(
+            id_from_location("http://h/api/orgs/1/customers/x?ID=5"),
+            Some(5)
+        );
+        assert_eq!(id_from_location("http://h/api/orgs/1/customers/"), None);
+    }
+}

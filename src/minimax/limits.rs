@@ -1,0 +1,218 @@
+//! Per-organisation rate limit, call budgets and `429` pauses, shared through Redis.
+//!
+//! One Lua script decides each call atomically, so any number of instances share the
+//! limits: the pause (`{p}:{o:<org>}:paused_until`, unix ms) is checked first, then the
+//! rolling 24 h budget (sorted set `calls24h` of call timestamps), then the calendar-month
+//! budget (counter `month:<YYYY-MM>`, UTC months), then the token bucket (`bucket`).
+//! Only an admitted call is counted. Timestamps come from the caller's clock, so
+//! instances are expected to run NTP-synchronised clocks.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use redis::AsyncCommands;
+
+use super::error::{BudgetWindow, MinimaxError};
+use super::{Inner, TenantClient};
+
+const DAY_MS: i64 = 86_400_000;
+
+const ACQUIRE: &str = r"
+local now = tonumber(ARGV[1])
+local pause = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
+if pause > now then return {1, pause} end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 86400000)
+local daily = tonumber(ARGV[4])
+if daily > 0 and redis.call('ZCARD', KEYS[2]) >= daily then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return {2, tonumber(oldest[2]) + 86400000}
+end
+local monthly = tonumber(ARGV[5])
+if monthly > 0 and (tonumber(redis.call('GET', KEYS[3]) or '0') or 0) >= monthly then
+  return {3, 0}
+end
+local rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(b[1]) or burst
+local ts = tonumber(b[2]) or now
+if now > ts then
+  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
+  ts = now
+end
+if tokens < 1 then return {4, math.ceil((1 - tokens) * 1000 / rate)} end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', tostring(ts))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+redis.call('ZADD', KEYS[2], now, ARGV[6])
+redis.call('PEXPIRE', KEYS[2], 86400000 + 60000)
+redis.call('INCR', KEYS[3])
+redis.call('PEXPIREAT', KEYS[3], ARGV[7])
+return {0, 0}";
+
+const PAUSE: &str = r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local untilms = tonumber(ARGV[1])
+if untilms > cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(1, untilms - tonumber(ARGV[2])))
+end
+return 0";
+
+/// Calls spent by an organisation and its limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub last_24h: u64,
+    pub this_month: u64,
+    pub daily_limit: u32,
+    pub monthly_limit: u32,
+    pub paused_until: Option<DateTime<Utc>>,
+}
+
+fn month_start(now: DateTime<Utc>, offset: u32) -> DateTime<Utc> {
+    let total = now.year() * 12 + now.month0() as i32 + offset as i32;
+    let (year, month0) = (total.div_euclid(12), total.rem_euclid(12));
+    Utc.with_ymd_and_hms(year, month0 as u32 + 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now)
+}
+
+fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_else(Utc::now)
+}
+
+impl TenantClient {
+    fn month_key(&self, now: DateTime<Utc>) -> String {
+        self.inner.org_key(
+            self.creds.organisation_id,
+            &format!("month:{}", now.format("%Y-%m")),
+        )
+    }
+
+    fn pause_key(&self) -> String {
+        self.inner
+            .org_key(self.creds.organisation_id, "paused_until")
+    }
+
+    /// Admits one API call for the organisation, sleeping briefly for the token bucket.
+    pub(crate) async fn admit(&self) -> Result<(), MinimaxError> {
+        let settings = &self.inner.settings;
+        let org = self.creds.organisation_id;
+        let script = redis::Script::new(ACQUIRE);
+        let mut waited = Duration::ZERO;
+        loop {
+            let now = Utc::now();
+            let next_month = month_start(now, 1);
+            let mut conn = self.inner.conn().await?;
+            let (code, value): (i64, i64) = script
+                .key(self.inner.org_key(org, "bucket"))
+                .key(self.inner.org_key(org, "calls24h"))
+                .key(self.month_key(now))
+                .key(self.pause_key())
+                .arg(now.timestamp_millis())
+                .arg(settings.rate_per_sec)
+                .arg(settings.burst)
+                .arg(settings.daily_budget)
+                .arg(settings.monthly_budget)
+                .arg(uuid::Uuid::new_v4().to_string())
+                // Keep the month counter a day past the month for late readers.
+                .arg(next_month.timestamp_millis() + DAY_MS)
+                .invoke_async(&mut conn)
+                .await?;
+            drop(conn);
+            match code {
+                0 => return Ok(()),
+                1 => {
+                    return Err(MinimaxError::TenantPaused {
+                        until: from_ms(value),
+                    })
+                }
+                2 => {
+                    return Err(MinimaxError::BudgetExhausted {
+                        window: BudgetWindow::Rolling24h,
+                        until: from_ms(value),
+                    })
+                }
+                3 => {
+                    return Err(MinimaxError::BudgetExhausted {
+                        window: BudgetWindow::Month,
+                        until: next_month,
+                    })
+                }
+                _ => {
+                    let wait = Duration::from_millis(u64::try_from(value).unwrap_or(1).max(1));
+                    if waited + wait > Duration::from_millis(settings.max_rate_wait_ms) {
+                        return Err(MinimaxError::Transient {
+                            reason: "organisation rate limit".into(),
+                            retry_after: Some(wait),
+                        });
+                    }
+                    waited += wait;
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Records a `429`: the organisation pauses until `until` on every instance.
+    pub(crate) async fn pause_until(&self, until: DateTime<Utc>) -> Result<(), MinimaxError> {
+        let mut conn = self.inner.conn().await?;
+        let _: i64 = redis::Script::new(PAUSE)
+            .key(self.pause_key())
+            .arg(until.timestamp_millis())
+            .arg(Utc::now().timestamp_millis())
+            .invoke_async(&mut conn)
+            .await?;
+        tracing::warn!(org = self.creds.organisation_id, %until, "Minimax answered 429; organisation paused");
+        Ok(())
+    }
+
+    /// Calls spent by this client's organisation.
+    pub async fn usage(&self) -> Result<Usage, MinimaxError> {
+        self.inner.usage(self.creds.organisation_id).await
+    }
+}
+
+impl Inner {
+    pub(crate) async fn usage(&self, org: i64) -> Result<Usage, MinimaxError> {
+        let now = Utc::now();
+        let mut conn = self.conn().await?;
+        let last_24h: u64 = conn
+            .zcount(
+                self.org_key(org, "calls24h"),
+                now.timestamp_millis() - DAY_MS,
+                "+inf",
+            )
+            .await?;
+        let month_key = self.org_key(org, &format!("month:{}", now.format("%Y-%m")));
+        let this_month: Option<u64> = conn.get(month_key).await?;
+        let paused: Option<i64> = conn.get(self.org_key(org, "paused_until")).await?;
+        let paused_until = paused
+            .filter(|ms| *ms > now.timestamp_millis())
+            .map(from_ms);
+        Ok(Usage {
+            last_24h,
+            this_month: this_month.unwrap_or(0),
+            daily_limit: self.settings.daily_budget,
+            monthly_limit: self.settings.monthly_budget,
+            paused_until,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn month_boundaries() {
+        let now = Utc.with_ymd_and_hms(2024, 12, 15, 10, 0, 0).unwrap();
+        assert_eq!(
+            month_start(now, 1),
+            Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            month_start(now, 0),
+            Utc.with_ymd_and_hms(2024, 12, 1, 0, 0, 0).unwrap()
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! Minimax REST API client (SI, HR, RS) shared by all tenants.
+//!
+//! One `reqwest` client (rustls) serves every tenant. Per tenant the client guarantees:
+//! - at most one token request per expiry across tasks and instances (in-process
+//!   single flight + a short Redis lock, token cached in process and in Redis);
+//! - after one rejected token request the credentials are blocked (keyed to an HMAC
+//!   fingerprint, never the password) and no further token request is made with them;
+//! - every API call passes the per-organisation rate limit, the rolling-24 h and monthly
+//!   budgets and the `429` pause, all kept in Redis so instances share them;
+//! - code lists and code → id lookups are cached per organisation in Redis.
+//!
+//! Errors are one enum, [`MinimaxError`], whose [`MinimaxError::disposition`] tells the
+//! worker whether to retry, wait or give up. Secrets never reach logs, errors or `Debug`.
+
+mod cache;
+mod client;
+pub mod error;
+mod limits;
+pub mod models;
+mod token;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+pub use client::{id_from_location, InvoiceAction, OrderAction};
+pub use error::{BudgetWindow, Disposition, MinimaxError, ValidationMessage};
+pub use limits::Usage;
+pub use token::AuthState;
+
+/// A Minimax country installation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Country {
+    SI,
+    HR,
+    RS,
+}
+
+impl Country {
+    pub const ALL: [Country; 3] = [Country::SI, Country::HR, Country::RS];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Country::SI => "SI",
+            Country::HR => "HR",
+            Country::RS => "RS",
+        }
+    }
+
+    fn host(self) -> &'static str {
+        match self {
+            Country::SI => "https://moj.minimax.si",
+            Country::HR => "https://moj.minimax.hr",
+            Country::RS => "https://moj.minimax.rs",
+        }
+    }
+
+    /// The real API root (append `api/...`).
+    pub fn default_api_base(self) -> String {
+        format!("{}/{}/API/", self.host(), self.code())
+    }
+
+    /// The real token endpoint.
+    pub fn default_token_url(self) -> String {
+        format!("{}/{}/AUT/OAuth20/Token", self.host(), self.code())
+    }
+
+    /// `minimax.si` works in every country; RS was measured live with `minimax.rs`.
+    fn scope(self) -> &'static str {
+        match self {
+            Country::RS => "minimax.rs",
+            Country::SI | Country::HR => "minimax.si",
+        }
+    }
+}
+
+impl std::fmt::Display for Country {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Endpoints and client credentials of one country.
+#[derive(Deserialize, Clone)]
+#[serde(default)]
+pub struct CountrySettings {
+    /// API root ending in `/API/`; paths `api/...` are appended.
+    pub api_base: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+impl CountrySettings {
+    pub fn real(country: Country) -> Self {
+        CountrySettings {
+            api_base: country.default_api_base(),
+            token_url: country.default_token_url(),
+            client_id: String::new(),
+            client_secret: SecretString::default(),
+        }
+    }
+}
+
+impl Default for CountrySettings {
+    fn default() -> Self {
+        CountrySettings::real(Country::SI)
+    }
+}
+
+impl std::fmt::Debug for CountrySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountrySettings")
+            .field("api_base", &self.api_base)
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `[minimax]` configuration section.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(default)]
+pub struct MinimaxSettings {
+    pub si: CountrySettings,
+    pub hr: CountrySettings,
+    pub rs: CountrySettings,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    /// Tokens are renewed this long before `expires_in` runs out.
+    pub token_margin_secs: u64,
+    /// Calls per second per organisation (token bucket), shared by all instances.
+    pub rate_per_sec: f64,
+    pub burst: u32,
+    /// Longest the client sleeps in-process for the token bucket before giving the job back.
+    pub max_rate_wait_ms: u64,
+    /// Calls per organisation per rolling 24 h (0 = unlimited).
+    pub daily_budget: u32,
+    /// Calls per organisation per calendar month, UTC (0 = unlimited).
+    pub monthly_budget: u32,
+    /// Pause after a `429` without `Retry-After`.
+    pub default_pause_secs: u64,
+    /// How far ahead blocked credentials push a job (`Disposition::WaitUntil`).
+    pub blocked_recheck_secs: u64,
+    pub code_list_ttl_secs: u64,
+    pub vat_rate_ttl_secs: u64,
+    /// Key of the HMAC that fingerprints credentials (set it to a service secret).
+    pub fingerprint_key: SecretString,
+}
+
+impl Default for MinimaxSettings {
+    fn default() -> Self {
+        MinimaxSettings {
+            si: CountrySettings::real(Country::SI),
+            hr: CountrySettings::real(Country::HR),
+            rs: CountrySettings::real(Country::RS),
+            connect_timeout_ms: 5_000,
+            request_timeout_ms: 30_000,
+            token_margin_secs: 300,
+            rate_per_sec: 2.0,
+            burst: 5,
+            max_rate_wait_ms: 10_000,
+            daily_budget: 1_000,
+            monthly_budget: 20_000,
+            default_pause_secs: 60,
+            blocked_recheck_secs: 300,
+            code_list_ttl_secs: 86_400,
+            vat_rate_ttl_secs: 86_400,
+            fingerprint_key: SecretString::from("minimax-connector/credential-fingerprint/v1"),
+        }
+    }
+}
+
+impl MinimaxSettings {
+    pub fn country(&self, country: Country) -> &CountrySettings {
+        match country {
+            Country::SI => &self.si,
+            Country::HR => &self.hr,
+            Country::RS => &self.rs,
+        }
+    }
+
+    pub fn country_mut(&mut self, country: Country) -> &mut CountrySettings {
+        match country {
+            Country::SI => &mut self.si,
+            Country::HR => &mut self.hr,
+            Country::RS => &mut self.rs,
+        }
+    }
+}
+
+/// A tenant's Minimax identity. `Debug` shows no secret.
+#[derive(Clone)]
+pub struct TenantCredentials {
+    pub tenant_id: String,
+    pub country: Country,
+    pub organisation_id: i64,
+    pub username: String,
+    pub password: SecretString,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub api_base: Option<String>,
+    pub token_url: Option<String>,
+}
+
+impl std::fmt::Debug for TenantCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantCredentials")
+            .field("tenant_id", &self.tenant_id)
+            .field("country", &self.country)
+            .field("organisation_id", &self.organisation_id)
+            .field("username", &self.username)
+            .field("client_id", &self.client_id)
+            .field("api_base", &self.api_base)
+            .field("token_url", &self.token_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A token held in process memory.
+struct CachedToken {
+    fingerprint: String,
+    token: SecretString,
+    valid_until: std::time::Instant,
+}
+
+pub(crate) struct Inner {
+    settings: MinimaxSettings,
+    http: reqwest::Client,
+    redis: deadpool_redis::Pool,
+    prefix: String,
+    tokens: Mutex<HashMap<String, CachedToken>>,
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Inner {
+    fn tenant_key(&self, tenant: &str, what: &str) -> String {
+        format!("{}:{{t:{}}}:{}", self.prefix, tenant, what)
+    }
+
+    fn org_key(&self, org: i64, what: &str) -> String {
+        format!("{}:{{o:{}}}:{}", self.prefix, org, what)
+    }
+
+    async fn conn(&self) -> Result<deadpool_redis::Connection, MinimaxError> {
+        Ok(self.redis.get().await?)
+    }
+}
+
+/// The shared client. Cheap to clone.
+#[derive(Clone)]
+pub struct Minimax {
+    inner: Arc<Inner>,
+}
+
+impl Minimax {
+    pub fn new(
+        settings: MinimaxSettings,
+        redis: deadpool_redis::Pool,
+        key_prefix: String,
+    ) -> Result<Self, MinimaxError> {
+        if settings.rate_per_sec.is_nan() || settings.rate_per_sec <= 0.0 || settings.burst == 0 {
+            return Err(MinimaxError::Config(
+                "rate_per_sec and burst must be positive".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .timeout(Duration::from_millis(settings.request_timeout_ms))
+            .user_agent(concat!("minimax-connector/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| MinimaxError::Config(format!("http client: {e}")))?;
+        Ok(Minimax {
+            inner: Arc::new(Inner {
+                settings,
+                http,
+                redis,
+                prefix: key_prefix,
+                tokens: Mutex::new(HashMap::new()),
+                flights: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &MinimaxSettings {
+        &self.inner.settings
+    }
+
+    /// Calls spent by an organisation and its limits (status pages, metrics).
+    pub async fn usage(&self, organisation_id: i64) -> Result<Usage, MinimaxError> {
+        self.inner.usage(organisation_id).await
+    }
+
+    /// Whether a tenant's credentials are blocked (status pages, metrics).
+    pub async fn auth_state(&self, creds: &TenantCredentials) -> AuthState {
+        self.tenant(creds.clone()).auth_state().await
+    }
+
+    /// A client bound to one tenant's credentials and organisation.
+    pub fn tenant(&self, creds: TenantCredentials) -> TenantClient {
+        let country = self.inner.settings.country(creds.country);
+        let mut api_base = creds
+            .api_base
+            .clone()
+            .unwrap_or_else(|| country.api_base.clone());
+        if !api_base.ends_with('/') {
+            api_base.push('/');
+        }
+        let token_url = creds
+            .token_url
+            .clone()
+            .unwrap_or_else(|| country.token_url.clone());
+        let client_id = creds
+            .client_id
+            .clone()
+            .unwrap_or_else(|| country.client_id.clone());
+        let client_secret = creds
+            .client_secret
+            .clone()
+            .unwrap_or_else(|| country.client_secret.clone());
+        let fingerprint = token::fingerprint(
+            &self.inner.settings.fingerprint_key,
+            &creds.username,
+            creds.password.expose_secret(),
+            &client_id,
+        );
+        TenantClient {
+            inner: self.inner.clone(),
+            creds: Arc::new(creds),
+            api_base,
+            token_url,
+            client_id,
+            client_secret,
+            fingerprint,
+        }
+    }
+}
+
+/// One tenant's view of Minimax: every operation counts against the organisation's
+/// rate limit and budget. Cheap to clone.
+#[derive(Clone)]
+pub struct TenantClient {
+    inner: Arc<Inner>,
+    creds: Arc<TenantCredentials>,
+    api_base: String,
+    token_url: String,
+    client_id: String,
+    client_secret: SecretString,
+    fingerprint: String,
+}
+
+impl std::fmt::Debug for TenantClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantClient")
+            .field("tenant_id", &self.creds.tenant_id)
+            .field("organisation_id", &self.creds.organisation_id)
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantClient {
+    pub fn tenant_id(&self) -> &str {
+        &self.creds.tenant_id
+    }
+
+    pub fn organisation_id(&self) -> i64 {
+        self.creds.organisation_id
+    }
+
+    pub fn country(&self) -> Country {
+        self.creds.country
+    }
+
+    /// The credential fingerprint (HMAC-SHA256 hex), safe to show.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+}

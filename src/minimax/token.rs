@@ -1,0 +1,382 @@
+//! Access tokens per tenant, with lockout protection.
+//!
+//! Guarantees:
+//! - one token request per tenant per expiry across tasks (in-process single flight) and
+//!   instances (Redis lock `SET NX PX`; the others poll the Redis cache);
+//! - the token lives in process and in Redis (`{p}:{t:<tenant>}:token`, TTL
+//!   `expires_in - margin`), tagged with the credential fingerprint so changed
+//!   credentials never reuse an old token;
+//! - after one rejected token request the fingerprint is recorded as blocked
+//!   (`{p}:{t:<tenant>}:auth:blocked`, no TTL) and no further token request is made with
+//!   those credentials; other credentials (a different fingerprint) unblock the tenant.
+//!
+//! Tokens, passwords and client secrets are never logged or put in errors.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use redis::AsyncCommands;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tracing::Instrument;
+
+use super::error::{parse_retry_after, strip_html, MinimaxError, OAuthError};
+use super::models::TokenResponse;
+use super::{CachedToken, TenantClient};
+
+/// Whether a tenant's current credentials may be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthState {
+    Ok,
+    Blocked {
+        reason: String,
+        since: DateTime<Utc>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredToken {
+    fp: String,
+    token: String,
+    /// Unix ms after which the token must not be used.
+    until_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredBlock {
+    fp: String,
+    reason: String,
+    since: DateTime<Utc>,
+}
+
+/// HMAC-SHA256 over length-prefixed username, password and client id, hex encoded.
+pub(crate) fn fingerprint(
+    key: &SecretString,
+    username: &str,
+    password: &str,
+    client_id: &str,
+) -> String {
+    // HMAC accepts keys of any length, so this cannot fail; fall back to an empty key
+    // rather than panic if that ever changed.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose_secret().as_bytes())
+        .unwrap_or_else(|_| {
+            <Hmac<Sha256> as Mac>::new_from_slice(b"minimax").unwrap_or_else(|_| unreachable!())
+        });
+    for part in [username, password, client_id] {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part.as_bytes());
+    }
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+const POLL: Duration = Duration::from_millis(50);
+
+const RELEASE_LOCK: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0";
+
+impl TenantClient {
+    fn token_key(&self) -> String {
+        self.inner.tenant_key(&self.creds.tenant_id, "token")
+    }
+
+    fn lock_key(&self) -> String {
+        self.inner.tenant_key(&self.creds.tenant_id, "token:lock")
+    }
+
+    fn block_key(&self) -> String {
+        self.inner.tenant_key(&self.creds.tenant_id, "auth:blocked")
+    }
+
+    /// Current auth state of the tenant's credentials (for status and metrics).
+    pub async fn auth_state(&self) -> AuthState {
+        match self.read_block().await {
+            Ok(Some(block)) => AuthState::Blocked {
+                reason: block.reason,
+                since: block.since,
+            },
+            _ => AuthState::Ok,
+        }
+    }
+
+    /// Forgets a block, e.g. after an operator re-created the application password with
+    /// the same value. The next call makes one token request again.
+    pub async fn clear_block(&self) -> Result<(), MinimaxError> {
+        let mut conn = self.inner.conn().await?;
+        let _: i64 = conn.del(self.block_key()).await?;
+        Ok(())
+    }
+
+    /// The block of the current credentials, if any. A block recorded for other
+    /// credentials does not apply (the credentials changed) and is removed.
+    async fn read_block(&self) -> Result<Option<StoredBlock>, MinimaxError> {
+        let mut conn = self.inner.conn().await?;
+        let raw: Option<String> = conn.get(self.block_key()).await?;
+        let Some(raw) = raw else { return Ok(None) };
+        match serde_json::from_str::<StoredBlock>(&raw) {
+            Ok(block) if block.fp == self.fingerprint => Ok(Some(block)),
+            _ => {
+                // Only drop the record we just read, not a newer one for new credentials.
+                let _: i64 = redis::Script::new(RELEASE_LOCK)
+                    .key(self.block_key())
+                    .arg(&raw)
+                    .invoke_async(&mut conn)
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn blocked_error(&self, block: StoredBlock) -> MinimaxError {
+        MinimaxError::CredentialsBlocked {
+            reason: block.reason,
+            since: block.since,
+            retry_at: self.recheck_at(),
+        }
+    }
+
+    fn recheck_at(&self) -> DateTime<Utc> {
+        let secs = i64::try_from(self.inner.settings.blocked_recheck_secs).unwrap_or(300);
+        Utc::now() + chrono::Duration::seconds(secs)
+    }
+
+    fn process_cached(&self, stale: Option<&str>) -> Option<SecretString> {
+        let map = self.inner.tokens.lock().ok()?;
+        let cached = map.get(&self.creds.tenant_id)?;
+        let usable = cached.fingerprint == self.fingerprint
+            && cached.valid_until > Instant::now()
+            && Some(cached.token.expose_secret()) != stale;
+        usable.then(|| cached.token.clone())
+    }
+
+    fn store_in_process(&self, token: &str, until_ms: i64) {
+        let remaining = until_ms - Utc::now().timestamp_millis();
+        let remaining = Duration::from_millis(u64::try_from(remaining).unwrap_or(0));
+        if let Ok(mut map) = self.inner.tokens.lock() {
+            map.insert(
+                self.creds.tenant_id.clone(),
+                CachedToken {
+                    fingerprint: self.fingerprint.clone(),
+                    token: SecretString::from(token),
+                    valid_until: Instant::now() + remaining,
+                },
+            );
+        }
+    }
+
+    async fn redis_cached(
+        &self,
+        conn: &mut deadpool_redis::Connection,
+        stale: Option<&str>,
+    ) -> Result<Option<SecretString>, MinimaxError> {
+        let raw: Option<String> = conn.get(self.token_key()).await?;
+        let Some(stored) = raw.and_then(|r| serde_json::from_str::<StoredToken>(&r).ok()) else {
+            return Ok(None);
+        };
+        let usable = stored.fp == self.fingerprint
+            && stored.until_ms > Utc::now().timestamp_millis()
+            && Some(stored.token.as_str()) != stale;
+        if !usable {
+            return Ok(None);
+        }
+        self.store_in_process(&stored.token, stored.until_ms);
+        Ok(Some(SecretString::from(stored.token)))
+    }
+
+    fn flight(&self) -> Arc<tokio::sync::Mutex<()>> {
+        match self.inner.flights.lock() {
+            Ok(mut map) => map.entry(self.creds.tenant_id.clone()).or_default().clone(),
+            // A poisoned map only loses in-process single flight; Redis still guards.
+            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// A usable access token. `stale` is a token the API just refused with 401: it is
+    /// not handed out again.
+    pub(crate) async fn access_token(
+        &self,
+        stale: Option<&str>,
+    ) -> Result<SecretString, MinimaxError> {
+        if let Some(token) = self.process_cached(stale) {
+            return Ok(token);
+        }
+        let flight = self.flight();
+        let _guard = flight.lock().await;
+        if let Some(token) = self.process_cached(stale) {
+            return Ok(token);
+        }
+        let span = tracing::info_span!("minimax_token", tenant = %self.creds.tenant_id);
+        self.acquire_shared(stale).instrument(span).await
+    }
+
+    async fn acquire_shared(&self, stale: Option<&str>) -> Result<SecretString, MinimaxError> {
+        let lock_ms = self.inner.settings.request_timeout_ms + 5_000;
+        let deadline = Instant::now() + Duration::from_millis(lock_ms * 2);
+        let lock_value = uuid::Uuid::new_v4().to_string();
+        loop {
+            let mut conn = self.inner.conn().await?;
+            if let Some(token) = self.redis_cached(&mut conn, stale).await? {
+                return Ok(token);
+            }
+            if let Some(block) = self.read_block().await? {
+                return Err(self.blocked_error(block));
+            }
+            let got: Option<String> = redis::cmd("SET")
+                .arg(self.lock_key())
+                .arg(&lock_value)
+                .arg("NX")
+                .arg("PX")
+                .arg(lock_ms)
+                .query_async(&mut conn)
+                .await?;
+            if got.is_some() {
+                // Someone may have finished between our cache read and the lock.
+                let result = match self.redis_cached(&mut conn, stale).await {
+                    Ok(Some(token)) => Ok(token),
+                    Ok(None) => match self.read_block().await {
+                        Ok(Some(block)) => Err(self.blocked_error(block)),
+                        Ok(None) => self.request_token(&mut conn).await,
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                };
+                let _: redis::RedisResult<i64> = redis::Script::new(RELEASE_LOCK)
+                    .key(self.lock_key())
+                    .arg(&lock_value)
+                    .invoke_async(&mut conn)
+                    .await;
+                return result;
+            }
+            drop(conn);
+            if Instant::now() > deadline {
+                return Err(MinimaxError::transient(
+                    "timed out waiting for another instance to fetch the token",
+                ));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The one password-grant request, made while holding the Redis lock.
+    async fn request_token(
+        &self,
+        conn: &mut deadpool_redis::Connection,
+    ) -> Result<SecretString, MinimaxError> {
+        tracing::info!("requesting a Minimax access token");
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "password"),
+            ("username", &self.creds.username),
+            ("password", self.creds.password.expose_secret()),
+            ("scope", self.creds.country.scope()),
+        ];
+        if !self.client_id.is_empty() {
+            form.push(("client_id", &self.client_id));
+            form.push(("client_secret", self.client_secret.expose_secret()));
+        }
+        let response = self
+            .inner
+            .http
+            .post(&self.token_url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(MinimaxError::from_reqwest)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, Utc::now()));
+        let body = response.text().await.map_err(MinimaxError::from_reqwest)?;
+        match status {
+            200..=299 => {
+                let parsed: TokenResponse =
+                    serde_json::from_str(&body).map_err(|_| MinimaxError::Unexpected {
+                        status,
+                        detail: "token response without access_token".into(),
+                    })?;
+                let expires_in = parsed.expires_in.unwrap_or(3600);
+                let margin = self.inner.settings.token_margin_secs;
+                // Short-lived tokens (tests, odd servers) keep half their life.
+                let usable_secs = if expires_in > margin {
+                    expires_in - margin
+                } else {
+                    (expires_in / 2).max(1)
+                };
+                let usable_ms = i64::try_from(usable_secs * 1000).unwrap_or(i64::MAX / 4);
+                let until_ms = Utc::now().timestamp_millis() + usable_ms;
+                let stored = StoredToken {
+                    fp: self.fingerprint.clone(),
+                    token: parsed.access_token.clone(),
+                    until_ms,
+                };
+                let raw = serde_json::to_string(&stored).map_err(|e| MinimaxError::Unexpected {
+                    status,
+                    detail: e.to_string(),
+                })?;
+                let _: () = conn
+                    .pset_ex(self.token_key(), raw, usable_ms as u64)
+                    .await?;
+                self.store_in_process(&parsed.access_token, until_ms);
+                Ok(SecretString::from(parsed.access_token))
+            }
+            400 | 401 | 403 => {
+                let err: OAuthError = serde_json::from_str(&body).unwrap_or_default();
+                let reason = match (err.error, err.error_description) {
+                    (Some(code), Some(desc)) => format!("{code}: {}", strip_html(&desc)),
+                    (Some(code), None) => code,
+                    (None, _) => format!("HTTP {status} from the token endpoint"),
+                };
+                let since = Utc::now();
+                let block = StoredBlock {
+                    fp: self.fingerprint.clone(),
+                    reason: reason.clone(),
+                    since,
+                };
+                let raw = serde_json::to_string(&block).map_err(|e| MinimaxError::Unexpected {
+                    status,
+                    detail: e.to_string(),
+                })?;
+                let _: () = conn.set(self.block_key(), raw).await?;
+                tracing::warn!(%reason, "Minimax rejected the credentials; tenant blocked");
+                Err(MinimaxError::CredentialsRejected {
+                    reason,
+                    retry_at: self.recheck_at(),
+                })
+            }
+            _ => Err(MinimaxError::Transient {
+                reason: format!("token endpoint answered HTTP {status}"),
+                retry_after,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_depends_on_each_part_and_hides_the_password() {
+        let key = SecretString::from("k");
+        let a = fingerprint(&key, "user", "secret", "client");
+        assert_eq!(a.len(), 64);
+        assert!(!a.contains("secret"));
+        assert_ne!(a, fingerprint(&key, "user", "secret2", "client"));
+        assert_ne!(a, fingerprint(&key, "user2", "secret", "client"));
+        assert_ne!(a, fingerprint(&key, "user", "secret", "client2"));
+        // Length prefixes keep boundaries: ("ab","c") differs from ("a","bc").
+        assert_ne!(
+            fingerprint(&key, "ab", "c", ""),
+            fingerprint(&key, "a", "bc", "")
+        );
+        assert_eq!(a, fingerprint(&key, "user", "secret", "client"));
+    }
+}

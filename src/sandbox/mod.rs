@@ -1,0 +1,1 @@
+//! Embedded Minimax fake (work in progress).
