@@ -1,0 +1,393 @@
+//! Tenants: one shop and its Minimax organisation each, stored in Redis.
+//!
+//! Secrets (Minimax password, client secret, webhook secrets) are sealed with
+//! [`crate::crypto::Cipher`] before they reach Redis and are exposed only where they
+//! are used (signature checks, token requests). Views for the admin API say whether a
+//! secret is set, never its value.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use deadpool_redis::Pool;
+use redis::AsyncCommands;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{Cipher, CryptoError};
+use crate::mapping::BookingSettings;
+use crate::minimax::{Country, TenantCredentials};
+use crate::queue::valid_tenant_id;
+use crate::webshop::Platform;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error("redis unavailable: {0}")]
+    Pool(#[from] deadpool_redis::PoolError),
+    #[error("redis error: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("stored tenant cannot be decrypted: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("stored tenant is damaged: {0}")]
+    Corrupt(String),
+    /// Problems with the submitted tenant, one per field.
+    #[error("invalid tenant: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+/// The Minimax login of a tenant.
+#[derive(Clone)]
+pub struct MinimaxLogin {
+    pub username: String,
+    pub password: SecretString,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub api_base: Option<String>,
+    pub token_url: Option<String>,
+}
+
+/// A tenant as the service uses it (secrets in the clear, in memory only).
+#[derive(Clone)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub country: Country,
+    pub organisation_id: i64,
+    pub minimax: MinimaxLogin,
+    pub webhook_secrets: BTreeMap<String, SecretString>,
+    pub settings: BookingSettings,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant")
+            .field("id", &self.id)
+            .field("country", &self.country)
+            .field("organisation_id", &self.organisation_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tenant {
+    pub fn credentials(&self) -> TenantCredentials {
+        TenantCredentials {
+            tenant_id: self.id.clone(),
+            country: self.country,
+            organisation_id: self.organisation_id,
+            username: self.minimax.username.clone(),
+            password: self.minimax.password.clone(),
+            client_id: self.minimax.client_id.clone(),
+            client_secret: self.minimax.client_secret.clone(),
+            api_base: self.minimax.api_base.clone(),
+            token_url: self.minimax.token_url.clone(),
+        }
+    }
+
+    pub fn webhook_secret(&self, platform: Platform) -> Option<&SecretString> {
+        self.webhook_secrets.get(platform.as_str())
+    }
+
+    /// The admin API's view: no secret values.
+    pub fn view(&self) -> TenantView {
+        TenantView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            country: self.country,
+            organisation_id: self.organisation_id,
+            minimax: MinimaxLoginView {
+                username: self.minimax.username.clone(),
+                password_set: !self.minimax.password.expose_secret().is_empty(),
+                client_id: self.minimax.client_id.clone(),
+                client_secret_set: self.minimax.client_secret.is_some(),
+                api_base: self.minimax.api_base.clone(),
+                token_url: self.minimax.token_url.clone(),
+            },
+            webhook_secrets_set: ["woocommerce", "shopify", "generic"]
+                .into_iter()
+                .map(|p| (p.to_owned(), self.webhook_secrets.contains_key(p)))
+                .collect(),
+            settings: self.settings.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MinimaxLoginView {
+    pub username: String,
+    pub password_set: bool,
+    pub client_id: Option<String>,
+    pub client_secret_set: bool,
+    pub api_base: Option<String>,
+    pub token_url: Option<String>,
+}
+
+/// A tenant without secret values.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantView {
+    pub id: String,
+    pub name: String,
+    pub country: Country,
+    pub organisation_id: i64,
+    pub minimax: MinimaxLoginView,
+    pub webhook_secrets_set: BTreeMap<String, bool>,
+    pub settings: BookingSettings,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The Minimax login as submitted; secrets may be left out to keep the stored ones.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MinimaxLoginInput {
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub api_base: Option<String>,
+    pub token_url: Option<String>,
+}
+
+/// A tenant as submitted to `PUT /admin/tenants/{id}` or seeded from the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantInput {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub country: Country,
+    pub organisation_id: i64,
+    pub minimax: MinimaxLoginInput,
+    /// Platform name → secret. An empty string removes a secret.
+    #[serde(default)]
+    pub webhook_secrets: BTreeMap<String, SecretString>,
+    #[serde(default)]
+    pub settings: Option<BookingSettings>,
+}
+
+const PLATFORMS: [&str; 3] = ["woocommerce", "shopify", "generic"];
+
+fn check_url(field: &str, v: &Option<String>, problems: &mut Vec<String>) {
+    if let Some(u) = v {
+        if url::Url::parse(u).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+            problems.push(format!("{field}: expected an http(s) URL"));
+        }
+    }
+}
+
+impl TenantInput {
+    /// Builds the tenant to store: `existing` supplies secrets the input leaves out.
+    pub fn into_tenant(self, id: &str, existing: Option<&Tenant>) -> Result<Tenant, TenantError> {
+        let mut problems = Vec::new();
+        if !valid_tenant_id(id) {
+            problems.push("id: expected 1-64 characters of A-Z, a-z, 0-9, '-' or '_'".into());
+        }
+        if let Some(body_id) = &self.id {
+            if body_id != id {
+                problems.push(format!("id: body says {body_id:?} but the path says {id:?}"));
+            }
+        }
+        if self.organisation_id <= 0 {
+            problems.push("organisation_id: expected the Minimax organisation id (a positive number)".into());
+        }
+        let username = self
+            .minimax
+            .username
+            .clone()
+            .or_else(|| existing.map(|e| e.minimax.username.clone()))
+            .unwrap_or_default();
+        if username.trim().is_empty() {
+            problems.push("minimax.username: required".into());
+        }
+        let password = match (&self.minimax.password, existing) {
+            (Some(p), _) if !p.expose_secret().is_empty() => Some(p.clone()),
+            (_, Some(e)) => Some(e.minimax.password.clone()),
+            _ => None,
+        };
+        if password.is_none() {
+            problems.push("minimax.password: required for a new tenant".into());
+        }
+        let client_secret = match (&self.minimax.client_secret, existing) {
+            (Some(s), _) if s.expose_secret().is_empty() => None,
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(e)) => e.minimax.client_secret.clone(),
+            (None, None) => None,
+        };
+        check_url("minimax.api_base", &self.minimax.api_base, &mut problems);
+        check_url("minimax.token_url", &self.minimax.token_url, &mut problems);
+        let mut secrets = existing.map(|e| e.webhook_secrets.clone()).unwrap_or_default();
+        for (platform, secret) in self.webhook_secrets {
+            if !PLATFORMS.contains(&platform.as_str()) {
+                problems.push(format!(
+                    "webhook_secrets.{platform}: unknown platform (expected woocommerce, shopify or generic)"
+                ));
+            } else if secret.expose_secret().is_empty() {
+                secrets.remove(&platform);
+            } else if secret.expose_secret().len() < 8 {
+                problems.push(format!("webhook_secrets.{platform}: expected at least 8 characters"));
+            } else {
+                secrets.insert(platform, secret);
+            }
+        }
+        let settings = self
+            .settings
+            .or_else(|| existing.map(|e| e.settings.clone()))
+            .unwrap_or_default();
+        problems.extend(settings.problems());
+        if !problems.is_empty() {
+            return Err(TenantError::Invalid(problems));
+        }
+        let now = Utc::now();
+        Ok(Tenant {
+            id: id.to_owned(),
+            name: self
+                .name
+                .or_else(|| existing.map(|e| e.name.clone()))
+                .unwrap_or_else(|| id.to_owned()),
+            country: self.country,
+            organisation_id: self.organisation_id,
+            minimax: MinimaxLogin {
+                username,
+                password: password.unwrap_or_default(),
+                client_id: self.minimax.client_id.filter(|c| !c.is_empty()),
+                client_secret,
+                api_base: self.minimax.api_base,
+                token_url: self.minimax.token_url,
+            },
+            webhook_secrets: secrets,
+            settings,
+            created_at: existing.map(|e| e.created_at).unwrap_or(now),
+            updated_at: now,
+        })
+    }
+}
+
+/// The stored form: the same fields with every secret sealed.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    v: u32,
+    id: String,
+    name: String,
+    country: Country,
+    organisation_id: i64,
+    username: String,
+    password: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    api_base: Option<String>,
+    token_url: Option<String>,
+    webhook_secrets: BTreeMap<String, String>,
+    settings: BookingSettings,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// Reads and writes tenants. Cheap to clone.
+#[derive(Clone)]
+pub struct TenantStore {
+    pool: Pool,
+    prefix: String,
+    cipher: Cipher,
+}
+
+impl TenantStore {
+    pub fn new(pool: Pool, prefix: String, cipher: Cipher) -> Self {
+        Self {
+            pool,
+            prefix,
+            cipher,
+        }
+    }
+
+    fn key(&self, id: &str) -> String {
+        format!("{}:{{t:{}}}:tenant", self.prefix, id)
+    }
+
+    fn index_key(&self) -> String {
+        format!("{}:tenant_ids", self.prefix)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Tenant>, TenantError> {
+        if !valid_tenant_id(id) {
+            return Ok(None);
+        }
+        let mut conn = self.pool.get().await?;
+        let raw: Option<String> = conn.get(self.key(id)).await?;
+        let Some(raw) = raw else { return Ok(None) };
+        let s: Stored =
+            serde_json::from_str(&raw).map_err(|e| TenantError::Corrupt(e.to_string()))?;
+        let open = |v: &String| self.cipher.open(v);
+        let mut secrets = BTreeMap::new();
+        for (k, v) in &s.webhook_secrets {
+            secrets.insert(k.clone(), open(v)?);
+        }
+        Ok(Some(Tenant {
+            id: s.id,
+            name: s.name,
+            country: s.country,
+            organisation_id: s.organisation_id,
+            minimax: MinimaxLogin {
+                username: s.username,
+                password: open(&s.password)?,
+                client_id: s.client_id,
+                client_secret: s.client_secret.as_ref().map(open).transpose()?,
+                api_base: s.api_base,
+                token_url: s.token_url,
+            },
+            webhook_secrets: secrets,
+            settings: s.settings,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }))
+    }
+
+    /// Stores a tenant; returns true when it is new.
+    pub async fn put(&self, t: &Tenant) -> Result<bool, TenantError> {
+        let seal = |v: &SecretString| self.cipher.seal(v.expose_secret());
+        let stored = Stored {
+            v: 1,
+            id: t.id.clone(),
+            name: t.name.clone(),
+            country: t.country,
+            organisation_id: t.organisation_id,
+            username: t.minimax.username.clone(),
+            password: seal(&t.minimax.password),
+            client_id: t.minimax.client_id.clone(),
+            client_secret: t.minimax.client_secret.as_ref().map(seal),
+            api_base: t.minimax.api_base.clone(),
+            token_url: t.minimax.token_url.clone(),
+            webhook_secrets: t
+                .webhook_secrets
+                .iter()
+                .map(|(k, v)| (k.clone(), seal(v)))
+                .collect(),
+            settings: t.settings.clone(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        };
+        let json =
+            serde_json::to_string(&stored).map_err(|e| TenantError::Corrupt(e.to_string()))?;
+        let mut conn = self.pool.get().await?;
+        let _: () = conn.set(self.key(&t.id), json).await?;
+        let added: i64 = conn.sadd(self.index_key(), &t.id).await?;
+        Ok(added == 1)
+    }
+
+    /// Removes a tenant; true if it existed. Its jobs stay (the operator may discard them).
+    pub async fn delete(&self, id: &str) -> Result<bool, TenantError> {
+        let mut conn = self.pool.get().await?;
+        let n: i64 = conn.del(self.key(id)).await?;
+        let _: i64 = conn.srem(self.index_key(), id).await?;
+        Ok(n == 1)
+    }
+
+    pub async fn list(&self) -> Result<Vec<String>, TenantError> {
+        let mut conn = self.pool.get().await?;
+        let mut ids: Vec<String> = conn.smembers(self.index_key()).await?;
+        ids.sort();
+        Ok(ids)
+    }
+}
