@@ -5,10 +5,13 @@
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod mapping;
 pub mod metrics;
 pub mod minimax;
 pub mod queue;
 pub mod sandbox;
 pub mod startup;
 pub mod telemetry;
+pub mod tenants;
+pub mod webshop;
 pub mod worker;

@@ -1,0 +1,72 @@
+//! The `generic` platform: custom shop plugins post the canonical [`ShopEvent`] JSON
+//! directly, signed with the Standard Webhooks scheme (see `docs/webhooks-generic.md`).
+//!
+//! Guarantees: the body must be a version-1 event whose order ids and currency are
+//! non-empty; the dedupe key is the sender's `webhook-id`, which Standard Webhooks keeps
+//! identical across retries of one message.
+
+use actix_web::http::header::HeaderMap;
+
+use super::event::ShopEvent;
+use super::signature::STD_ID_HEADER;
+use super::{
+    json_error_reason, required_header, IncomingEvent, Intake, Platform, Source, WebshopError,
+};
+
+/// Parses a verified generic body.
+pub fn parse(body: &[u8], headers: &HeaderMap) -> Result<Intake, WebshopError> {
+    let id = required_header(headers, STD_ID_HEADER)?;
+    let event: ShopEvent = serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => WebshopError::InvalidPayload {
+                reason: json_error_reason(&e),
+            },
+            Category::Io | Category::Syntax | Category::Eof => WebshopError::MalformedJson {
+                reason: json_error_reason(&e),
+            },
+        }
+    })?;
+    validate(&event)?;
+    Ok(Intake::Event(Box::new(IncomingEvent {
+        dedupe_key: format!("generic:{id}"),
+        topic: event.kind().as_str().to_owned(),
+        event,
+        source: Source {
+            platform: Platform::Generic,
+            shop: None,
+        },
+    })))
+}
+
+/// Checks what serde cannot express: identifiers and currency must not be blank.
+fn validate(event: &ShopEvent) -> Result<(), WebshopError> {
+    if let Some(order) = event.order() {
+        if order.shop_order_id.trim().is_empty() {
+            return Err(WebshopError::invalid(
+                "order.shop_order_id",
+                "must not be empty",
+            ));
+        }
+        if order.currency.trim().is_empty() {
+            return Err(WebshopError::invalid("order.currency", "must not be empty"));
+        }
+    }
+    if let ShopEvent::OrderRefunded { refund, order } = event {
+        if refund.shop_order_id.trim().is_empty() {
+            return Err(WebshopError::invalid(
+                "refund.shop_order_id",
+                "must not be empty",
+            ));
+        }
+        if let Some(order) = order {
+            if order.shop_order_id != refund.shop_order_id {
+                return Err(WebshopError::invalid(
+                    "refund.shop_order_id",
+                    "differs from order.shop_order_id",
+                ));
+            }
+        }
+    }
+    Ok(())
+}

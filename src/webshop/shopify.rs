@@ -1,0 +1,592 @@
+//! Shopify webhooks: `orders/*`, `refunds/create` and `customers/*` bodies (bare REST
+//! resources) into canonical events.
+//!
+//! Guarantees: amounts are read from the shop-currency bag (`*_set.shop_money`) when
+//! present, else from the plain field (also shop currency), so one order never mixes
+//! currencies; ids are kept as exact text (they exceed 2^53); the dedupe key is Shopify's
+//! event id, which stays the same across retries of one event.
+
+use actix_web::http::header::HeaderMap;
+use rust_decimal::Decimal;
+
+use super::event::{
+    Address, Customer, Discount, DiscountKind, Fee, Line, LineTax, Order, PaymentMethod, Refund,
+    RefundAdjustment, RefundLine, RefundShipping, ShippingLine, ShopEvent, TaxLine,
+};
+use super::money::{checked_mul, checked_sub, checked_sum};
+use super::reader::Obj;
+use super::{header_str, parse_json, IncomingEvent, Intake, Platform, Source, WebshopError};
+
+/// Signature header names: classic webhooks, then the newer un-prefixed "Events" delivery.
+pub const SIGNATURE_HEADERS: [&str; 2] = ["x-shopify-hmac-sha256", "shopify-hmac-sha256"];
+const TOPIC_HEADERS: [&str; 2] = ["x-shopify-topic", "shopify-topic"];
+const DOMAIN_HEADERS: [&str; 2] = ["x-shopify-shop-domain", "shopify-shop-domain"];
+const EVENT_ID_HEADERS: [&str; 2] = ["x-shopify-event-id", "shopify-event-id"];
+const WEBHOOK_ID_HEADERS: [&str; 2] = ["x-shopify-webhook-id", "shopify-webhook-id"];
+
+fn first_header<'h>(
+    headers: &'h HeaderMap,
+    names: &[&'static str; 2],
+) -> Result<Option<&'h str>, WebshopError> {
+    for name in names {
+        if let Some(v) = header_str(headers, name)? {
+            if !v.is_empty() {
+                return Ok(Some(v));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Parses a verified Shopify body.
+pub fn parse(body: &[u8], headers: &HeaderMap) -> Result<Intake, WebshopError> {
+    let topic = first_header(headers, &TOPIC_HEADERS)?
+        .ok_or(WebshopError::MissingHeader(TOPIC_HEADERS[0]))?;
+    let handled = matches!(
+        topic,
+        "orders/create"
+            | "orders/paid"
+            | "orders/updated"
+            | "orders/cancelled"
+            | "refunds/create"
+            | "customers/create"
+            | "customers/update"
+    );
+    if !handled {
+        return Ok(Intake::Ignored {
+            topic: topic.to_owned(),
+        });
+    }
+    let domain = first_header(headers, &DOMAIN_HEADERS)?
+        .ok_or(WebshopError::MissingHeader(DOMAIN_HEADERS[0]))?;
+    let delivery = match first_header(headers, &EVENT_ID_HEADERS)? {
+        Some(id) => id,
+        None => first_header(headers, &WEBHOOK_ID_HEADERS)?
+            .ok_or(WebshopError::MissingHeader(WEBHOOK_ID_HEADERS[0]))?,
+    };
+
+    let json = parse_json(body)?;
+    let root = Obj::root(&json)?;
+    let event = match topic {
+        "refunds/create" => ShopEvent::OrderRefunded {
+            refund: refund_from(&root, None)?,
+            order: None,
+        },
+        "customers/create" | "customers/update" => {
+            ShopEvent::CustomerUpserted(customer_from(&root)?)
+        }
+        _ => order_event(topic, order_from(&root)?),
+    };
+    Ok(Intake::Event(Box::new(IncomingEvent {
+        dedupe_key: format!("shopify:{domain}:{delivery}"),
+        event,
+        topic: topic.to_owned(),
+        source: Source {
+            platform: Platform::Shopify,
+            shop: Some(domain.to_owned()),
+        },
+    })))
+}
+
+/// Chooses the event for an order topic. Refunds are not derived from order updates:
+/// Shopify sends `refunds/create` for each, and deriving them here would book them twice.
+pub fn order_event(topic: &str, order: Order) -> ShopEvent {
+    if topic == "orders/cancelled" || order.cancelled_at.is_some() {
+        return ShopEvent::OrderCancelled(order);
+    }
+    let paid = topic == "orders/paid"
+        || matches!(
+            order.status.as_str(),
+            "paid" | "partially_refunded" | "refunded"
+        );
+    if paid {
+        ShopEvent::OrderPaid(order)
+    } else {
+        ShopEvent::OrderUpdated(order)
+    }
+}
+
+/// `key_set.shop_money.amount` when present, else `key`.
+fn shop_money(o: &Obj<'_>, key: &str) -> Result<Option<Decimal>, WebshopError> {
+    let set_key = format!("{key}_set");
+    if let Some(set) = o.opt_obj(&set_key)? {
+        if let Some(shop) = set.opt_obj("shop_money")? {
+            if let Some(amount) = shop.opt_money("amount")? {
+                return Ok(Some(amount));
+            }
+        }
+    }
+    o.opt_money(key)
+}
+
+fn req_shop_money(o: &Obj<'_>, key: &str) -> Result<Decimal, WebshopError> {
+    shop_money(o, key)?.ok_or_else(|| o.missing(key))
+}
+
+fn shop_currency(o: &Obj<'_>, key: &str) -> Result<Option<String>, WebshopError> {
+    match o.opt_obj(&format!("{key}_set"))? {
+        Some(set) => match set.opt_obj("shop_money")? {
+            Some(shop) => shop.opt_text("currency_code"),
+            None => Ok(None),
+        },
+        None => Ok(None),
+    }
+}
+
+/// `tax_lines[]` of a line or shipping line: `{title, rate (fraction), price}`.
+fn taxes(o: &Obj<'_>) -> Result<Vec<LineTax>, WebshopError> {
+    let mut out = Vec::new();
+    for t in o.objs("tax_lines")? {
+        out.push(LineTax {
+            rate_id: None,
+            label: t.opt_text("title")?,
+            rate_percent: percent(&t)?,
+            amount: shop_money(&t, "price")?.unwrap_or_default(),
+            subtotal_amount: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Shopify rates are fractions (`0.06`); the model uses percent (`6`).
+fn percent(t: &Obj<'_>) -> Result<Option<Decimal>, WebshopError> {
+    match t.opt_money("rate")? {
+        Some(rate) => Ok(Some(
+            checked_mul(rate, Decimal::ONE_HUNDRED, &t.path("rate"))?.normalize(),
+        )),
+        None => Ok(None),
+    }
+}
+
+fn single_rate(taxes: &[LineTax]) -> Option<Decimal> {
+    match taxes {
+        [only] => only.rate_percent,
+        _ => None,
+    }
+}
+
+fn allocations(o: &Obj<'_>) -> Result<Option<Decimal>, WebshopError> {
+    if !o.has("discount_allocations") {
+        return Ok(None);
+    }
+    let mut amounts = Vec::new();
+    for a in o.objs("discount_allocations")? {
+        amounts.push(req_shop_money(&a, "amount")?);
+    }
+    checked_sum(amounts, &o.path("discount_allocations")).map(Some)
+}
+
+/// Parses an order resource (the webhook body of `orders/*`, without REST's `{"order": …}`).
+pub fn parse_order(body: &[u8]) -> Result<Order, WebshopError> {
+    let json = parse_json(body)?;
+    order_from(&Obj::root(&json)?)
+}
+
+/// Parses a refund resource (the webhook body of `refunds/create`).
+pub fn parse_refund(body: &[u8]) -> Result<Refund, WebshopError> {
+    let json = parse_json(body)?;
+    refund_from(&Obj::root(&json)?, None)
+}
+
+/// Parses a customer resource (the webhook body of `customers/*`).
+pub fn parse_customer(body: &[u8]) -> Result<Customer, WebshopError> {
+    let json = parse_json(body)?;
+    customer_from(&Obj::root(&json)?)
+}
+
+fn order_from(root: &Obj<'_>) -> Result<Order, WebshopError> {
+    let shop_order_id = root.req_id("id")?;
+    let currency = match shop_currency(root, "total_price")? {
+        Some(c) => c,
+        None => root.req_str("currency")?,
+    };
+    let amounts_include_tax = root.opt_bool("taxes_included")?.unwrap_or(false);
+
+    let mut lines = Vec::new();
+    for l in root.objs("line_items")? {
+        let quantity = l.req_money("quantity")?;
+        let unit_price = req_shop_money(&l, "price")?;
+        let subtotal = checked_mul(unit_price, quantity, &l.path("price"))?;
+        // Allocations are authoritative; `total_discount` may stay 0.00 next to them.
+        let discount = match allocations(&l)? {
+            Some(d) => d,
+            None => shop_money(&l, "total_discount")?.unwrap_or_default(),
+        };
+        let taxes = taxes(&l)?;
+        lines.push(Line {
+            shop_line_id: l.opt_id("id")?,
+            product_id: l.opt_id("product_id")?,
+            variant_id: l.opt_id("variant_id")?,
+            sku: l.opt_text("sku")?,
+            name: match l.opt_text("name")? {
+                Some(n) => n,
+                None => l.opt_text("title")?.unwrap_or_default(),
+            },
+            quantity,
+            unit_price: Some(unit_price),
+            unit_price_discounted: None,
+            subtotal,
+            subtotal_tax: None,
+            discount,
+            total: checked_sub(subtotal, discount, &l.path("discount_allocations"))?,
+            total_tax: checked_sum(taxes.iter().map(|t| t.amount), &l.path("tax_lines"))?,
+            tax_rate_percent: single_rate(&taxes),
+            taxes,
+        });
+    }
+
+    let mut shipping_lines = Vec::new();
+    for s in root.objs("shipping_lines")? {
+        // Lines removed by an order edit no longer count towards the order's totals.
+        if s.opt_bool("is_removed")?.unwrap_or(false) {
+            continue;
+        }
+        let subtotal = req_shop_money(&s, "price")?;
+        let total = shop_money(&s, "discounted_price")?.unwrap_or(subtotal);
+        let taxes = taxes(&s)?;
+        shipping_lines.push(ShippingLine {
+            shop_line_id: s.opt_id("id")?,
+            method_id: s.opt_text("code")?,
+            title: s.opt_text("title")?.unwrap_or_default(),
+            subtotal,
+            discount: checked_sub(subtotal, total, &s.path("discounted_price"))?,
+            total,
+            total_tax: checked_sum(taxes.iter().map(|t| t.amount), &s.path("tax_lines"))?,
+            tax_rate_percent: single_rate(&taxes),
+            taxes,
+        });
+    }
+
+    let mut fees = Vec::new();
+    if let Some(tip) = root.opt_money("total_tip_received")? {
+        if !tip.is_zero() {
+            // Tips are part of total_price but not of any line; keep them so totals add up.
+            fees.push(Fee {
+                shop_line_id: None,
+                name: "Tip".to_owned(),
+                taxable: false,
+                total: tip,
+                total_tax: Decimal::ZERO,
+                tax_rate_percent: None,
+                taxes: Vec::new(),
+            });
+        }
+    }
+
+    let applications = root.objs("discount_applications")?;
+    let mut discounts = Vec::new();
+    for d in root.objs("discount_codes")? {
+        let code = d.opt_text("code")?;
+        let shop_kind = d.opt_text("type")?;
+        let mut value = None;
+        for a in &applications {
+            let matches =
+                code.is_some() && (a.opt_text("code")? == code || a.opt_text("title")? == code);
+            if matches {
+                value = a.opt_money("value")?;
+                break;
+            }
+        }
+        discounts.push(Discount {
+            kind: match shop_kind.as_deref() {
+                Some("fixed_amount") => DiscountKind::Fixed,
+                Some("percentage") => DiscountKind::Percentage,
+                Some("shipping") => DiscountKind::FreeShipping,
+                _ => DiscountKind::Other,
+            },
+            code,
+            shop_kind,
+            value,
+            amount: d.money_or_zero("amount")?,
+            amount_tax: None,
+        });
+    }
+
+    let mut tax_lines = Vec::new();
+    for t in root.objs("tax_lines")? {
+        tax_lines.push(TaxLine {
+            rate_id: None,
+            rate_code: None,
+            label: t.opt_text("title")?.unwrap_or_default(),
+            rate_percent: percent(&t)?,
+            compound: false,
+            amount: shop_money(&t, "price")?.unwrap_or_default(),
+            items_amount: None,
+            shipping_amount: None,
+        });
+    }
+
+    let mut refunds = Vec::new();
+    for r in root.objs("refunds")? {
+        refunds.push(refund_from(&r, Some(&shop_order_id))?);
+    }
+
+    let billing = match root.opt_obj("billing_address")? {
+        Some(a) => address(&a)?,
+        None => None,
+    };
+    let shipping = match root.opt_obj("shipping_address")? {
+        Some(a) => address(&a)?,
+        None => None,
+    };
+    let order_email = match root.opt_text("email")? {
+        Some(e) => Some(e),
+        None => root.opt_text("contact_email")?,
+    };
+    let customer = match root.opt_obj("customer")? {
+        Some(c) => {
+            let mut customer = customer_from(&c)?;
+            customer.email = customer.email.or(order_email);
+            customer.company = customer
+                .company
+                .or_else(|| billing.as_ref().and_then(|b| b.company.clone()));
+            // The order's addresses are what this sale was made to.
+            customer.billing = billing.clone().or(customer.billing);
+            customer.shipping = shipping.clone();
+            Some(customer)
+        }
+        None if billing.is_some() || order_email.is_some() => {
+            let b = billing.clone().unwrap_or_default();
+            Some(Customer {
+                shop_customer_id: None,
+                email: order_email,
+                first_name: b.first_name.clone(),
+                last_name: b.last_name.clone(),
+                company: b.company.clone(),
+                vat_number: None,
+                phone: b.phone.clone(),
+                tax_exempt: root.opt_bool("tax_exempt")?.unwrap_or(false),
+                tax_exemptions: Vec::new(),
+                billing: billing.clone(),
+                shipping: shipping.clone(),
+            })
+        }
+        None => None,
+    };
+
+    let gateway = match root.strings("payment_gateway_names")?.into_iter().next() {
+        Some(g) => Some(g),
+        None => root.opt_text("gateway")?,
+    };
+
+    let subtotal = match shop_money(root, "total_line_items_price")? {
+        Some(s) => s,
+        None => checked_sum(lines.iter().map(|l| l.subtotal), "line_items")?,
+    };
+    let shipping_total = match shop_money(root, "total_shipping_price")? {
+        Some(s) => s,
+        None => checked_sum(shipping_lines.iter().map(|s| s.total), "shipping_lines")?,
+    };
+
+    Ok(Order {
+        number: match root.opt_text("name")? {
+            Some(n) => Some(n),
+            None => root.opt_id("order_number")?,
+        },
+        status: root
+            .opt_text("financial_status")?
+            .unwrap_or_else(|| "unknown".to_owned()),
+        created_at: root.opt_datetime("created_at")?,
+        updated_at: root.opt_datetime("updated_at")?,
+        // Shopify reports no payment time on the order; transactions carry it.
+        paid_at: None,
+        cancelled_at: root.opt_datetime("cancelled_at")?,
+        prices_include_tax: amounts_include_tax,
+        amounts_include_tax,
+        customer,
+        billing,
+        shipping,
+        subtotal,
+        discount_total: shop_money(root, "total_discounts")?.unwrap_or_default(),
+        discount_tax: None,
+        shipping_total,
+        shipping_tax: Some(checked_sum(
+            shipping_lines.iter().map(|s| s.total_tax),
+            "shipping_lines",
+        )?),
+        total_tax: shop_money(root, "total_tax")?.unwrap_or_default(),
+        total: req_shop_money(root, "total_price")?,
+        payment_method: gateway.map(|g| PaymentMethod {
+            id: Some(g.clone()),
+            title: Some(g),
+        }),
+        refunds,
+        test: root.opt_bool("test")?.unwrap_or(false),
+        lines,
+        shipping_lines,
+        fees,
+        discounts,
+        tax_lines,
+        shop_order_id,
+        currency,
+    })
+}
+
+/// A refund (the body of `refunds/create`, or an element of an order's `refunds`).
+/// `amount` is the sum of successful refund transactions; without transactions, the sum
+/// of the itemised refund.
+fn refund_from(root: &Obj<'_>, order_id: Option<&str>) -> Result<Refund, WebshopError> {
+    let shop_order_id = match root.opt_id("order_id")? {
+        Some(id) => id,
+        None => order_id
+            .map(str::to_owned)
+            .ok_or_else(|| root.missing("order_id"))?,
+    };
+
+    let mut lines = Vec::new();
+    let mut currency = None;
+    for l in root.objs("refund_line_items")? {
+        let item = l.opt_obj("line_item")?;
+        if currency.is_none() {
+            currency = shop_currency(&l, "subtotal")?;
+        }
+        lines.push(RefundLine {
+            shop_line_id: l.opt_id("line_item_id")?,
+            sku: match &item {
+                Some(i) => i.opt_text("sku")?,
+                None => None,
+            },
+            name: match &item {
+                Some(i) => i.opt_text("name")?,
+                None => None,
+            },
+            quantity: l.req_money("quantity")?,
+            subtotal: shop_money(&l, "subtotal")?,
+            tax: shop_money(&l, "total_tax")?,
+        });
+    }
+
+    let mut shipping = Vec::new();
+    for s in root.objs("refund_shipping_lines")? {
+        let title = match s.opt_obj("shipping_line")? {
+            Some(line) => line.opt_text("title")?,
+            None => None,
+        };
+        shipping.push(RefundShipping {
+            shop_line_id: s.opt_id("shipping_line_id")?,
+            title,
+            amount: shop_money(&s, "subtotal_amount")?.unwrap_or_default().abs(),
+            tax: shop_money(&s, "tax_amount")?.unwrap_or_default().abs(),
+        });
+    }
+
+    let mut adjustments = Vec::new();
+    for a in root.objs("order_adjustments")? {
+        adjustments.push(RefundAdjustment {
+            kind: a.opt_text("kind")?,
+            reason: a.opt_text("reason")?,
+            amount: req_shop_money(&a, "amount")?,
+            tax: shop_money(&a, "tax_amount")?,
+        });
+    }
+
+    let mut paid_back = Vec::new();
+    for t in root.objs("transactions")? {
+        let kind = t.opt_text("kind")?;
+        let status = t.opt_text("status")?;
+        if kind.as_deref() == Some("refund") && matches!(status.as_deref(), None | Some("success"))
+        {
+            paid_back.push(t.req_money("amount")?.abs());
+            if let Some(c) = t.opt_text("currency")? {
+                currency = Some(c);
+            }
+        }
+    }
+    let amount = if paid_back.is_empty() {
+        let mut parts = Vec::new();
+        for l in &lines {
+            parts.push(l.subtotal.unwrap_or_default());
+            parts.push(l.tax.unwrap_or_default());
+        }
+        for s in &shipping {
+            parts.push(s.amount);
+            parts.push(s.tax);
+        }
+        checked_sum(parts, "refund_line_items")?.abs()
+    } else {
+        checked_sum(paid_back, "transactions")?
+    };
+
+    Ok(Refund {
+        shop_refund_id: root.opt_id("id")?,
+        shop_order_id,
+        currency,
+        created_at: match root.opt_datetime("processed_at")? {
+            Some(t) => Some(t),
+            None => root.opt_datetime("created_at")?,
+        },
+        reason: root.opt_text("note")?,
+        amount,
+        lines,
+        shipping,
+        adjustments,
+    })
+}
+
+/// A customer (the body of `customers/*`, or an order's `customer`).
+fn customer_from(root: &Obj<'_>) -> Result<Customer, WebshopError> {
+    let default_address = match root.opt_obj("default_address")? {
+        Some(a) => address(&a)?,
+        None => match root.objs("addresses")?.first() {
+            Some(a) => address(a)?,
+            None => None,
+        },
+    };
+    Ok(Customer {
+        shop_customer_id: Some(root.req_id("id")?),
+        email: root.opt_text("email")?,
+        first_name: root.opt_text("first_name")?,
+        last_name: root.opt_text("last_name")?,
+        company: default_address.as_ref().and_then(|a| a.company.clone()),
+        // Shopify has no VAT number on customers (B2B ids live on company locations).
+        vat_number: None,
+        phone: match root.opt_text("phone")? {
+            Some(p) => Some(p),
+            None => default_address.as_ref().and_then(|a| a.phone.clone()),
+        },
+        tax_exempt: root.opt_bool("tax_exempt")?.unwrap_or(false),
+        tax_exemptions: root.strings("tax_exemptions")?,
+        billing: default_address,
+        shipping: None,
+    })
+}
+
+fn address(a: &Obj<'_>) -> Result<Option<Address>, WebshopError> {
+    let first_name = a.opt_text("first_name")?;
+    let last_name = a.opt_text("last_name")?;
+    let name = match a.opt_text("name")? {
+        Some(n) => Some(n),
+        None => match (&first_name, &last_name) {
+            (None, None) => None,
+            (f, l) => Some(
+                [f.as_deref(), l.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        },
+    };
+    let street = [a.opt_text("address1")?, a.opt_text("address2")?]
+        .into_iter()
+        .flatten()
+        .collect();
+    let addr = Address {
+        first_name,
+        last_name,
+        name,
+        company: a.opt_text("company")?,
+        street,
+        city: a.opt_text("city")?,
+        postcode: a.opt_text("zip")?,
+        country_code: a.opt_text("country_code")?,
+        state: match a.opt_text("province_code")? {
+            Some(p) => Some(p),
+            None => a.opt_text("province")?,
+        },
+        email: None,
+        phone: a.opt_text("phone")?,
+        vat_number: None,
+    };
+    Ok((!addr.is_empty()).then_some(addr))
+}
