@@ -4,6 +4,9 @@
 //! an app on a free port.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod shop;
+pub use shop::*;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
