@@ -7,6 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// Why the configuration could not be loaded.
@@ -47,7 +50,45 @@ pub struct Settings {
     pub queue: QueueSettings,
     pub worker: WorkerSettings,
     pub telemetry: TelemetrySettings,
+    pub intake: IntakeSettings,
+    pub security: SecuritySettings,
+    #[serde(default)]
+    pub minimax: crate::minimax::MinimaxSettings,
+    /// Tenants written to Redis at start-up (single-shop setups, the demo tenant).
+    #[serde(default)]
+    pub tenants: Vec<crate::tenants::TenantInput>,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IntakeSettings {
+    /// Accepted clock difference for signed timestamps (generic platform), seconds.
+    pub signature_tolerance: u64,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct SecuritySettings {
+    /// Base64 of 32 random bytes: the AES-256-GCM key sealing secrets at rest.
+    pub encryption_key: SecretString,
+    /// Id stored with each sealed value, so keys can be rotated.
+    pub encryption_key_id: String,
+    /// Former keys (id → base64 key), kept to open values sealed before a rotation.
+    #[serde(default)]
+    pub old_encryption_keys: HashMap<String, SecretString>,
+    /// Operator bearer tokens for `/admin` (comma-separated in the environment).
+    pub admin_tokens: Vec<SecretString>,
+}
+
+impl std::fmt::Debug for SecuritySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecuritySettings")
+            .field("encryption_key_id", &self.encryption_key_id)
+            .field("admin_tokens", &self.admin_tokens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key shipped in `config/default.toml` for the demo; start-up warns when it is used.
+pub const DEMO_ENCRYPTION_KEY: &str = "ZGVtby1rZXktbm90LWZvci1wcm9kdWN0aW9uLXVzZSE=";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerSettings {
@@ -120,7 +161,9 @@ impl Settings {
                 config::Environment::with_prefix("MMC")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("security.admin_tokens"),
             )
             .build()?
             .try_deserialize()?;
@@ -208,7 +251,50 @@ impl Settings {
             "worker.sweep_interval",
             "expected at least 1",
         )?;
+        check(
+            crate::crypto::Cipher::new(
+                &self.security.encryption_key_id,
+                &self.security.encryption_key,
+                &self.security.old_encryption_keys,
+            )
+            .is_ok(),
+            "security.encryption_key",
+            "expected base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`), also for old_encryption_keys",
+        )?;
+        check(
+            !self.security.encryption_key_id.is_empty()
+                && !self.security.encryption_key_id.contains(':'),
+            "security.encryption_key_id",
+            "expected a short id without ':'",
+        )?;
+        check(
+            self.security
+                .admin_tokens
+                .iter()
+                .all(|t| t.expose_secret().len() >= 16),
+            "security.admin_tokens",
+            "expected tokens of at least 16 characters",
+        )?;
+        check(
+            self.minimax.rate_per_sec > 0.0 && self.minimax.burst > 0,
+            "minimax.rate_per_sec",
+            "expected a positive rate and burst",
+        )?;
+        check(
+            self.minimax.connect_timeout_ms > 0 && self.minimax.request_timeout_ms > 0,
+            "minimax.request_timeout_ms",
+            "expected positive timeouts",
+        )?;
         Ok(())
+    }
+
+    /// The cipher for secrets at rest (validated in [`Settings::validate`]).
+    pub fn cipher(&self) -> Result<crate::crypto::Cipher, crate::crypto::CryptoError> {
+        crate::crypto::Cipher::new(
+            &self.security.encryption_key_id,
+            &self.security.encryption_key,
+            &self.security.old_encryption_keys,
+        )
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod jobs;
 pub mod mapping;
 pub mod metrics;
 pub mod minimax;

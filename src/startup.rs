@@ -17,7 +17,9 @@ use tokio::sync::watch;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::queue::{Queue, QueueConfig};
+use crate::tenants::{TenantInput, TenantStore};
 use crate::worker::{JobHandler, WorkerConfig, WorkerPool};
+use secrecy::ExposeSecret;
 
 /// Creates the Redis pool with short timeouts, so a Redis outage turns into fast 503s
 /// instead of hanging requests.
@@ -75,7 +77,7 @@ impl Application {
         extra: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     ) -> anyhow::Result<Self> {
         let pool = redis_pool(&settings)?;
-        let queue = Queue::new(pool, queue_config(&settings));
+        let queue = Queue::new(pool.clone(), queue_config(&settings));
         crate::metrics::init();
 
         let workers = settings.role.runs_workers().then(|| {
@@ -86,12 +88,20 @@ impl Application {
             )
         });
 
+        let cipher = settings.cipher().context("security.encryption_key")?;
+        if settings.security.encryption_key.expose_secret() == crate::config::DEMO_ENCRYPTION_KEY {
+            tracing::warn!("using the public demo encryption key: set MMC__SECURITY__ENCRYPTION_KEY in production");
+        }
+        let tenants = TenantStore::new(pool.clone(), settings.redis.key_prefix.clone(), cipher);
         let state = web::Data::new(AppState {
             queue: queue.clone(),
             redis_timeout: Duration::from_millis(settings.redis.timeout_ms),
             worker_heartbeat: workers.as_ref().map(|w| w.heartbeat()),
             worker_poll: Duration::from_millis(settings.worker.poll_interval_ms),
             worker_wake: workers.as_ref().map(|w| w.waker()),
+            tenants: tenants.clone(),
+            signature_tolerance: Duration::from_secs(settings.intake.signature_tolerance),
+            intake: settings.role.runs_intake(),
         });
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -105,6 +115,13 @@ impl Application {
                 .shutdown_timeout(settings.server.shutdown_timeout)
                 .listen(listener)?
                 .run();
+
+        if !settings.tenants.is_empty() {
+            let seeds = settings.tenants.clone();
+            let store = tenants.clone();
+            let own = format!("http://127.0.0.1:{port}");
+            tokio::spawn(async move { seed_tenants(store, seeds, own).await });
+        }
 
         let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(%address, port, role = ?settings.role, "minimax-connector listening");
@@ -152,6 +169,49 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Writes the configured tenants, retrying while Redis is unreachable. `{self}` in a
+/// seeded URL stands for this instance (the demo tenant talks to the embedded sandbox).
+async fn seed_tenants(store: TenantStore, seeds: Vec<TenantInput>, own: String) {
+    for mut seed in seeds {
+        let Some(id) = seed.id.clone() else {
+            tracing::error!("a tenant in the configuration has no id; skipped");
+            continue;
+        };
+        for url in [&mut seed.minimax.api_base, &mut seed.minimax.token_url]
+            .into_iter()
+            .flatten()
+        {
+            *url = url.replace("{self}", &own);
+        }
+        loop {
+            let existing = match store.get(&id).await {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(tenant = %id, error = %e, "cannot seed tenant yet; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+            };
+            match seed.clone().into_tenant(&id, existing.as_ref()) {
+                Ok(t) => match store.put(&t).await {
+                    Ok(_) => {
+                        tracing::info!(tenant = %id, "tenant seeded from configuration");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(tenant = %id, error = %e, "cannot seed tenant yet; retrying");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(tenant = %id, error = %e, "tenant in the configuration is invalid; skipped");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -172,7 +172,10 @@ const PLATFORMS: [&str; 3] = ["woocommerce", "shopify", "generic"];
 
 fn check_url(field: &str, v: &Option<String>, problems: &mut Vec<String>) {
     if let Some(u) = v {
-        if url::Url::parse(u).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+        if url::Url::parse(u)
+            .map(|u| !matches!(u.scheme(), "http" | "https"))
+            .unwrap_or(true)
+        {
             problems.push(format!("{field}: expected an http(s) URL"));
         }
     }
@@ -187,11 +190,15 @@ impl TenantInput {
         }
         if let Some(body_id) = &self.id {
             if body_id != id {
-                problems.push(format!("id: body says {body_id:?} but the path says {id:?}"));
+                problems.push(format!(
+                    "id: body says {body_id:?} but the path says {id:?}"
+                ));
             }
         }
         if self.organisation_id <= 0 {
-            problems.push("organisation_id: expected the Minimax organisation id (a positive number)".into());
+            problems.push(
+                "organisation_id: expected the Minimax organisation id (a positive number)".into(),
+            );
         }
         let username = self
             .minimax
@@ -218,7 +225,9 @@ impl TenantInput {
         };
         check_url("minimax.api_base", &self.minimax.api_base, &mut problems);
         check_url("minimax.token_url", &self.minimax.token_url, &mut problems);
-        let mut secrets = existing.map(|e| e.webhook_secrets.clone()).unwrap_or_default();
+        let mut secrets = existing
+            .map(|e| e.webhook_secrets.clone())
+            .unwrap_or_default();
         for (platform, secret) in self.webhook_secrets {
             if !PLATFORMS.contains(&platform.as_str()) {
                 problems.push(format!(
@@ -227,7 +236,9 @@ impl TenantInput {
             } else if secret.expose_secret().is_empty() {
                 secrets.remove(&platform);
             } else if secret.expose_secret().len() < 8 {
-                problems.push(format!("webhook_secrets.{platform}: expected at least 8 characters"));
+                problems.push(format!(
+                    "webhook_secrets.{platform}: expected at least 8 characters"
+                ));
             } else {
                 secrets.insert(platform, secret);
             }

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod health;
+pub mod webhooks;
 
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
@@ -32,6 +33,10 @@ pub struct AppState {
     pub worker_poll: Duration,
     /// Wakes this process's idle workers after an enqueue.
     pub worker_wake: Option<Arc<Notify>>,
+    pub tenants: crate::tenants::TenantStore,
+    pub signature_tolerance: Duration,
+    /// Runs the webhook routes (role `all` or `intake`).
+    pub intake: bool,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -75,8 +80,11 @@ async fn request_span(
 }
 
 /// Registers all routes on an `App`. `intake` adds the webhook routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
     health::configure(cfg);
+    if intake {
+        webhooks::configure(cfg);
+    }
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -98,10 +106,10 @@ pub fn app(
     >,
 > {
     actix_web::App::new()
-        .app_data(state)
+        .app_data(state.clone())
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::JsonConfig::default().limit(body_limit))
-        .configure(configure)
+        .configure(|cfg| configure(cfg, state.intake))
         .configure(extra)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(error::json_errors))

@@ -140,14 +140,7 @@ impl Default for BookingSettings {
             payment_due_days: 0,
             total_tolerance: Decimal::ZERO,
             cancel_action: CancelAction::default(),
-            woo_vat_meta_keys: vec![
-                "_billing_vat".into(),
-                "_vat_number".into(),
-                "vat_number".into(),
-                "_billing_vat_number".into(),
-                "billing_vat".into(),
-                "_billing_eu_vat_number".into(),
-            ],
+            woo_vat_meta_keys: crate::webshop::ParseSettings::default().woo_vat_meta_keys,
             book_test_orders: false,
         }
     }
@@ -177,7 +170,9 @@ impl BookingSettings {
                 ));
             }
             if code.trim().is_empty() {
-                out.push(format!("settings.vat_rate_codes.{rate}: empty VAT rate code"));
+                out.push(format!(
+                    "settings.vat_rate_codes.{rate}: empty VAT rate code"
+                ));
             }
         }
         if self.total_tolerance < Decimal::ZERO || self.total_tolerance > Decimal::ONE {

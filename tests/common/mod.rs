@@ -187,3 +187,43 @@ impl minimax_connector::worker::JobHandler for OkHandler {
         Ok(serde_json::json!({"ok": true}))
     }
 }
+
+/// The tenant store of an app built from `settings`.
+pub fn tenant_store(settings: &Settings) -> minimax_connector::tenants::TenantStore {
+    minimax_connector::tenants::TenantStore::new(
+        pool(&settings.redis.url),
+        settings.redis.key_prefix.clone(),
+        settings.cipher().unwrap(),
+    )
+}
+
+/// Stores a tenant from an admin-API-shaped JSON body.
+pub async fn put_tenant(settings: &Settings, id: &str, body: serde_json::Value) {
+    let input: minimax_connector::tenants::TenantInput = serde_json::from_value(body).unwrap();
+    let store = tenant_store(settings);
+    let existing = store.get(id).await.unwrap();
+    let tenant = input.into_tenant(id, existing.as_ref()).unwrap();
+    store.put(&tenant).await.unwrap();
+}
+
+/// A tenant with the given webhook secret for every platform.
+pub fn tenant_body(secret: &str) -> serde_json::Value {
+    serde_json::json!({
+        "country": "SI",
+        "organisation_id": 1001,
+        "minimax": {"username": "demo", "password": "demo-password"},
+        "webhook_secrets": {"woocommerce": secret, "shopify": secret, "generic": secret},
+    })
+}
+
+/// actix header map (as the webshop helpers build it) → reqwest's.
+pub fn reqwest_headers(h: &actix_web::http::header::HeaderMap) -> reqwest::header::HeaderMap {
+    let mut out = reqwest::header::HeaderMap::new();
+    for (k, v) in h.iter() {
+        out.insert(
+            reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+            reqwest::header::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+        );
+    }
+    out
+}

@@ -2,7 +2,6 @@
 //! wrappers removed, as SOURCES.md says), request signing per platform, and reading
 //! expected values straight from the fixture JSON.
 
-
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;

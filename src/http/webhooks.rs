@@ -1,0 +1,172 @@
+//! `POST /webhooks/{platform}/{tenant}`: verify, parse, enqueue, answer.
+//!
+//! Guarantee: `202` only after the event is stored in Redis (with its dedupe key, in
+//! one atomic step); any Redis problem answers `503` so the shop retries. A rejected
+//! request stores nothing. Only [`webshop::verify`] turns the raw body into something
+//! [`webshop::parse`] accepts, so no path skips the signature.
+
+use std::str::FromStr;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::http::{ApiError, AppState};
+use crate::jobs::Job;
+use crate::metrics::WEBHOOKS;
+use crate::webshop::{self, Intake, ParseSettings, Platform};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/webhooks/{platform}/{tenant}", web::post().to(receive));
+}
+
+fn reject(platform: &str, status: StatusCode, code: &'static str, message: String) -> ApiError {
+    WEBHOOKS.with_label_values(&[platform, "rejected"]).inc();
+    ApiError::new(status, code, message)
+}
+
+async fn receive(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (platform_name, tenant_id) = path.into_inner();
+    let span = tracing::info_span!("webhook", platform = %platform_name, tenant = %tenant_id, event_id = tracing::field::Empty, job_id = tracing::field::Empty);
+    receive_inner(req, platform_name, tenant_id, body, state)
+        .instrument(span)
+        .await
+}
+
+async fn receive_inner(
+    req: HttpRequest,
+    platform_name: String,
+    tenant_id: String,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Ok(platform) = Platform::from_str(&platform_name) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_platform",
+            format!("unknown platform {platform_name:?}: expected woocommerce, shopify or generic"),
+        ));
+    };
+    let p = platform.as_str();
+    let tenant =
+        match tokio::time::timeout(state.redis_timeout, state.tenants.get(&tenant_id)).await {
+            Ok(Ok(Some(t))) => t,
+            Ok(Ok(None)) => {
+                return Err(reject(
+                    p,
+                    StatusCode::NOT_FOUND,
+                    "unknown_tenant",
+                    format!("unknown tenant {tenant_id:?}"),
+                ))
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read tenant");
+                return Err(ApiError::unavailable("storage unavailable, retry later"));
+            }
+            Err(_) => return Err(ApiError::unavailable("storage unavailable, retry later")),
+        };
+    // WooCommerce checks a new hook with an unsigned ping and wants exactly 200.
+    if platform == Platform::WooCommerce && webshop::is_woocommerce_ping(req.headers(), &body) {
+        tracing::info!("woocommerce ping");
+        return Ok(HttpResponse::Ok().json(json!({"status": "ok"})));
+    }
+    let Some(secret) = tenant.webhook_secret(platform) else {
+        return Err(reject(
+            p,
+            StatusCode::NOT_FOUND,
+            "platform_not_configured",
+            format!("tenant {tenant_id:?} has no {p} webhook secret configured"),
+        ));
+    };
+    let verified = webshop::verify(
+        platform,
+        secret,
+        req.headers(),
+        &body,
+        Utc::now(),
+        state.signature_tolerance,
+    )
+    .map_err(|e| webshop_error(p, e))?;
+    let settings = ParseSettings {
+        woo_vat_meta_keys: tenant.settings.woo_vat_meta_keys.clone(),
+    };
+    let incoming = match webshop::parse(platform, &verified, req.headers(), &settings)
+        .map_err(|e| webshop_error(p, e))?
+    {
+        Intake::Ignored { topic } => {
+            WEBHOOKS.with_label_values(&[p, "ignored"]).inc();
+            tracing::info!(%topic, "topic not booked; acknowledged");
+            return Ok(HttpResponse::Ok().json(json!({"status": "ignored", "topic": topic})));
+        }
+        Intake::Event(incoming) => incoming,
+    };
+    tracing::Span::current().record("event_id", incoming.dedupe_key.as_str());
+    let topic = incoming.topic.clone();
+    let kind = incoming.event.kind().as_str();
+    let dedupe = incoming.dedupe_key.clone();
+    let job = Job::ShopEventV1 {
+        received_at: Utc::now(),
+        incoming,
+    };
+    let payload = job.to_payload().map_err(|e| {
+        tracing::error!(error = %e, "cannot serialise job");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    })?;
+    let enqueued = match tokio::time::timeout(
+        state.redis_timeout,
+        state
+            .queue
+            .enqueue(&tenant.id, Some(&dedupe), &payload, None),
+    )
+    .await
+    {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot store webhook");
+            return Err(ApiError::unavailable("storage unavailable, retry later"));
+        }
+        Err(_) => {
+            tracing::error!("storing the webhook timed out");
+            return Err(ApiError::unavailable("storage unavailable, retry later"));
+        }
+    };
+    tracing::Span::current().record("job_id", enqueued.id.as_str());
+    if enqueued.created {
+        WEBHOOKS.with_label_values(&[p, "accepted"]).inc();
+        tracing::info!(%topic, kind, "webhook accepted");
+        if let Some(w) = &state.worker_wake {
+            w.notify_one();
+        }
+    } else {
+        WEBHOOKS.with_label_values(&[p, "duplicate"]).inc();
+        tracing::info!(%topic, "duplicate delivery; existing job kept");
+    }
+    Ok(HttpResponse::Accepted().json(json!({
+        "status": if enqueued.created { "accepted" } else { "duplicate" },
+        "job_id": enqueued.id,
+        "duplicate": !enqueued.created,
+        "event": kind,
+        "topic": topic,
+    })))
+}
+
+fn webshop_error(platform: &str, e: webshop::WebshopError) -> ApiError {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    if status.is_server_error() {
+        tracing::error!(error = %e, "webhook cannot be processed");
+        return ApiError::new(status, e.code(), "internal error");
+    }
+    tracing::warn!(error = %e, code = e.code(), "webhook rejected");
+    reject(platform, status, e.code(), e.to_string())
+}
