@@ -70,3 +70,40 @@ fn validate(event: &ShopEvent) -> Result<(), WebshopError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn with_id() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_static("webhook-id"),
+            HeaderValue::from_static("msg_1"),
+        );
+        h
+    }
+
+    #[test]
+    fn refund_must_name_the_same_order() {
+        let body = br#"{"version":1,"kind":"order_refunded",
+            "refund":{"shop_order_id":"1","amount":"2.00"},
+            "order":{"shop_order_id":"2","currency":"EUR","status":"paid","subtotal":"0",
+                     "discount_total":"0","shipping_total":"0","total_tax":"0","total":"0"}}"#;
+        let err = parse(body, &with_id()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "refund.shop_order_id: differs from order.shop_order_id"
+        );
+    }
+
+    #[test]
+    fn blank_currency_is_rejected() {
+        let body = br#"{"version":1,"kind":"order_paid",
+            "order":{"shop_order_id":"2","currency":" ","status":"paid","subtotal":"0",
+                     "discount_total":"0","shipping_total":"0","total_tax":"0","total":"0"}}"#;
+        assert_eq!(parse(body, &with_id()).unwrap_err().status(), 422);
+    }
+}

@@ -590,3 +590,49 @@ fn address(a: &Obj<'_>) -> Result<Option<Address>, WebshopError> {
     };
     Ok((!addr.is_empty()).then_some(addr))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    #[test]
+    fn shop_money_is_preferred_and_rates_become_percent() {
+        let v = json!({
+            "id": 1, "currency": "USD", "financial_status": "paid",
+            "total_price": "10.00",
+            "total_price_set": {"shop_money": {"amount": "10.00", "currency_code": "USD"},
+                                "presentment_money": {"amount": "9.10", "currency_code": "EUR"}},
+            "line_items": [{"id": 2, "name": "A", "quantity": 2, "price": "5.00",
+                "tax_lines": [{"title": "VAT", "rate": 0.095, "price": "0.87"}]}],
+            "total_tip_received": "1.50"
+        });
+        let o = parse_order(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(o.total, dec!(10.00));
+        assert_eq!(o.currency, "USD");
+        assert_eq!(o.lines[0].subtotal, dec!(10.00));
+        assert_eq!(o.lines[0].tax_rate_percent, Some(dec!(9.5)));
+        assert_eq!(o.fees[0].total, dec!(1.50), "tips are kept as a fee");
+        assert!(matches!(
+            order_event("orders/updated", o),
+            ShopEvent::OrderPaid(_)
+        ));
+    }
+
+    #[test]
+    fn removed_shipping_lines_are_skipped() {
+        let v = json!({
+            "id": 1, "currency": "USD", "total_price": "5.00",
+            "shipping_lines": [
+                {"id": 1, "title": "Old", "price": "9.00", "is_removed": true},
+                {"id": 2, "title": "New", "price": "5.00", "discounted_price": "4.00"}
+            ]
+        });
+        let o = parse_order(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(o.shipping_lines.len(), 1);
+        assert_eq!(o.shipping_lines[0].discount, dec!(1.00));
+        assert_eq!(o.shipping_total, dec!(4.00));
+    }
+}

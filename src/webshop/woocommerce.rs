@@ -520,3 +520,69 @@ fn meta_object<'a>(item: &Obj<'a>, key: &str) -> Option<Obj<'a>> {
     // Re-root so paths inside read as `coupon_data.*`; only used for optional hints.
     Obj::root(value).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    fn order(v: Value) -> Order {
+        parse_order(&serde_json::to_vec(&v).unwrap(), &ParseSettings::default()).unwrap()
+    }
+
+    fn minimal() -> Value {
+        json!({
+            "id": 5, "currency": "EUR", "status": "pending", "total": "12.20",
+            "total_tax": "2.20",
+            "line_items": [{"id": 1, "name": "A", "quantity": 1, "subtotal": "10.00",
+                "total": "10.00", "total_tax": "2.20", "price": 10,
+                "taxes": [{"id": 3, "total": "2.2", "subtotal": "2.2"}]}],
+            "tax_lines": [{"rate_id": 3, "label": "DDV", "rate_percent": 22,
+                "tax_total": "2.20", "shipping_tax_total": "0.00"}],
+            "refunds": []
+        })
+    }
+
+    #[test]
+    fn line_rate_comes_from_order_tax_lines() {
+        let o = order(minimal());
+        assert_eq!(o.lines[0].tax_rate_percent, Some(dec!(22)));
+        assert_eq!(o.lines[0].taxes[0].label.as_deref(), Some("DDV"));
+        assert_eq!(o.customer, None, "no billing, no customer id");
+        assert_eq!(o.number.as_deref(), Some("5"), "number falls back to id");
+    }
+
+    #[test]
+    fn cancellation_wins_over_refunds() {
+        let mut v = minimal();
+        v["status"] = json!("cancelled");
+        v["refunds"] = json!([{"id": 9, "reason": "", "total": "-1.00"}]);
+        assert!(matches!(
+            order_event(order(v.clone())),
+            ShopEvent::OrderCancelled(_)
+        ));
+        v["status"] = json!("processing");
+        match order_event(order(v)) {
+            ShopEvent::OrderRefunded { refund, .. } => assert_eq!(refund.amount, dec!(1.00)),
+            other => panic!("unexpected {:?}", other.kind()),
+        }
+    }
+
+    #[test]
+    fn newest_refund_is_chosen_by_id() {
+        let mut v = minimal();
+        v["status"] = json!("completed");
+        v["refunds"] = json!([
+            {"id": 7, "total": "-1.00"}, {"id": 12, "total": "-2.50"}, {"id": 9, "total": "-3.00"}
+        ]);
+        match order_event(order(v)) {
+            ShopEvent::OrderRefunded { refund, .. } => {
+                assert_eq!(refund.shop_refund_id.as_deref(), Some("12"));
+                assert_eq!(refund.amount, dec!(2.50));
+            }
+            other => panic!("unexpected {:?}", other.kind()),
+        }
+    }
+}
