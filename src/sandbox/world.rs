@@ -1501,7 +1501,7 @@ impl World {
             );
             row.insert(
                 "VatRatePercentage".into(),
-                json!({"ID": vat.pct_id, "Name": num(p), "ResourceUrl": null}),
+                json!({"ID": vat.pct_id, "Name": p.normalize().to_string(), "ResourceUrl": null}),
             );
             row.insert("VATPercent".into(), num(p));
             if let Some(pr) = price.or_else(|| (!prices_incl).then_some(unit)) {
@@ -2166,7 +2166,7 @@ impl Org {
 
     fn vat_json(&self, v: &VatRec) -> Value {
         json!({"VatRateId": v.id, "Code": v.code, "Percent": num(v.percent),
-               "VatRatePercentage": {"ID": v.pct_id, "Name": num(v.percent), "ResourceUrl": null}})
+               "VatRatePercentage": {"ID": v.pct_id, "Name": v.percent.normalize().to_string(), "ResourceUrl": null}})
     }
 
     fn list_invoices(&self, ctx: &Ctx) -> Out {
