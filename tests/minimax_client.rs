@@ -515,6 +515,8 @@ async fn update_customer_survives_a_concurrent_change() {
     let client = env.tenant(&env.instance());
     let invoice = sample_invoice(&client).await;
     let id = invoice.customer.unwrap().id.unwrap();
+    env.sandbox
+        .inject(Fault::new("/customers/", FaultAction::ConcurrencyConflict).method("PUT"));
     client
         .update_customer(id, |c| c.city = Some("Maribor".into()))
         .await
@@ -522,6 +524,10 @@ async fn update_customer_survives_a_concurrent_change() {
     let c = client.get_customer(id).await.unwrap();
     assert_eq!(c.city.as_deref(), Some("Maribor"));
     assert_eq!(c.name.as_deref(), Some("Janez Kupec"));
+    let counters = env.sandbox.counters();
+    assert_eq!(counters.kind("put customers/{id}"), 2);
+    // Read, conflicting PUT, re-read, PUT, and the final check.
+    assert_eq!(counters.kind("get customers/{id}"), 3);
     env.cleanup().await;
 }
 

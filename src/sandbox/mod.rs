@@ -110,6 +110,9 @@ pub enum FaultAction {
     Delay(Duration),
     /// Answer `429` with `Retry-After`.
     TooManyRequests { retry_after_secs: u64 },
+    /// Answer `409` with the concurrency message, as if another writer had just changed
+    /// the record.
+    ConcurrencyConflict,
 }
 
 /// A failure for the next `times` requests whose path contains `path_contains`.
@@ -357,8 +360,30 @@ impl SandboxState {
         Some(action)
     }
 
+    /// Counts every request that reached a country root, before faults apply.
+    fn count(&self, method: &str, rest: &[&str]) {
+        let mut counters = lock(&self.shared.counters);
+        let area = rest.first().map(|s| s.to_ascii_lowercase());
+        if area.as_deref() == Some("aut") {
+            counters.token_requests += 1;
+            return;
+        }
+        if rest.get(1).is_some_and(|s| s.eq_ignore_ascii_case("api")) {
+            let lower: Vec<String> = rest[2..]
+                .iter()
+                .map(|s| percent_decode(s).to_lowercase())
+                .collect();
+            counters.api_calls += 1;
+            *counters.by_kind.entry(kind_of(method, &lower)).or_insert(0) += 1;
+            if lower.first().map(String::as_str) == Some("orgs") {
+                if let Some(org) = lower.get(1).and_then(|o| o.parse::<i64>().ok()) {
+                    *counters.by_org.entry(org).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+
     fn token_endpoint(&self, req: &HttpRequest, body: &[u8]) -> Out {
-        lock(&self.shared.counters).token_requests += 1;
         let form: HashMap<String, String> =
             url::form_urlencoded::parse(body).into_owned().collect();
         let out = self.grant(req, &form);
@@ -507,14 +532,6 @@ impl SandboxState {
         let method = req.method().as_str().to_uppercase();
         let decoded: Vec<String> = tail.iter().map(|s| percent_decode(s)).collect();
         let lower: Vec<String> = decoded.iter().map(|s| s.to_lowercase()).collect();
-        {
-            let mut counters = lock(&self.shared.counters);
-            counters.api_calls += 1;
-            *counters
-                .by_kind
-                .entry(kind_of(&method, &lower))
-                .or_insert(0) += 1;
-        }
         let bearer = req
             .headers()
             .get("authorization")
@@ -536,7 +553,6 @@ impl SandboxState {
         };
         if lower.first().map(String::as_str) == Some("orgs") {
             if let Some(org) = lower.get(1).and_then(|o| o.parse::<i64>().ok()) {
-                *lock(&self.shared.counters).by_org.entry(org).or_insert(0) += 1;
                 if let Some(retry_after) = self.over_limit(org) {
                     lock(&self.shared.counters).rate_limited += 1;
                     let mut out = Out::message(
@@ -676,6 +692,7 @@ async fn dispatch(
     let method = req.method().as_str().to_uppercase();
     let path_key = segs[pos + 1..].join("/").to_lowercase();
 
+    state.count(&method, &segs[pos + 1..]);
     let latency = state.shared.latency_ms.load(Ordering::Relaxed);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -686,6 +703,12 @@ async fn dispatch(
             return render(Out::message(*status, "SANDBOX: injected failure."))
         }
         Some(FaultAction::DropConnection) => return dropped(),
+        Some(FaultAction::ConcurrencyConflict) => {
+            return render(Out::json(
+                409,
+                json!([{"Message": world::CONCURRENCY_MESSAGE, "PropertyName": "RowVersion"}]),
+            ))
+        }
         Some(FaultAction::Delay(d)) => tokio::time::sleep(*d).await,
         Some(FaultAction::TooManyRequests { retry_after_secs }) => {
             let mut out = Out::message(429, "SANDBOX: injected 429.");
