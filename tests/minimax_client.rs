@@ -576,3 +576,60 @@ async fn transient_failures_are_retryable() {
     assert!(!debug.contains(creds.password.expose_secret()));
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn received_orders_and_credit_notes() {
+    use minimax_connector::minimax::models::{Order, OrderRow};
+    use minimax_connector::minimax::OrderAction;
+    let env = Env::new(SandboxSettings::default(), |_| {}).await;
+    let client = env.tenant(&env.instance());
+    let invoice = sample_invoice(&client).await;
+    let reference = format!("WEB-{}", uuid::Uuid::new_v4().simple());
+    let order_id = client
+        .create_order(&Order {
+            received_issued: Some("P".into()),
+            date: invoice.date_issued,
+            customer: invoice.customer.clone(),
+            currency: invoice.currency.clone(),
+            reference: Some(reference.clone()),
+            order_rows: vec![OrderRow {
+                item: invoice.issued_invoice_rows[0].item.clone(),
+                quantity: Some(dec("2")),
+                price: Some(dec("20")),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let found = client.orders_by_reference(&reference).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].order_id, Some(order_id));
+    assert!(client
+        .orders_by_reference("WEB-none")
+        .await
+        .unwrap()
+        .is_empty());
+    client
+        .order_action(order_id, OrderAction::Confirm, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.get_order(order_id).await.unwrap().status.as_deref(),
+        Some("P")
+    );
+
+    let id = client.create_issued_invoice(&invoice).await.unwrap();
+    client
+        .issued_invoice_action(id, InvoiceAction::Issue, None)
+        .await
+        .unwrap();
+    let credit = client
+        .issued_invoice_action(id, InvoiceAction::CopyToCreditNote, None)
+        .await
+        .unwrap();
+    let note: IssuedInvoice = serde_json::from_value(credit.data.unwrap()).unwrap();
+    assert_eq!(note.status.as_deref(), Some("O"));
+    assert_eq!(note.invoice_value, Some(dec("-64.55")));
+    env.cleanup().await;
+}
