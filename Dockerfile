@@ -26,7 +26,8 @@ USER mmc
 # Listen on all interfaces inside the container; Redis comes from the environment.
 ENV MMC__SERVER__HOST=0.0.0.0 \
     MMC__SERVER__PORT=8080 \
-    MMC__TELEMETRY__FORMAT=json
+    MMC__TELEMETRY__FORMAT=json \
+    MMC__DEMO__ENABLED=false
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/health/live || exit 1

@@ -54,9 +54,71 @@ pub struct Settings {
     pub security: SecuritySettings,
     #[serde(default)]
     pub minimax: crate::minimax::MinimaxSettings,
+    /// The embedded Minimax fake (demo and tests), mounted under `/sandbox`.
+    #[serde(default)]
+    pub sandbox: crate::sandbox::SandboxSettings,
+    /// Demo mode: the sandbox and a tenant booking into it.
+    #[serde(default)]
+    pub demo: DemoSettings,
     /// Tenants written to Redis at start-up (single-shop setups, the demo tenant).
     #[serde(default)]
     pub tenants: Vec<crate::tenants::TenantInput>,
+}
+
+/// `[demo]`: mounts the Minimax sandbox under `/sandbox` and seeds a tenant that books
+/// into it, so a fresh checkout shows an order becoming an invoice without credentials.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DemoSettings {
+    pub enabled: bool,
+    pub tenant_id: String,
+    /// Webhook secret of the demo tenant, for every platform.
+    pub webhook_secret: String,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            tenant_id: "demo".into(),
+            webhook_secret: "demo-webhook-secret".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Applies demo mode: sandbox on, and the demo tenant among the seeded tenants.
+    pub fn apply_demo(&mut self) {
+        if !self.demo.enabled {
+            return;
+        }
+        self.sandbox.enabled = true;
+        if self.tenants.iter().any(|t| t.id.as_deref() == Some(&self.demo.tenant_id)) {
+            return;
+        }
+        let sb = &self.sandbox;
+        let secret = SecretString::from(self.demo.webhook_secret.clone());
+        let cc = sb.country.code();
+        self.tenants.push(crate::tenants::TenantInput {
+            id: Some(self.demo.tenant_id.clone()),
+            name: Some("Demo shop (books into the sandbox)".into()),
+            country: sb.country,
+            organisation_id: sb.organisation_id,
+            minimax: crate::tenants::MinimaxLoginInput {
+                username: Some(sb.username.clone()),
+                password: Some(sb.password.clone()),
+                client_id: Some(sb.client_id.clone()),
+                client_secret: Some(sb.client_secret.clone()),
+                api_base: Some(format!("{{self}}/sandbox/{cc}/API/")),
+                token_url: Some(format!("{{self}}/sandbox/{cc}/AUT/OAuth20/Token")),
+            },
+            webhook_secrets: ["woocommerce", "shopify", "generic"]
+                .into_iter()
+                .map(|p| (p.to_owned(), secret.clone()))
+                .collect(),
+            settings: None,
+        });
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +229,8 @@ impl Settings {
             )
             .build()?
             .try_deserialize()?;
+        let mut settings = settings;
+        settings.apply_demo();
         settings.validate()?;
         Ok(settings)
     }

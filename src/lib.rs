@@ -2,6 +2,7 @@
 //! the Minimax accounting API. See README.md for the service and `docs/` for the
 //! guarantees and the design.
 
+pub mod booking;
 pub mod config;
 pub mod crypto;
 pub mod http;

@@ -1,7 +1,6 @@
 //! The `minimax-connector` binary: loads the configuration, starts the service.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
@@ -44,26 +43,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     minimax_connector::telemetry::init(&settings.telemetry);
-    let app = minimax_connector::startup::Application::build(
-        settings,
-        Arc::new(NotYetBooking),
-        |_cfg| {},
-    )
-    .await?;
+    let app = minimax_connector::startup::Application::build(settings).await?;
     app.run_until_stopped().await
 }
 
-/// Placeholder until booking lands.
-struct NotYetBooking;
-
-#[async_trait::async_trait]
-impl minimax_connector::worker::JobHandler for NotYetBooking {
-    async fn handle(
-        &self,
-        _job: &minimax_connector::queue::ClaimedJob,
-    ) -> Result<serde_json::Value, minimax_connector::worker::JobError> {
-        Err(minimax_connector::worker::JobError::Permanent {
-            reason: "booking is not implemented yet".into(),
-        })
-    }
-}

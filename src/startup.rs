@@ -17,6 +17,10 @@ use tokio::sync::watch;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::queue::{Queue, QueueConfig};
+use crate::booking::records::Records;
+use crate::booking::Booker;
+use crate::minimax::Minimax;
+use crate::sandbox::SandboxState;
 use crate::tenants::{TenantInput, TenantStore};
 use crate::worker::{JobHandler, WorkerConfig, WorkerPool};
 use secrecy::ExposeSecret;
@@ -56,6 +60,8 @@ pub struct Application {
     stop_tx: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
     queue: Queue,
+    minimax: Minimax,
+    sandbox: Option<SandboxState>,
 }
 
 /// Stops a running [`Application`] as SIGTERM would.
@@ -70,15 +76,42 @@ impl StopHandle {
 
 impl Application {
     /// Binds `server.host:server.port` (port 0 picks a free port) and starts the
-    /// workers if the role asks for them. `extra` registers routes of other modules.
-    pub async fn build(
+    /// workers if the role asks for them; jobs are booked into Minimax.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_handler(settings, None).await
+    }
+
+    /// As [`Application::build`], with another job handler than the booking (tests).
+    pub async fn build_with_handler(
         settings: Settings,
-        handler: Arc<dyn JobHandler>,
-        extra: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+        handler: Option<Arc<dyn JobHandler>>,
     ) -> anyhow::Result<Self> {
         let pool = redis_pool(&settings)?;
         let queue = Queue::new(pool.clone(), queue_config(&settings));
         crate::metrics::init();
+        let prefix = settings.redis.key_prefix.clone();
+        let minimax = Minimax::new(settings.minimax.clone(), pool.clone(), prefix.clone())
+            .context("minimax settings")?;
+        let cipher = settings.cipher().context("security.encryption_key")?;
+        if settings.security.encryption_key.expose_secret() == crate::config::DEMO_ENCRYPTION_KEY {
+            tracing::warn!("using the public demo encryption key: set MMC__SECURITY__ENCRYPTION_KEY in production");
+        }
+        let tenants = TenantStore::new(pool.clone(), prefix.clone(), cipher);
+        let handler = handler.unwrap_or_else(|| {
+            Arc::new(Booker::new(
+                tenants.clone(),
+                minimax.clone(),
+                Records::new(pool.clone(), prefix.clone()),
+                Duration::from_secs(settings.queue.visibility_timeout),
+            ))
+        });
+        let sandbox = settings
+            .sandbox
+            .enabled
+            .then(|| SandboxState::new(settings.sandbox.clone()));
+        if sandbox.is_some() {
+            tracing::warn!("the embedded Minimax SANDBOX is enabled under /sandbox (not for production)");
+        }
 
         let workers = settings.role.runs_workers().then(|| {
             WorkerPool::start(
@@ -88,11 +121,6 @@ impl Application {
             )
         });
 
-        let cipher = settings.cipher().context("security.encryption_key")?;
-        if settings.security.encryption_key.expose_secret() == crate::config::DEMO_ENCRYPTION_KEY {
-            tracing::warn!("using the public demo encryption key: set MMC__SECURITY__ENCRYPTION_KEY in production");
-        }
-        let tenants = TenantStore::new(pool.clone(), settings.redis.key_prefix.clone(), cipher);
         let state = web::Data::new(AppState {
             queue: queue.clone(),
             redis_timeout: Duration::from_millis(settings.redis.timeout_ms),
@@ -109,12 +137,26 @@ impl Application {
             .with_context(|| format!("binding {address} (server.host, server.port)"))?;
         let port = listener.local_addr()?.port();
         let body_limit = settings.server.body_limit_bytes;
-        let server =
-            actix_web::HttpServer::new(move || http::app(state.clone(), extra.clone(), body_limit))
-                .disable_signals()
-                .shutdown_timeout(settings.server.shutdown_timeout)
-                .listen(listener)?
-                .run();
+        let mounted = sandbox.clone();
+        let server = actix_web::HttpServer::new(move || {
+            let mounted = mounted.clone();
+            http::app(
+                state.clone(),
+                move |cfg: &mut web::ServiceConfig| {
+                    if let Some(sb) = mounted.clone() {
+                        cfg.service(
+                            web::scope("/sandbox")
+                                .configure(move |c| crate::sandbox::configure(c, sb)),
+                        );
+                    }
+                },
+                body_limit,
+            )
+        })
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout)
+        .listen(listener)?
+        .run();
 
         if !settings.tenants.is_empty() {
             let seeds = settings.tenants.clone();
@@ -132,6 +174,8 @@ impl Application {
             stop_tx,
             stop_rx,
             queue,
+            minimax,
+            sandbox,
         })
     }
 
@@ -141,6 +185,15 @@ impl Application {
 
     pub fn queue(&self) -> &Queue {
         &self.queue
+    }
+
+    pub fn minimax(&self) -> &Minimax {
+        &self.minimax
+    }
+
+    /// The embedded sandbox, when `[sandbox] enabled` (its counters and knobs).
+    pub fn sandbox(&self) -> Option<&SandboxState> {
+        self.sandbox.as_ref()
     }
 
     pub fn stop_handle(&self) -> StopHandle {

@@ -169,7 +169,7 @@ impl Booker {
                 None => Err(BookingError::Permanent("event carries no order to cancel".into())),
             },
             (Decision::Refund, ShopEvent::OrderRefunded { refund, order }) => {
-                ctx.refund(refund, order.as_deref()).await
+                ctx.refund(refund, order.as_ref().map(|o| &**o)).await
             }
             (Decision::Refund, _) => Err(BookingError::Permanent(
                 "refund decision for an event without a refund".into(),
@@ -273,6 +273,7 @@ impl Ctx<'_> {
                     .document_reference
                     .clone()
                     .unwrap_or_else(|| self.order_id.to_owned());
+                self.records.put_snapshot(&self.tenant.id, self.order_id, order).await?;
                 let rec = self
                     .create_invoice_once(&doc, existing, &plan.invoice, &reference, customer_id, date)
                     .await?;
@@ -450,7 +451,7 @@ impl Ctx<'_> {
         let countries = [order.billing.as_ref(), order.shipping.as_ref()]
             .into_iter()
             .flatten()
-            .filter_map(|a| a.country.clone())
+            .filter_map(|a| a.country_code.clone())
             .filter(|c| !c.trim().is_empty());
         for cc in countries {
             let cc = cc.to_uppercase();
@@ -772,10 +773,12 @@ impl Ctx<'_> {
 
     async fn refund(&self, refund: &Refund, order: Option<&Order>) -> Result<Value> {
         let tenant = &self.tenant.id;
-        let doc = Doc::CreditNote(refund.shop_refund_id.clone());
-        if let Some(done) = self.records.get(tenant, self.order_id, &doc).await? {
+        let refund_key = refund_key(refund);
+        let doc = Doc::CreditNote(refund_key.clone());
+        let existing = self.records.get(tenant, self.order_id, &doc).await?;
+        if let Some(done) = &existing {
             if matches!(done.state, RecordState::Created | RecordState::Issued) {
-                return self.finish_invoice(&doc, done, false).await;
+                return self.finish_invoice(&doc, done.clone(), false).await;
             }
         }
         let invoice = self.records.get(tenant, self.order_id, &Doc::Invoice).await?;
@@ -788,7 +791,7 @@ impl Ctx<'_> {
                 if self.settings().document == DocumentKind::ReceivedOrder {
                     return Ok(json!({"skipped": "refunds of received orders are handled in Minimax"}));
                 }
-                // Wait for the invoice (it may be queued behind this refund).
+                // Wait for the invoice (its job may be queued behind this refund).
                 if Utc::now() - self.job.created_at > REFUND_WAIT_LIMIT {
                     return Err(BookingError::Permanent(format!(
                         "order {} was never booked; its refund has nothing to credit",
@@ -801,35 +804,45 @@ impl Ctx<'_> {
                 });
             }
         };
+        let snapshot;
+        let order = match order {
+            Some(o) => Some(o),
+            None => {
+                snapshot = self.records.snapshot(tenant, self.order_id).await?;
+                snapshot.as_ref()
+            }
+        };
         if let Some(order) = order {
             if mapping::is_full_refund(refund, order) && invoice.state == RecordState::Issued {
-                return self.credit_in_full(&invoice, &refund.shop_refund_id).await;
+                return self.credit_in_full(&invoice, &refund_key).await;
             }
         }
+        let Some(order) = order else {
+            return Err(BookingError::Permanent(format!(
+                "refund of order {} arrived without the order, and the booked order was not kept",
+                self.order_id
+            )));
+        };
         let Some(customer_id) = invoice.customer_id else {
             return Err(BookingError::Permanent("invoice record without a customer".into()));
         };
         let date = today();
-        let currency_order;
-        let order_for_lookups = match order {
-            Some(o) => o,
-            None => {
-                currency_order = refund_as_order(refund);
-                &currency_order
-            }
-        };
-        let org = self.org_data(order_for_lookups, date).await?;
-        let item_ids = match order {
-            Some(o) => self.ensure_items(o, &org).await?,
-            None => self.ensure_items(order_for_lookups, &org).await?,
-        };
-        let plan = mapping::credit_note_plan(refund, order, self.settings(), &org, customer_id, &item_ids, date)?;
+        let org = self.org_data(order, date).await?;
+        let item_ids = self.ensure_items(order, &org).await?;
+        let plan = mapping::credit_note_plan(
+            refund,
+            Some(order),
+            self.settings(),
+            &org,
+            customer_id,
+            &item_ids,
+            date,
+        )?;
         let reference = plan
             .invoice
             .document_reference
             .clone()
-            .unwrap_or_else(|| format!("{}/R{}", self.order_id, refund.shop_refund_id));
-        let existing = self.records.get(tenant, self.order_id, &doc).await?;
+            .unwrap_or_else(|| format!("{}/R{}", self.order_id, refund_key));
         let (rec, adopted) = self
             .create_invoice_once(&doc, existing, &plan.invoice, &reference, customer_id, date)
             .await?;
@@ -837,10 +850,23 @@ impl Ctx<'_> {
     }
 }
 
-/// A minimal order carrying a refund's currency and lines, for the lookups of a
-/// refund that came without its order (Shopify `refunds/create`).
-fn refund_as_order(refund: &Refund) -> Order {
-    crate::mapping::order_for_refund(refund)
+/// A stable key of a refund: the shop's id, else a digest of what it gave back.
+fn refund_key(refund: &Refund) -> String {
+    match &refund.shop_refund_id {
+        Some(id) if !id.is_empty() => id.clone(),
+        _ => {
+            let mut h = Sha256::new();
+            h.update(refund.amount.to_string().as_bytes());
+            h.update(
+                refund
+                    .created_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            format!("h{}", &hex(&h.finalize())[..16])
+        }
+    }
 }
 
 /// Copies the fields the mapping owns onto a customer read from Minimax.

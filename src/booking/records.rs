@@ -178,6 +178,32 @@ impl Records {
         }
     }
 
+    /// Keeps the booked order, so a refund that arrives without it (Shopify
+    /// `refunds/create`) can still be mapped against the original lines.
+    pub async fn put_snapshot(
+        &self,
+        tenant: &str,
+        order: &str,
+        snapshot: &crate::webshop::Order,
+    ) -> Result<(), redis::RedisError> {
+        let json = serde_json::to_string(snapshot).map_err(|e| {
+            redis::RedisError::from((redis::ErrorKind::TypeError, "snapshot", e.to_string()))
+        })?;
+        let mut conn = self.conn().await?;
+        let _: () = conn.set(format!("{}:snapshot", self.base(tenant, order)), json).await?;
+        Ok(())
+    }
+
+    pub async fn snapshot(
+        &self,
+        tenant: &str,
+        order: &str,
+    ) -> Result<Option<crate::webshop::Order>, redis::RedisError> {
+        let mut conn = self.conn().await?;
+        let raw: Option<String> = conn.get(format!("{}:snapshot", self.base(tenant, order))).await?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
     /// A digest of the customer data last written to Minimax, to skip unchanged updates.
     pub async fn customer_digest(
         &self,

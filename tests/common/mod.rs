@@ -160,7 +160,7 @@ pub async fn spawn_app_with(
     settings: Settings,
     handler: std::sync::Arc<dyn minimax_connector::worker::JobHandler>,
 ) -> TestApp {
-    let app = minimax_connector::startup::Application::build(settings, handler, |_| {})
+    let app = minimax_connector::startup::Application::build_with_handler(settings, Some(handler))
         .await
         .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
