@@ -222,7 +222,7 @@ pub fn reconcile(
             } else {
                 format!("VAT {p} %")
             };
-            problems.push(format!("{label}: document {d}, shop {s}"));
+            problems.push(format!("{label}: document {d:.2}, shop {s:.2}"));
         }
     }
     if problems.is_empty() {
