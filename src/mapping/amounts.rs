@@ -400,3 +400,64 @@ mod tests {
         assert_eq!((rows[1].quantity, rows[1].price), (dec!(1), dec!(3.34)));
     }
 }
+
+#[cfg(test)]
+mod totals_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::minimax::models::{Fk, IssuedInvoiceRow};
+    use rust_decimal_macros::dec;
+
+    fn rates() -> Vec<VatRateRef> {
+        vec![VatRateRef {
+            id: 36,
+            code: "S".into(),
+            percent: dec!(22),
+        }]
+    }
+
+    fn row(price: Decimal, with_vat: Decimal, qty: Decimal) -> IssuedInvoiceRow {
+        IssuedInvoiceRow {
+            price: Some(price),
+            price_with_vat: Some(with_vat),
+            quantity: Some(qty),
+            vat_rate: Some(Fk::id(36)),
+            // Deliberately wrong: the server's percent (from the rate) wins.
+            vat_percent: Some(dec!(20)),
+            ..IssuedInvoiceRow::default()
+        }
+    }
+
+    #[test]
+    fn the_logged_invoice_comes_to_71_37() {
+        // MINIMAX_API.md §4.3: Price 58.50 at 22 %, prices without VAT → 71.37.
+        let inv = IssuedInvoice {
+            prices_on_invoice: Some("N".into()),
+            issued_invoice_rows: vec![row(dec!(58.50), dec!(0), dec!(1))],
+            ..IssuedInvoice::default()
+        };
+        let t = compute_totals(&inv, &rates());
+        assert_eq!(
+            (t.net, t.vat, t.gross),
+            (dec!(58.50), dec!(12.87), dec!(71.37))
+        );
+        assert_eq!(t.vat_by_percent[&dec!(22)], dec!(12.87));
+    }
+
+    #[test]
+    fn gross_prices_split_vat_out_of_the_gross() {
+        let mut r = row(dec!(0), dec!(12.99), dec!(1));
+        r.discount_percent = Some(dec!(10));
+        let inv = IssuedInvoice {
+            prices_on_invoice: Some("D".into()),
+            issued_invoice_rows: vec![r],
+            ..IssuedInvoice::default()
+        };
+        // 12.99 · 0.9 = 11.691 → 11.69; VAT = 11.69 − 11.69/1.22 = 2.108… → 2.11.
+        let t = compute_totals(&inv, &rates());
+        assert_eq!(
+            (t.gross, t.vat, t.net),
+            (dec!(11.69), dec!(2.11), dec!(9.58))
+        );
+    }
+}

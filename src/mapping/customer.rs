@@ -245,3 +245,21 @@ pub fn customer_needs_update(existing: &Customer, plan: &CustomerPlan) -> bool {
         existing.country.as_ref().and_then(|f| f.id) != want.country.as_ref().and_then(|f| f.id);
     given_differs || owned_differs || country_differs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_and_short() {
+        assert_eq!(code_from("WEB-", "42"), "WEB-42");
+        let long = "someone.with.a.long.name@example.com";
+        let a = code_from("WEB-", long);
+        assert_eq!(a, code_from("WEB-", long));
+        assert_eq!(a.chars().count(), MAX_CODE);
+        assert_ne!(
+            a,
+            code_from("WEB-", "someone.else.with.a.long.name@example.com")
+        );
+    }
+}

@@ -406,3 +406,70 @@ pub(crate) fn clean_name(raw: &str) -> String {
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn org() -> OrgData {
+        OrgData {
+            vat_rates: vec![
+                VatRateRef {
+                    id: 1,
+                    code: "S".into(),
+                    percent: dec!(22),
+                },
+                VatRateRef {
+                    id: 2,
+                    code: "N".into(),
+                    percent: dec!(9.5),
+                },
+            ],
+            ..OrgData::default()
+        }
+    }
+
+    #[test]
+    fn names_are_decoded_and_trimmed() {
+        assert_eq!(
+            clean_name(" Ship Your Idea &ndash; Color: Black &amp; White "),
+            "Ship Your Idea – Color: Black & White"
+        );
+        assert_eq!(clean_name(&"x".repeat(300)).chars().count(), 250);
+    }
+
+    #[test]
+    fn percent_matches_with_trailing_zeros_and_overrides() {
+        let s = BookingSettings::default();
+        assert_eq!(resolve_rate(dec!(9.50), "Tea", &s, &org()).unwrap().id, 2);
+        let err = resolve_rate(dec!(8.5), "Tea", &s, &org()).unwrap_err();
+        assert_eq!(
+            err,
+            MappingError::UnmappedVatRate {
+                percent: dec!(8.5),
+                line: "Tea".into()
+            }
+        );
+        let mut s = BookingSettings::default();
+        s.vat_rate_codes.insert("8.5".into(), "n".into());
+        assert_eq!(resolve_rate(dec!(8.5), "Tea", &s, &org()).unwrap().id, 2);
+    }
+
+    #[test]
+    fn derived_rate_prefers_the_rate_that_reproduces_the_tax() {
+        // 0.02 on 0.10 looks like 20 %, but only 22 % gives 0.02 after rounding.
+        let facts = TaxFacts {
+            name: "Pin",
+            explicit: None,
+            taxes: &[],
+            total: dec!(0.10),
+            tax: dec!(0.02),
+            subtotal: dec!(0.10),
+            subtotal_tax: None,
+        };
+        let r = line_rate(&facts, false, &[], &BookingSettings::default(), &org()).unwrap();
+        assert_eq!(r.code, "S");
+    }
+}
