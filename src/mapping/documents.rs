@@ -1,0 +1,663 @@
+//! The documents an order becomes: the issued invoice (draft), the received order, the
+//! credit note for a refund, and the items their rows reference.
+//!
+//! Guarantees: [`invoice_plan`] reconciles the invoice it returns against the shop (total
+//! and VAT per rate) and fails with [`MappingError::TotalMismatch`] instead of returning
+//! a wrong document; [`credit_note_plan`] returns a credit note that comes to minus the
+//! refunded amount, or fails. Row values are exact to the cent (see `amounts::price_row`).
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
+use rust_decimal::prelude::*;
+
+use crate::minimax::models::{
+    Fk, IssuedInvoice, IssuedInvoicePaymentMethod, IssuedInvoiceRow, Order as MmOrder, OrderRow,
+};
+use crate::webshop::{Order, Refund};
+
+use super::amounts::{compute_totals, price_row, reconcile, round2, DocTotals, RowDiscount};
+use super::customer::{address_name, country, street};
+use super::lines::{
+    clean_name, is_paid, line_rate, payment_method, plan_lines, resolve_rate, truncate, LineKind,
+    PlannedLine, TaxFacts, MAX_ITEM_CODE, UNIT,
+};
+use super::settings::{BookingSettings, ItemStrategy};
+use super::{MappingError, OrgData};
+
+/// An item the rows reference, with what is needed to create it if missing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemNeed {
+    pub code: String,
+    pub name: String,
+    /// `"B"` goods, `"S"` service.
+    pub item_type: String,
+    pub vat_rate_id: i64,
+    /// Unit price on the order's basis (net, or gross when the shop's amounts include tax).
+    pub price: Decimal,
+    /// False under `BySkuRequireExisting`: a missing item fails the job naming the SKU.
+    pub create_if_missing: bool,
+}
+
+/// An issued invoice to create, and the totals it must come to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvoicePlan {
+    pub invoice: IssuedInvoice,
+    pub expected: DocTotals,
+}
+
+fn needs_of(lines: &[PlannedLine]) -> Vec<ItemNeed> {
+    let mut out: Vec<ItemNeed> = Vec::new();
+    for l in lines {
+        if out.iter().any(|n| n.code == l.item_code) {
+            continue;
+        }
+        let q = if l.quantity.is_zero() {
+            Decimal::ONE
+        } else {
+            l.quantity.abs()
+        };
+        out.push(ItemNeed {
+            code: l.item_code.clone(),
+            name: l.item_name.clone(),
+            item_type: l.item_type.to_owned(),
+            vat_rate_id: l.rate.id,
+            price: round2(l.subtotal.abs() / q),
+            create_if_missing: l.create_if_missing,
+        });
+    }
+    out
+}
+
+/// Items the invoice (or received order) rows will reference: one per distinct code,
+/// in row order.
+pub fn item_needs(
+    order: &Order,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<Vec<ItemNeed>, MappingError> {
+    Ok(needs_of(&plan_lines(order, settings, org)?))
+}
+
+fn item_id(item_ids: &BTreeMap<String, i64>, code: &str) -> Result<i64, MappingError> {
+    item_ids.get(code).copied().ok_or_else(|| {
+        MappingError::Unsupported(format!(
+            "item '{code}' was neither found nor created in Minimax (missing from item_ids)"
+        ))
+    })
+}
+
+fn midnight(d: NaiveDate) -> NaiveDateTime {
+    d.and_time(NaiveTime::MIN)
+}
+
+/// Invoice rows for planned lines. `gross_mode`: the lines' amounts include tax and the
+/// invoice has `PricesOnInvoice = D`.
+fn invoice_rows(
+    lines: &[PlannedLine],
+    gross_mode: bool,
+    amount_discounts: bool,
+    item_ids: &BTreeMap<String, i64>,
+    org: &OrgData,
+) -> Result<Vec<IssuedInvoiceRow>, MappingError> {
+    let mut rows = Vec::new();
+    for l in lines {
+        let id = item_id(item_ids, &l.item_code)?;
+        let factor = Decimal::ONE + l.rate.percent / Decimal::ONE_HUNDRED;
+        for r in price_row(l.subtotal, l.total, l.quantity, amount_discounts) {
+            // The basis price is exact; the other one is informative (4 decimals, like
+            // the official samples), since the server computes from the basis.
+            let (price, with_vat) = if gross_mode {
+                ((r.price / factor).round_dp(4), r.price)
+            } else {
+                (r.price, (r.price * factor).round_dp(4))
+            };
+            let (discount, discount_percent) = match r.discount {
+                RowDiscount::None => (None, None),
+                RowDiscount::Percent(p) => (None, Some(p)),
+                RowDiscount::Amount(a) => (Some(a), None),
+            };
+            rows.push(IssuedInvoiceRow {
+                item: Some(Fk::id(id)),
+                item_name: Some(l.name.clone()),
+                row_number: Some(i32::try_from(rows.len() + 1).unwrap_or(i32::MAX)),
+                item_code: Some(l.item_code.clone()),
+                quantity: Some(r.quantity),
+                unit_of_measurement: Some(UNIT.into()),
+                price: Some(price),
+                price_with_vat: Some(with_vat),
+                vat_percent: Some(l.rate.percent),
+                discount,
+                discount_percent,
+                vat_rate: Some(Fk::id(l.rate.id)),
+                analytic: org.analytic_id.map(Fk::id),
+                ..IssuedInvoiceRow::default()
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Header fields common to invoices and credit notes.
+fn invoice_header(
+    order: Option<&Order>,
+    settings: &BookingSettings,
+    org: &OrgData,
+    customer_id: i64,
+    document_date: NaiveDate,
+) -> Result<IssuedInvoice, MappingError> {
+    let due = document_date
+        .checked_add_days(Days::new(u64::from(settings.payment_due_days)))
+        .ok_or_else(|| MappingError::Unsupported("payment due date out of range".into()))?;
+    let mut inv = IssuedInvoice {
+        invoice_type: Some("R".into()),
+        customer: Some(Fk::id(customer_id)),
+        date_issued: Some(midnight(document_date)),
+        date_transaction: Some(midnight(document_date)),
+        date_due: Some(midnight(due)),
+        currency: Some(Fk::id(org.currency_id)),
+        document_numbering: org.document_numbering_id.map(Fk::id),
+        issued_invoice_report_template: org.invoice_report_template_id.map(Fk::id),
+        delivery_note_report_template: org.delivery_note_report_template_id.map(Fk::id),
+        employee: org.employee_id.map(Fk::id),
+        analytic: org.analytic_id.map(Fk::id),
+        ..IssuedInvoice::default()
+    };
+    let Some(order) = order else {
+        return Ok(inv);
+    };
+    if let Some(b) = order.billing.as_ref().filter(|a| !a.is_empty()) {
+        let (fk, name) = country(b.country_code.as_deref(), org)?;
+        inv.addressee_name = address_name(b).map(|s| truncate(&s, 250));
+        inv.addressee_address = street(b).map(|s| truncate(&s, 250));
+        inv.addressee_postal_code = b.postcode.as_deref().map(|s| truncate(s, 30));
+        inv.addressee_city = b.city.as_deref().map(|s| truncate(s, 250));
+        inv.addressee_country = Some(fk);
+        inv.addressee_country_name = name;
+    }
+    if let Some(s) = order.shipping.as_ref().filter(|a| !a.is_empty()) {
+        let (fk, name) = country(s.country_code.as_deref(), org)?;
+        inv.recipient_name = address_name(s).map(|s| truncate(&s, 250));
+        inv.recipient_address = street(s).map(|s| truncate(&s, 250));
+        inv.recipient_postal_code = s.postcode.as_deref().map(|s| truncate(s, 30));
+        inv.recipient_city = s.city.as_deref().map(|s| truncate(s, 250));
+        inv.recipient_country = Some(fk);
+        inv.recipient_country_name = name;
+    }
+    Ok(inv)
+}
+
+fn order_reference(order: &Order) -> String {
+    order
+        .number
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(&order.shop_order_id)
+        .to_owned()
+}
+
+/// The issued invoice (draft) for an order, reconciled against the shop's total and
+/// VAT per rate (within `settings.total_tolerance`).
+pub fn invoice_plan(
+    order: &Order,
+    settings: &BookingSettings,
+    org: &OrgData,
+    customer_id: i64,
+    item_ids: &BTreeMap<String, i64>,
+    document_date: NaiveDate,
+) -> Result<InvoicePlan, MappingError> {
+    let lines = plan_lines(order, settings, org)?;
+    let gross_mode = order.amounts_include_tax;
+    let mut invoice = invoice_header(Some(order), settings, org, customer_id, document_date)?;
+    invoice.document_reference = Some(order_reference(order));
+    invoice.prices_on_invoice = Some(if gross_mode { "D" } else { "N" }.into());
+    invoice.issued_invoice_rows = invoice_rows(&lines, gross_mode, true, item_ids, org)?;
+    if let Some(pm) = payment_method(order, settings, org)? {
+        invoice.issued_invoice_payment_methods = vec![IssuedInvoicePaymentMethod {
+            payment_method: Some(Fk::id(pm.id)),
+            amount: Some(round2(order.total)),
+            already_paid: Some(if is_paid(order) { "D" } else { "N" }.into()),
+            ..IssuedInvoicePaymentMethod::default()
+        }];
+    }
+    let expected = compute_totals(&invoice, &org.vat_rates);
+    reconcile(&expected, order, settings.total_tolerance)?;
+    Ok(InvoicePlan { invoice, expected })
+}
+
+/// A received order (`ReceivedIssued = "P"`, `Reference` = shop order number). Order rows
+/// carry no VAT (it comes from the item), so prices are net: gross shop amounts have the
+/// line's tax taken off. Discounts are shown as `DiscountPercent` when exact, else folded
+/// into the price (order rows have no discount amount).
+pub fn order_plan(
+    order: &Order,
+    settings: &BookingSettings,
+    org: &OrgData,
+    customer_id: i64,
+    item_ids: &BTreeMap<String, i64>,
+    document_date: NaiveDate,
+) -> Result<MmOrder, MappingError> {
+    let lines = plan_lines(order, settings, org)?;
+    let mut rows = Vec::new();
+    for l in &lines {
+        let id = item_id(item_ids, &l.item_code)?;
+        let (subtotal, total) = if order.amounts_include_tax {
+            // The net line amount after discounts; the discount is folded into the price.
+            let net = l.total - l.tax;
+            (net, net)
+        } else {
+            (l.subtotal, l.total)
+        };
+        for r in price_row(subtotal, total, l.quantity, false) {
+            rows.push(OrderRow {
+                item: Some(Fk::id(id)),
+                item_name: Some(l.name.clone()),
+                item_code: Some(l.item_code.clone()),
+                quantity: Some(r.quantity),
+                price: Some(r.price),
+                discount_percent: match r.discount {
+                    RowDiscount::Percent(p) => Some(p),
+                    _ => None,
+                },
+                unit_of_measurement: Some(UNIT.into()),
+                ..OrderRow::default()
+            });
+        }
+    }
+    let due = document_date
+        .checked_add_days(Days::new(u64::from(settings.payment_due_days)))
+        .ok_or_else(|| MappingError::Unsupported("payment due date out of range".into()))?;
+    let mut out = MmOrder {
+        received_issued: Some("P".into()),
+        date: Some(midnight(document_date)),
+        due_date: Some(midnight(due)),
+        customer: Some(Fk::id(customer_id)),
+        reference: Some(order_reference(order)),
+        currency: Some(Fk::id(org.currency_id)),
+        analytic: org.analytic_id.map(Fk::id),
+        notes: Some(format!(
+            "Shop order {}: total {} {}",
+            order_reference(order),
+            round2(order.total),
+            order.currency
+        )),
+        order_rows: rows,
+        ..MmOrder::default()
+    };
+    if let Some(b) = order.billing.as_ref().filter(|a| !a.is_empty()) {
+        let (fk, name) = country(b.country_code.as_deref(), org)?;
+        out.customer_name = address_name(b).map(|s| truncate(&s, 100));
+        out.customer_address = street(b).map(|s| truncate(&s, 250));
+        out.customer_postal_code = b.postcode.as_deref().map(|s| truncate(s, 30));
+        out.customer_city = b.city.as_deref().map(|s| truncate(s, 250));
+        out.customer_country = Some(fk);
+        out.customer_country_name = name;
+    }
+    if let Some(s) = order.shipping.as_ref().filter(|a| !a.is_empty()) {
+        let (fk, name) = country(s.country_code.as_deref(), org)?;
+        out.recipient_name = address_name(s).map(|s| truncate(&s, 250));
+        out.recipient_address = street(s).map(|s| truncate(&s, 250));
+        out.recipient_postal_code = s.postcode.as_deref().map(|s| truncate(s, 30));
+        out.recipient_city = s.city.as_deref().map(|s| truncate(s, 250));
+        out.recipient_country = Some(fk);
+        out.recipient_country_name = name;
+    }
+    Ok(out)
+}
+
+/// The document lines of a credit note, amounts gross (tax included) and positive.
+fn credit_lines(
+    refund: &Refund,
+    order: Option<&Order>,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<Vec<PlannedLine>, MappingError> {
+    let planned = match order {
+        Some(o) => plan_lines(o, settings, org)?,
+        None => Vec::new(),
+    };
+    let gross_basis = order.is_some_and(|o| o.amounts_include_tax);
+    // Gross amount of an order line (what the customer paid for it).
+    let line_gross = |l: &PlannedLine| {
+        if gross_basis {
+            l.total
+        } else {
+            l.total + l.tax
+        }
+    };
+    let no_lines: &[crate::webshop::TaxLine] = &[];
+    let mut out = Vec::new();
+    for rl in &refund.lines {
+        let name = clean_name(rl.name.as_deref().unwrap_or("Refunded item"));
+        let matched = planned.iter().find(|p| {
+            p.kind == LineKind::Product
+                && ((rl.shop_line_id.is_some() && p.shop_line_id == rl.shop_line_id)
+                    || (rl.shop_line_id.is_none() && rl.sku.is_some() && {
+                        let sku = rl.sku.as_deref().map(str::trim);
+                        Some(p.item_code.as_str()) == sku
+                    }))
+        });
+        let gross = match (rl.subtotal, matched) {
+            (Some(net), _) => net + rl.tax.unwrap_or_default(),
+            (None, Some(p)) if !p.quantity.is_zero() => {
+                round2(line_gross(p) * rl.quantity / p.quantity)
+            }
+            _ => {
+                return Err(MappingError::Unsupported(format!(
+                    "refund line '{name}' has no amount and its order line is not known; \
+                     book the credit note by hand"
+                )))
+            }
+        };
+        let line = match matched {
+            Some(p) => PlannedLine {
+                name: p.name.clone(),
+                quantity: rl.quantity,
+                subtotal: gross,
+                total: gross,
+                tax: rl.tax.unwrap_or_default(),
+                ..p.clone()
+            },
+            None => {
+                let tax = rl.tax.unwrap_or_default();
+                let rate = line_rate(
+                    &TaxFacts {
+                        name: &name,
+                        explicit: None,
+                        taxes: &[],
+                        total: gross,
+                        tax,
+                        subtotal: gross,
+                        subtotal_tax: Some(tax),
+                    },
+                    true,
+                    no_lines,
+                    settings,
+                    org,
+                )?;
+                let (code, item_name, item_type, create) = match settings.item_strategy {
+                    ItemStrategy::GenericPerVatRate => (
+                        format!("{}{}", settings.generic_item_prefix, rate.code),
+                        format!(
+                            "Web sales, VAT {} ({} %)",
+                            rate.code,
+                            rate.percent.normalize()
+                        ),
+                        "S",
+                        true,
+                    ),
+                    strategy => {
+                        let sku = rl
+                            .sku
+                            .as_deref()
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty() && s.chars().count() <= MAX_ITEM_CODE)
+                            .ok_or_else(|| MappingError::MissingSku { line: name.clone() })?;
+                        (
+                            sku.to_owned(),
+                            name.clone(),
+                            "B",
+                            strategy == ItemStrategy::BySkuCreateMissing,
+                        )
+                    }
+                };
+                PlannedLine {
+                    kind: LineKind::Product,
+                    shop_line_id: rl.shop_line_id.clone(),
+                    name: name.clone(),
+                    item_code: code,
+                    item_name,
+                    item_type,
+                    create_if_missing: create,
+                    rate,
+                    quantity: rl.quantity,
+                    subtotal: gross,
+                    total: gross,
+                    tax,
+                }
+            }
+        };
+        out.push(line);
+    }
+    for rs in &refund.shipping {
+        let gross = rs.amount + rs.tax;
+        if gross.is_zero() {
+            continue;
+        }
+        let name = clean_name(rs.title.as_deref().unwrap_or("Shipping"));
+        let matched = planned
+            .iter()
+            .filter(|p| p.kind == LineKind::Shipping)
+            .find(|p| rs.shop_line_id.is_none() || p.shop_line_id == rs.shop_line_id);
+        let rate = match matched {
+            Some(p) => p.rate.clone(),
+            None => line_rate(
+                &TaxFacts {
+                    name: &name,
+                    explicit: None,
+                    taxes: &[],
+                    total: gross,
+                    tax: rs.tax,
+                    subtotal: gross,
+                    subtotal_tax: Some(rs.tax),
+                },
+                true,
+                no_lines,
+                settings,
+                org,
+            )?,
+        };
+        out.push(service_line(
+            LineKind::Shipping,
+            name,
+            &settings.shipping_item_code,
+            "Shipping",
+            rate,
+            gross,
+            rs.tax,
+        ));
+    }
+    for adj in &refund.adjustments {
+        // Adjustments are as the shop reports them: negative = given back.
+        let tax = adj.tax.unwrap_or_default();
+        let gross = -(adj.amount + tax);
+        if gross.is_zero() {
+            continue;
+        }
+        let label = adj
+            .reason
+            .as_deref()
+            .or(adj.kind.as_deref())
+            .unwrap_or("adjustment");
+        let name = clean_name(&format!("Refund adjustment: {label}"));
+        let rate = line_rate(
+            &TaxFacts {
+                name: &name,
+                explicit: None,
+                taxes: &[],
+                total: gross,
+                tax: -tax,
+                subtotal: gross,
+                subtotal_tax: Some(-tax),
+            },
+            true,
+            no_lines,
+            settings,
+            org,
+        )?;
+        out.push(service_line(
+            LineKind::Fee,
+            name,
+            &settings.fee_item_code,
+            "Fees",
+            rate,
+            gross,
+            -tax,
+        ));
+    }
+    let itemised: Decimal = out.iter().map(|l| l.total).sum();
+    let remainder = round2(refund.amount) - itemised;
+    let refund_name = refund_label(refund);
+    if remainder.is_sign_negative() && !remainder.is_zero() {
+        return Err(MappingError::TotalMismatch {
+            shop_total: -round2(refund.amount),
+            document_total: -itemised,
+            details: format!(
+                "{refund_name}: the refunded lines come to {itemised}, more than the refunded \
+                 amount {}",
+                round2(refund.amount)
+            ),
+        });
+    }
+    if !remainder.is_zero() {
+        // Money given back without saying for what: at the order's VAT rate, when the
+        // order has exactly one.
+        let mut rates: Vec<_> = planned
+            .iter()
+            .filter(|p| !p.total.is_zero())
+            .map(|p| p.rate.clone())
+            .collect();
+        rates.sort_by_key(|r| r.id);
+        rates.dedup();
+        let rate = match (order, rates.as_slice()) {
+            (Some(_), [only]) => only.clone(),
+            (Some(_), []) => resolve_rate(Decimal::ZERO, &refund_name, settings, org)?,
+            (Some(_), many) => {
+                return Err(MappingError::Unsupported(format!(
+                    "{refund_name}: {remainder} is not itemised by line and the order has \
+                     several VAT rates ({}); book the credit note by hand",
+                    many.iter()
+                        .map(|r| format!("{} %", r.percent.normalize()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+            (None, _) => {
+                return Err(MappingError::Unsupported(format!(
+                    "{refund_name}: {remainder} is not itemised by line and the order is not \
+                     known, so its VAT rate is not either; the orchestrator must pass the order"
+                )))
+            }
+        };
+        let name = clean_name(&match refund.reason.as_deref() {
+            Some(r) if !r.trim().is_empty() => format!("Refund: {r}"),
+            _ => "Refund".to_owned(),
+        });
+        out.push(service_line(
+            LineKind::Fee,
+            name,
+            &settings.fee_item_code,
+            "Fees",
+            rate,
+            remainder,
+            Decimal::ZERO,
+        ));
+    }
+    Ok(out)
+}
+
+fn service_line(
+    kind: LineKind,
+    name: String,
+    code: &str,
+    item_name: &str,
+    rate: super::VatRateRef,
+    gross: Decimal,
+    tax: Decimal,
+) -> PlannedLine {
+    PlannedLine {
+        kind,
+        shop_line_id: None,
+        name,
+        item_code: code.to_owned(),
+        item_name: item_name.to_owned(),
+        item_type: "S",
+        create_if_missing: true,
+        rate,
+        quantity: Decimal::ONE,
+        subtotal: gross,
+        total: gross,
+        tax,
+    }
+}
+
+fn refund_label(refund: &Refund) -> String {
+    match refund.shop_refund_id.as_deref() {
+        Some(id) => format!("refund {id} of order {}", refund.shop_order_id),
+        None => format!("refund of order {}", refund.shop_order_id),
+    }
+}
+
+/// Items the credit note rows will reference (the refunded lines' items, the shipping
+/// item, the fee item for adjustments and unitemised amounts).
+pub fn credit_note_item_needs(
+    refund: &Refund,
+    order: Option<&Order>,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<Vec<ItemNeed>, MappingError> {
+    Ok(needs_of(&credit_lines(refund, order, settings, org)?))
+}
+
+/// A credit note for a (partial) refund: an issued invoice with `PricesOnInvoice = D`
+/// whose rows are the refunded lines, shipping, adjustments and any unitemised rest as
+/// negative quantities, `DocumentReference` `"<order number>/R<refund id>"`, coming to
+/// exactly minus the refunded amount (gross rows are exact, so the total is too).
+pub fn credit_note_plan(
+    refund: &Refund,
+    order: Option<&Order>,
+    settings: &BookingSettings,
+    org: &OrgData,
+    customer_id: i64,
+    item_ids: &BTreeMap<String, i64>,
+    document_date: NaiveDate,
+) -> Result<InvoicePlan, MappingError> {
+    let mut lines = credit_lines(refund, order, settings, org)?;
+    for l in &mut lines {
+        l.subtotal = -l.subtotal;
+        l.total = -l.total;
+        l.tax = -l.tax;
+    }
+    let mut invoice = invoice_header(order, settings, org, customer_id, document_date)?;
+    invoice.issued_invoice_report_template = org.credit_note_report_template_id.map(Fk::id);
+    let number = order.map_or_else(|| refund.shop_order_id.clone(), order_reference);
+    invoice.document_reference = Some(format!(
+        "{number}/R{}",
+        refund.shop_refund_id.as_deref().unwrap_or("")
+    ));
+    invoice.prices_on_invoice = Some("D".into());
+    invoice.issued_invoice_rows = invoice_rows(&lines, true, false, item_ids, org)?;
+    let pm = order.and_then(|o| payment_method(o, settings, org).ok().flatten());
+    if let Some(pm) = pm {
+        invoice.issued_invoice_payment_methods = vec![IssuedInvoicePaymentMethod {
+            payment_method: Some(Fk::id(pm.id)),
+            amount: Some(-round2(refund.amount)),
+            already_paid: Some("D".into()),
+            ..IssuedInvoicePaymentMethod::default()
+        }];
+    }
+    let expected = compute_totals(&invoice, &org.vat_rates);
+    let want = -round2(refund.amount);
+    if (round2(expected.gross) - want).abs() > settings.total_tolerance {
+        return Err(MappingError::TotalMismatch {
+            shop_total: want,
+            document_total: round2(expected.gross),
+            details: format!(
+                "{}: the credit note must come to minus the refunded amount",
+                refund_label(refund)
+            ),
+        });
+    }
+    Ok(InvoicePlan { invoice, expected })
+}
+
+/// True when the refund gives back the whole order and is its only refund (then the
+/// orchestrator copies the booked invoice to a credit note instead).
+pub fn is_full_refund(refund: &Refund, order: &Order) -> bool {
+    let others = order.refunds.iter().any(|r| {
+        !r.amount.is_zero()
+            && (r.shop_refund_id.is_none() || r.shop_refund_id != refund.shop_refund_id)
+    });
+    !others && !order.total.is_zero() && round2(refund.amount) >= round2(order.total)
+}

@@ -1,0 +1,475 @@
+//! The order's lines, shipping lines and fees as document lines: which Minimax item and
+//! VAT rate each one uses, and its amounts on the document's price basis. Also the
+//! payment method. Shared by invoices, received orders and item needs, so all three agree.
+//!
+//! Guarantees: a line's VAT rate is one of the organisation's (`OrgData::vat_rates`),
+//! chosen by `settings.vat_rate_codes` or by percent; a rate that cannot be matched is an
+//! error naming the percent and the line, never a silent default.
+
+use rust_decimal::prelude::*;
+
+use crate::webshop::{LineTax, Order, TaxLine};
+
+use super::amounts::{pct_key, ratio_percent, round2};
+use super::settings::{BookingSettings, ItemStrategy};
+use super::{MappingError, OrgData, PaymentMethodRef, VatRateRef};
+
+/// Longest Minimax item code (MINIMAX_API.md §5.4).
+pub(crate) const MAX_ITEM_CODE: usize = 30;
+/// Unit of measurement on rows (≤ 3 characters, §5.2).
+pub(crate) const UNIT: &str = "kos";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineKind {
+    Product,
+    Shipping,
+    Fee,
+}
+
+/// One order line as a document line.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PlannedLine {
+    pub kind: LineKind,
+    pub shop_line_id: Option<String>,
+    /// Text for the row (`ItemName`).
+    pub name: String,
+    pub item_code: String,
+    /// Name, type and whether a missing item is created, for [`super::ItemNeed`].
+    pub item_name: String,
+    pub item_type: &'static str,
+    pub create_if_missing: bool,
+    pub rate: VatRateRef,
+    pub quantity: Decimal,
+    /// Amount before discounts, on the order's basis (gross when `amounts_include_tax`).
+    pub subtotal: Decimal,
+    /// Amount after discounts, on the order's basis.
+    pub total: Decimal,
+    /// Tax of the line as the shop reported it.
+    pub tax: Decimal,
+}
+
+/// What a line looks like for VAT purposes.
+pub(crate) struct TaxFacts<'a> {
+    pub name: &'a str,
+    /// The percent the shop states for the line, if any.
+    pub explicit: Option<Decimal>,
+    pub taxes: &'a [LineTax],
+    pub total: Decimal,
+    pub tax: Decimal,
+    pub subtotal: Decimal,
+    pub subtotal_tax: Option<Decimal>,
+}
+
+/// Plans every line, shipping line and fee of the order (zero shipping and fee lines
+/// are left out: they change nothing and only clutter the document).
+pub(crate) fn plan_lines(
+    order: &Order,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<Vec<PlannedLine>, MappingError> {
+    let mut out = Vec::new();
+    for l in &order.lines {
+        let name = clean_name(&l.name);
+        let rate = line_rate(
+            &TaxFacts {
+                name: &name,
+                explicit: l.tax_rate_percent,
+                taxes: &l.taxes,
+                total: l.total,
+                tax: l.total_tax,
+                subtotal: l.subtotal,
+                subtotal_tax: l.subtotal_tax,
+            },
+            order.amounts_include_tax,
+            &order.tax_lines,
+            settings,
+            org,
+        )?;
+        let (item_code, item_name, item_type, create) = match settings.item_strategy {
+            ItemStrategy::GenericPerVatRate => (
+                format!("{}{}", settings.generic_item_prefix, rate.code),
+                format!(
+                    "Web sales, VAT {} ({} %)",
+                    rate.code,
+                    rate.percent.normalize()
+                ),
+                "S",
+                true,
+            ),
+            strategy => {
+                let create = strategy == ItemStrategy::BySkuCreateMissing;
+                let code = match l.sku.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    Some(sku) => sku.to_owned(),
+                    // Creating items anyway: a stable code from the shop's product id.
+                    None if create => match l.variant_id.as_ref().or(l.product_id.as_ref()) {
+                        Some(id) => format!("WEB-P{id}"),
+                        None => return Err(MappingError::MissingSku { line: name }),
+                    },
+                    None => return Err(MappingError::MissingSku { line: name }),
+                };
+                if code.chars().count() > MAX_ITEM_CODE {
+                    return Err(MappingError::Unsupported(format!(
+                        "SKU '{code}' of line '{name}' is longer than the {MAX_ITEM_CODE} \
+                         characters of a Minimax item code"
+                    )));
+                }
+                (code, name.clone(), "B", create)
+            }
+        };
+        out.push(PlannedLine {
+            kind: LineKind::Product,
+            shop_line_id: l.shop_line_id.clone(),
+            name,
+            item_code,
+            item_name,
+            item_type,
+            create_if_missing: create,
+            rate,
+            quantity: l.quantity,
+            subtotal: l.subtotal,
+            total: l.total,
+            tax: l.total_tax,
+        });
+    }
+    for s in &order.shipping_lines {
+        if s.total.is_zero() && s.subtotal.is_zero() && s.total_tax.is_zero() {
+            continue;
+        }
+        let name = clean_name(&s.title);
+        let rate = line_rate(
+            &TaxFacts {
+                name: &name,
+                explicit: s.tax_rate_percent,
+                taxes: &s.taxes,
+                total: s.total,
+                tax: s.total_tax,
+                subtotal: s.subtotal,
+                subtotal_tax: None,
+            },
+            order.amounts_include_tax,
+            &order.tax_lines,
+            settings,
+            org,
+        )?;
+        out.push(PlannedLine {
+            kind: LineKind::Shipping,
+            shop_line_id: s.shop_line_id.clone(),
+            name,
+            item_code: settings.shipping_item_code.clone(),
+            item_name: "Shipping".into(),
+            item_type: "S",
+            create_if_missing: true,
+            rate,
+            quantity: Decimal::ONE,
+            subtotal: s.subtotal,
+            total: s.total,
+            tax: s.total_tax,
+        });
+    }
+    for f in &order.fees {
+        if f.total.is_zero() && f.total_tax.is_zero() {
+            continue;
+        }
+        let name = clean_name(&f.name);
+        let rate = line_rate(
+            &TaxFacts {
+                name: &name,
+                explicit: f.tax_rate_percent,
+                taxes: &f.taxes,
+                total: f.total,
+                tax: f.total_tax,
+                subtotal: f.total,
+                subtotal_tax: None,
+            },
+            order.amounts_include_tax,
+            &order.tax_lines,
+            settings,
+            org,
+        )?;
+        out.push(PlannedLine {
+            kind: LineKind::Fee,
+            shop_line_id: f.shop_line_id.clone(),
+            name,
+            item_code: settings.fee_item_code.clone(),
+            item_name: "Fees".into(),
+            item_type: "S",
+            create_if_missing: true,
+            rate,
+            quantity: Decimal::ONE,
+            subtotal: f.total,
+            total: f.total,
+            tax: f.total_tax,
+        });
+    }
+    Ok(out)
+}
+
+/// The percent the shop states for a line: its own rate, else the sum of its non-zero
+/// taxes' rates (from the tax itself or the order tax line with the same rate id).
+fn explicit_percent(facts: &TaxFacts<'_>, tax_lines: &[TaxLine]) -> Option<Decimal> {
+    if facts.explicit.is_some() {
+        return facts.explicit;
+    }
+    let taxes: Vec<&LineTax> = facts.taxes.iter().filter(|t| !t.amount.is_zero()).collect();
+    if taxes.is_empty() {
+        return None;
+    }
+    let mut sum = Decimal::ZERO;
+    for t in taxes {
+        let p = t.rate_percent.or_else(|| {
+            tax_lines
+                .iter()
+                .find(|tl| tl.rate_id.is_some() && tl.rate_id == t.rate_id)
+                .and_then(|tl| tl.rate_percent)
+        })?;
+        sum += p;
+    }
+    Some(sum)
+}
+
+/// The Minimax VAT rate of a line: a line without tax is at 0 %; a stated percent is
+/// used as is; otherwise the organisation rate (or configured percent) whose tax on the
+/// line's amount, rounded to cents, is the shop's tax, closest to tax ÷ amount.
+pub(crate) fn line_rate(
+    facts: &TaxFacts<'_>,
+    gross: bool,
+    tax_lines: &[TaxLine],
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<VatRateRef, MappingError> {
+    if !facts.total.is_zero() && facts.tax.is_zero() {
+        return resolve_rate(Decimal::ZERO, facts.name, settings, org);
+    }
+    if let Some(p) = explicit_percent(facts, tax_lines) {
+        return resolve_rate(p, facts.name, settings, org);
+    }
+    let (amount, tax) = if facts.total.is_zero() {
+        (facts.subtotal, facts.subtotal_tax.unwrap_or_default())
+    } else {
+        (facts.total, facts.tax)
+    };
+    if amount.is_zero() || tax.is_zero() {
+        return resolve_rate(Decimal::ZERO, facts.name, settings, org);
+    }
+    let Some(ratio) = ratio_percent(tax, amount, gross) else {
+        return resolve_rate(Decimal::ZERO, facts.name, settings, org);
+    };
+    let configured = settings
+        .vat_rate_codes
+        .keys()
+        .filter_map(|k| k.trim().parse::<Decimal>().ok());
+    let candidates = org.vat_rates.iter().map(|r| r.percent).chain(configured);
+    let want = round2(tax);
+    let best = candidates
+        .filter(|p| {
+            let t = if gross {
+                round2(amount - amount / (Decimal::ONE + p / Decimal::ONE_HUNDRED))
+            } else {
+                round2(amount * p / Decimal::ONE_HUNDRED)
+            };
+            t == want
+        })
+        .min_by_key(|p| (p - ratio).abs());
+    match best {
+        Some(p) => resolve_rate(p, facts.name, settings, org),
+        None => Err(MappingError::UnmappedVatRate {
+            percent: ratio,
+            line: facts.name.to_owned(),
+        }),
+    }
+}
+
+fn same_percent(a: Decimal, b: Decimal) -> bool {
+    (a - b).abs() < Decimal::new(1, 3)
+}
+
+/// A percent → the organisation's VAT rate: `settings.vat_rate_codes` first, else the
+/// first organisation rate of that percent.
+pub(crate) fn resolve_rate(
+    percent: Decimal,
+    line: &str,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<VatRateRef, MappingError> {
+    let configured = settings.vat_rate_codes.iter().find(|(k, _)| {
+        k.trim()
+            .parse::<Decimal>()
+            .is_ok_and(|k| same_percent(k, percent))
+    });
+    if let Some((_, code)) = configured {
+        return org
+            .vat_rates
+            .iter()
+            .find(|r| r.code.eq_ignore_ascii_case(code.trim()))
+            .cloned()
+            .ok_or_else(|| {
+                MappingError::Unsupported(format!(
+                    "settings.vat_rate_codes maps {} % to '{code}', but the organisation has \
+                     no VAT rate '{code}' valid on the document date (line '{line}')",
+                    percent.normalize()
+                ))
+            });
+    }
+    org.vat_rates
+        .iter()
+        .find(|r| same_percent(r.percent, percent))
+        .cloned()
+        .ok_or_else(|| MappingError::UnmappedVatRate {
+            percent: pct_key(percent),
+            line: line.to_owned(),
+        })
+}
+
+/// The Minimax payment method of the order: `settings.payment_methods` by gateway id
+/// (or title), else an organisation method named like the gateway, else
+/// `settings.default_payment_method`. `None` when the order names no gateway and no
+/// default is set (the document then has no payment row).
+pub(crate) fn payment_method(
+    order: &Order,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<Option<PaymentMethodRef>, MappingError> {
+    let by_name = |name: &str| {
+        org.payment_methods
+            .iter()
+            .find(|m| m.name.trim().eq_ignore_ascii_case(name.trim()))
+            .cloned()
+    };
+    let pm = order.payment_method.as_ref();
+    let keys: Vec<&str> = pm
+        .into_iter()
+        .flat_map(|p| [p.id.as_deref(), p.title.as_deref()])
+        .flatten()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    for key in &keys {
+        if let Some(name) = settings.payment_methods.get(*key) {
+            return by_name(name).map(Some).ok_or_else(|| {
+                MappingError::Unsupported(format!(
+                    "settings.payment_methods maps gateway '{key}' to '{name}', but the \
+                     organisation has no payment method named '{name}'"
+                ))
+            });
+        }
+    }
+    if let Some(found) = keys.iter().find_map(|k| by_name(k)) {
+        return Ok(Some(found));
+    }
+    if let Some(default) = settings.default_payment_method.as_deref() {
+        return by_name(default).map(Some).ok_or_else(|| {
+            MappingError::Unsupported(format!(
+                "settings.default_payment_method is '{default}', but the organisation has no \
+                 payment method of that name"
+            ))
+        });
+    }
+    match keys.first() {
+        Some(gateway) => Err(MappingError::UnmappedPaymentMethod {
+            gateway: (*gateway).to_owned(),
+        }),
+        None => Ok(None),
+    }
+}
+
+/// True when the shop reports the order as paid.
+pub(crate) fn is_paid(order: &Order) -> bool {
+    order.paid_at.is_some()
+        || matches!(
+            order.status.to_ascii_lowercase().as_str(),
+            "processing" | "completed" | "paid" | "partially_refunded" | "refunded"
+        )
+}
+
+/// A shop text as a Minimax row name: common HTML entities decoded (WooCommerce sends
+/// `&ndash;`), whitespace trimmed, at most 250 characters.
+pub(crate) fn clean_name(raw: &str) -> String {
+    const ENTITIES: [(&str, &str); 11] = [
+        ("&ndash;", "–"),
+        ("&#8211;", "–"),
+        ("&mdash;", "—"),
+        ("&#8212;", "—"),
+        ("&quot;", "\""),
+        ("&#039;", "'"),
+        ("&#39;", "'"),
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&nbsp;", " "),
+        ("&amp;", "&"),
+    ];
+    let mut s = raw.to_owned();
+    for (from, to) in ENTITIES {
+        s = s.replace(from, to);
+    }
+    truncate(s.trim(), 250)
+}
+
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn org() -> OrgData {
+        OrgData {
+            vat_rates: vec![
+                VatRateRef {
+                    id: 1,
+                    code: "S".into(),
+                    percent: dec!(22),
+                },
+                VatRateRef {
+                    id: 2,
+                    code: "N".into(),
+                    percent: dec!(9.5),
+                },
+            ],
+            ..OrgData::default()
+        }
+    }
+
+    #[test]
+    fn names_are_decoded_and_trimmed() {
+        assert_eq!(
+            clean_name(" Ship Your Idea &ndash; Color: Black &amp; White "),
+            "Ship Your Idea – Color: Black & White"
+        );
+        assert_eq!(clean_name(&"x".repeat(300)).chars().count(), 250);
+    }
+
+    #[test]
+    fn percent_matches_with_trailing_zeros_and_overrides() {
+        let s = BookingSettings::default();
+        assert_eq!(resolve_rate(dec!(9.50), "Tea", &s, &org()).unwrap().id, 2);
+        let err = resolve_rate(dec!(8.5), "Tea", &s, &org()).unwrap_err();
+        assert_eq!(
+            err,
+            MappingError::UnmappedVatRate {
+                percent: dec!(8.5),
+                line: "Tea".into()
+            }
+        );
+        let mut s = BookingSettings::default();
+        s.vat_rate_codes.insert("8.5".into(), "n".into());
+        assert_eq!(resolve_rate(dec!(8.5), "Tea", &s, &org()).unwrap().id, 2);
+    }
+
+    #[test]
+    fn derived_rate_prefers_the_rate_that_reproduces_the_tax() {
+        // 0.02 on 0.10 looks like 20 %, but only 22 % gives 0.02 after rounding.
+        let facts = TaxFacts {
+            name: "Pin",
+            explicit: None,
+            taxes: &[],
+            total: dec!(0.10),
+            tax: dec!(0.02),
+            subtotal: dec!(0.10),
+            subtotal_tax: None,
+        };
+        let r = line_rate(&facts, false, &[], &BookingSettings::default(), &org()).unwrap();
+        assert_eq!(r.code, "S");
+    }
+}
