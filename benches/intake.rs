@@ -53,12 +53,13 @@ async fn main() {
     minimax_connector::telemetry::init(&settings.telemetry);
 
     let secret = "bench-webhook-secret";
-    let tenant_input: minimax_connector::tenants::TenantInput = serde_json::from_value(serde_json::json!({
-        "country": "SI", "organisation_id": 1,
-        "minimax": {"username": "bench", "password": "bench-password"},
-        "webhook_secrets": {"woocommerce": secret},
-    }))
-    .unwrap();
+    let tenant_input: minimax_connector::tenants::TenantInput =
+        serde_json::from_value(serde_json::json!({
+            "country": "SI", "organisation_id": 1,
+            "minimax": {"username": "bench", "password": "bench-password"},
+            "webhook_secrets": {"woocommerce": secret},
+        }))
+        .unwrap();
     let pool = minimax_connector::startup::redis_pool(&settings).unwrap();
     let store = minimax_connector::tenants::TenantStore::new(
         pool.clone(),
@@ -70,7 +71,9 @@ async fn main() {
         .await
         .unwrap();
 
-    let app = Application::build_with_handler(settings.clone(), None).await.unwrap();
+    let app = Application::build_with_handler(settings.clone(), None)
+        .await
+        .unwrap();
     let port = app.port();
     let queue = app.queue().clone();
     let stop = app.stop_handle();
@@ -124,7 +127,14 @@ async fn main() {
     let body = Arc::new(body);
     // Warm-up: connections, caches.
     for i in 0..50 {
-        post(&client, &url, &body, &sig, &format!("https://warm{i}.example/")).await;
+        post(
+            &client,
+            &url,
+            &body,
+            &sig,
+            &format!("https://warm{i}.example/"),
+        )
+        .await;
     }
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -138,7 +148,14 @@ async fn main() {
             let mut i = w;
             while i < posts {
                 let t = Instant::now();
-                post(&client, &url, &body, &sig, &format!("https://shop{i}.example/")).await;
+                post(
+                    &client,
+                    &url,
+                    &body,
+                    &sig,
+                    &format!("https://shop{i}.example/"),
+                )
+                .await;
                 lat.push(t.elapsed());
                 i += concurrency;
             }
@@ -164,7 +181,14 @@ async fn main() {
     let mut lat = Vec::new();
     for i in 0..1000 {
         let t = Instant::now();
-        post(&client, &url, &body, &sig, &format!("https://seq{i}.example/")).await;
+        post(
+            &client,
+            &url,
+            &body,
+            &sig,
+            &format!("https://seq{i}.example/"),
+        )
+        .await;
         lat.push(t.elapsed());
     }
     lat.sort();
@@ -184,7 +208,11 @@ async fn main() {
         .await
         .unwrap();
     for chunk in keys.chunks(500) {
-        let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut *conn).await.unwrap();
+        let _: () = redis::cmd("DEL")
+            .arg(chunk)
+            .query_async(&mut *conn)
+            .await
+            .unwrap();
     }
 }
 
@@ -199,5 +227,10 @@ async fn post(client: &reqwest::Client, url: &str, body: &Arc<Vec<u8>>, sig: &st
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(
+        res.status(),
+        202,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
 }

@@ -93,7 +93,11 @@ impl Settings {
             return;
         }
         self.sandbox.enabled = true;
-        if self.tenants.iter().any(|t| t.id.as_deref() == Some(&self.demo.tenant_id)) {
+        if self
+            .tenants
+            .iter()
+            .any(|t| t.id.as_deref() == Some(&self.demo.tenant_id))
+        {
             return;
         }
         let sb = &self.sandbox;

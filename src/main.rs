@@ -46,4 +46,3 @@ async fn main() -> anyhow::Result<()> {
     let app = minimax_connector::startup::Application::build(settings).await?;
     app.run_until_stopped().await
 }
-

@@ -14,12 +14,12 @@ use actix_web::web;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use crate::config::Settings;
-use crate::http::{self, AppState};
-use crate::queue::{Queue, QueueConfig};
 use crate::booking::records::Records;
 use crate::booking::Booker;
+use crate::config::Settings;
+use crate::http::{self, AppState};
 use crate::minimax::Minimax;
+use crate::queue::{Queue, QueueConfig};
 use crate::sandbox::SandboxState;
 use crate::tenants::{TenantInput, TenantStore};
 use crate::worker::{JobHandler, WorkerConfig, WorkerPool};
@@ -110,7 +110,9 @@ impl Application {
             .enabled
             .then(|| SandboxState::new(settings.sandbox.clone()));
         if sandbox.is_some() {
-            tracing::warn!("the embedded Minimax SANDBOX is enabled under /sandbox (not for production)");
+            tracing::warn!(
+                "the embedded Minimax SANDBOX is enabled under /sandbox (not for production)"
+            );
         }
 
         let workers = settings.role.runs_workers().then(|| {

@@ -54,7 +54,10 @@ pub enum BookingError {
     Setting(String),
     /// Must wait for something else to happen first (another job, the invoice).
     #[error("{reason}")]
-    Wait { reason: String, until: DateTime<Utc> },
+    Wait {
+        reason: String,
+        until: DateTime<Utc>,
+    },
     #[error("{0}")]
     Permanent(String),
 }
@@ -84,11 +87,11 @@ impl BookingError {
                 not_before: None,
             },
             BookingError::Wait { reason, until } => JobError::Wait { reason, until },
-            e @ (BookingError::Mapping(_) | BookingError::Setting(_) | BookingError::Permanent(_)) => {
-                JobError::Permanent {
-                    reason: e.to_string(),
-                }
-            }
+            e @ (BookingError::Mapping(_)
+            | BookingError::Setting(_)
+            | BookingError::Permanent(_)) => JobError::Permanent {
+                reason: e.to_string(),
+            },
         }
     }
 }
@@ -108,7 +111,12 @@ pub struct Booker {
 }
 
 impl Booker {
-    pub fn new(tenants: TenantStore, minimax: Minimax, records: Records, lock_ttl: Duration) -> Self {
+    pub fn new(
+        tenants: TenantStore,
+        minimax: Minimax,
+        records: Records,
+        lock_ttl: Duration,
+    ) -> Self {
         Self {
             tenants,
             minimax,
@@ -135,7 +143,9 @@ impl Booker {
         let event = &incoming.event;
         let decision = mapping::decide(event, &tenant.settings);
         let Some(order_id) = event.shop_order_id().map(str::to_owned) else {
-            return Ok(json!({"skipped": "event without an order (customer data is booked with the order)"}));
+            return Ok(
+                json!({"skipped": "event without an order (customer data is booked with the order)"}),
+            );
         };
         tracing::info!(order = %order_id, kind = event.kind().as_str(), ?decision, "booking");
         if let Decision::Skip { reason } = &decision {
@@ -162,11 +172,15 @@ impl Booker {
         let result = match (decision, event) {
             (Decision::Book, _) => match event.order() {
                 Some(order) => ctx.book(order).await,
-                None => Err(BookingError::Permanent("event carries no order to book".into())),
+                None => Err(BookingError::Permanent(
+                    "event carries no order to book".into(),
+                )),
             },
             (Decision::Cancel, _) => match event.order() {
                 Some(order) => ctx.cancel(order).await,
-                None => Err(BookingError::Permanent("event carries no order to cancel".into())),
+                None => Err(BookingError::Permanent(
+                    "event carries no order to cancel".into(),
+                )),
             },
             (Decision::Refund, ShopEvent::OrderRefunded { refund, order }) => {
                 ctx.refund(refund, order.as_ref().map(|o| &**o)).await
@@ -206,7 +220,10 @@ impl Ctx<'_> {
         } else {
             Doc::Invoice
         };
-        let existing = self.records.get(&self.tenant.id, self.order_id, &doc).await?;
+        let existing = self
+            .records
+            .get(&self.tenant.id, self.order_id, &doc)
+            .await?;
         match existing.as_ref().map(|r| r.state) {
             Some(RecordState::Cancelled) => {
                 return Ok(json!({"skipped": "the order was cancelled before it was booked"}))
@@ -234,12 +251,24 @@ impl Ctx<'_> {
                     &item_ids,
                     date,
                 )?;
-                let reference = planned.reference.clone().unwrap_or_else(|| self.order_id.to_owned());
+                let reference = planned
+                    .reference
+                    .clone()
+                    .unwrap_or_else(|| self.order_id.to_owned());
                 if let Some(rec) = &existing {
                     if let Some(id) = self.find_order(&reference).await? {
-                        tracing::warn!(minimax_id = id, "adopting the order an earlier attempt created");
-                        let rec = Record { state: RecordState::Created, minimax_id: Some(id), ..rec.clone() };
-                        self.records.put(&self.tenant.id, self.order_id, &doc, &rec).await?;
+                        tracing::warn!(
+                            minimax_id = id,
+                            "adopting the order an earlier attempt created"
+                        );
+                        let rec = Record {
+                            state: RecordState::Created,
+                            minimax_id: Some(id),
+                            ..rec.clone()
+                        };
+                        self.records
+                            .put(&self.tenant.id, self.order_id, &doc, &rec)
+                            .await?;
                         return Ok(self.result("received_order", &rec, true));
                     }
                 }
@@ -252,11 +281,15 @@ impl Ctx<'_> {
                     document_date: Some(date),
                     updated_at: None,
                 };
-                self.records.put(&self.tenant.id, self.order_id, &doc, &rec).await?;
+                self.records
+                    .put(&self.tenant.id, self.order_id, &doc, &rec)
+                    .await?;
                 let id = self.client.create_order(&planned).await?;
                 rec.state = RecordState::Created;
                 rec.minimax_id = Some(id);
-                self.records.put(&self.tenant.id, self.order_id, &doc, &rec).await?;
+                self.records
+                    .put(&self.tenant.id, self.order_id, &doc, &rec)
+                    .await?;
                 Ok(self.result("received_order", &rec, false))
             }
             _ => {
@@ -273,9 +306,18 @@ impl Ctx<'_> {
                     .document_reference
                     .clone()
                     .unwrap_or_else(|| self.order_id.to_owned());
-                self.records.put_snapshot(&self.tenant.id, self.order_id, order).await?;
+                self.records
+                    .put_snapshot(&self.tenant.id, self.order_id, order)
+                    .await?;
                 let rec = self
-                    .create_invoice_once(&doc, existing, &plan.invoice, &reference, customer_id, date)
+                    .create_invoice_once(
+                        &doc,
+                        existing,
+                        &plan.invoice,
+                        &reference,
+                        customer_id,
+                        date,
+                    )
                     .await?;
                 self.finish_invoice(&doc, rec.0, rec.1).await
             }
@@ -297,14 +339,22 @@ impl Ctx<'_> {
             if rec.state == RecordState::Intent {
                 let search_date = rec.document_date.unwrap_or(date);
                 let search_customer = rec.customer_id.unwrap_or(customer_id);
-                if let Some(id) = self.find_invoice(reference, search_customer, search_date).await? {
-                    tracing::warn!(minimax_id = id, "adopting the invoice an earlier attempt created");
+                if let Some(id) = self
+                    .find_invoice(reference, search_customer, search_date)
+                    .await?
+                {
+                    tracing::warn!(
+                        minimax_id = id,
+                        "adopting the invoice an earlier attempt created"
+                    );
                     let rec = Record {
                         state: RecordState::Created,
                         minimax_id: Some(id),
                         ..rec.clone()
                     };
-                    self.records.put(&self.tenant.id, self.order_id, doc, &rec).await?;
+                    self.records
+                        .put(&self.tenant.id, self.order_id, doc, &rec)
+                        .await?;
                     return Ok((rec, true));
                 }
             }
@@ -318,11 +368,15 @@ impl Ctx<'_> {
             document_date: Some(date),
             updated_at: None,
         };
-        self.records.put(&self.tenant.id, self.order_id, doc, &rec).await?;
+        self.records
+            .put(&self.tenant.id, self.order_id, doc, &rec)
+            .await?;
         let id = self.client.create_issued_invoice(invoice).await?;
         rec.state = RecordState::Created;
         rec.minimax_id = Some(id);
-        self.records.put(&self.tenant.id, self.order_id, doc, &rec).await?;
+        self.records
+            .put(&self.tenant.id, self.order_id, doc, &rec)
+            .await?;
         tracing::info!(minimax_id = id, "issued invoice created");
         Ok((rec, false))
     }
@@ -335,12 +389,17 @@ impl Ctx<'_> {
             Doc::Invoice => "issued_invoice",
         };
         let want = self.settings().document;
-        let issue = matches!(want, DocumentKind::InvoiceIssued | DocumentKind::InvoiceIssuedWithPdf);
+        let issue = matches!(
+            want,
+            DocumentKind::InvoiceIssued | DocumentKind::InvoiceIssuedWithPdf
+        );
         if !issue || rec.state == RecordState::Issued {
             return Ok(self.result(kind_name, &rec, adopted));
         }
         let Some(id) = rec.minimax_id else {
-            return Err(BookingError::Permanent("booking record without a Minimax id".into()));
+            return Err(BookingError::Permanent(
+                "booking record without a Minimax id".into(),
+            ));
         };
         // One read gives the fresh RowVersion and tells whether an earlier attempt
         // already issued it (its answer may have been lost).
@@ -356,9 +415,9 @@ impl Ctx<'_> {
                 .client
                 .issued_invoice_action(id, action, current.row_version.as_deref())
                 .await?;
-            attachment = result.attachment().map(|a| {
-                json!({"attachment_id": a.attachment_id, "file_name": a.attachment_file_name})
-            });
+            attachment = result.attachment().map(
+                |a| json!({"attachment_id": a.attachment_id, "file_name": a.attachment_file_name}),
+            );
         }
         // The number is assigned on issuing.
         let issued = self.client.get_issued_invoice(id).await?;
@@ -368,7 +427,9 @@ impl Ctx<'_> {
             (_, Some(n)) => Some(n.to_string()),
             _ => None,
         };
-        self.records.put(&self.tenant.id, self.order_id, doc, &rec).await?;
+        self.records
+            .put(&self.tenant.id, self.order_id, doc, &rec)
+            .await?;
         let mut out = self.result(kind_name, &rec, adopted);
         if let Some(a) = attachment {
             out["pdf"] = a;
@@ -394,7 +455,12 @@ impl Ctx<'_> {
 
     /// Looks for an invoice an earlier attempt created: the customer's invoices of the
     /// document date (the API has no `DocumentReference` filter), read one by one.
-    async fn find_invoice(&self, reference: &str, customer_id: i64, date: NaiveDate) -> Result<Option<i64>> {
+    async fn find_invoice(
+        &self,
+        reference: &str,
+        customer_id: i64,
+        date: NaiveDate,
+    ) -> Result<Option<i64>> {
         let filter = IssuedInvoiceFilter {
             customer_id: Some(customer_id),
             date_issued_from: date.pred_opt(),
@@ -404,7 +470,9 @@ impl Ctx<'_> {
         };
         let page = self.client.list_issued_invoices(&filter).await?;
         for row in page.rows.iter().rev() {
-            let Some(id) = row.issued_invoice_id else { continue };
+            let Some(id) = row.issued_invoice_id else {
+                continue;
+            };
             let inv = self.client.get_issued_invoice(id).await?;
             if inv.document_reference.as_deref() == Some(reference) {
                 return Ok(Some(id));
@@ -448,16 +516,7 @@ impl Ctx<'_> {
             .currency_id
             .ok_or_else(|| BookingError::Permanent("currency without id".into()))?;
         let mut country_ids = BTreeMap::new();
-        let countries = [order.billing.as_ref(), order.shipping.as_ref()]
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.country_code.clone())
-            .filter(|c| !c.trim().is_empty());
-        for cc in countries {
-            let cc = cc.to_uppercase();
-            if country_ids.contains_key(&cc) {
-                continue;
-            }
+        for cc in mapping::country_codes(order, self.tenant.country.code()) {
             match self.client.country_by_code(&cc).await {
                 Ok(c) => {
                     if let Some(id) = c.country_id {
@@ -500,7 +559,8 @@ impl Ctx<'_> {
                     })?,
             ),
         };
-        let needs_templates = s.invoice_report_template.is_some() || s.credit_note_report_template.is_some();
+        let needs_templates =
+            s.invoice_report_template.is_some() || s.credit_note_report_template.is_some();
         let templates = if needs_templates {
             self.client.report_templates().await?
         } else {
@@ -521,9 +581,12 @@ impl Ctx<'_> {
                     }),
             }
         };
-        let invoice_report_template_id = template(&s.invoice_report_template, "invoice_report_template")?;
-        let credit_note_report_template_id =
-            template(&s.credit_note_report_template, "credit_note_report_template")?;
+        let invoice_report_template_id =
+            template(&s.invoice_report_template, "invoice_report_template")?;
+        let credit_note_report_template_id = template(
+            &s.credit_note_report_template,
+            "credit_note_report_template",
+        )?;
         let employee_id = match &s.cashier_employee {
             None => None,
             Some(name) => Some(
@@ -591,13 +654,16 @@ impl Ctx<'_> {
                         Err(MinimaxError::NotFound { .. }) => {
                             self.client.forget_customer_code(&plan.code).await;
                             return Err(BookingError::Minimax(MinimaxError::Transient {
-                                reason: "cached customer no longer exists; looking it up again".into(),
+                                reason: "cached customer no longer exists; looking it up again"
+                                    .into(),
                                 retry_after: Some(Duration::from_secs(1)),
                             }));
                         }
                         Err(e) => return Err(e.into()),
                     }
-                    self.records.set_customer_digest(tenant, &plan.code, &digest).await?;
+                    self.records
+                        .set_customer_digest(tenant, &plan.code, &digest)
+                        .await?;
                 }
                 Ok(id)
             }
@@ -610,10 +676,12 @@ impl Ctx<'_> {
                         self.client
                             .customer_id_by_code(&plan.code)
                             .await?
-                            .ok_or_else(|| BookingError::Permanent(format!(
-                                "Minimax refused customer {} as a duplicate but cannot find it",
-                                plan.code
-                            )))?
+                            .ok_or_else(|| {
+                                BookingError::Permanent(format!(
+                                    "Minimax refused customer {} as a duplicate but cannot find it",
+                                    plan.code
+                                ))
+                            })?
                     }
                     Err(e) => return Err(e.into()),
                 };
@@ -628,7 +696,9 @@ impl Ctx<'_> {
                     };
                     self.client.create_contact(id, &contact).await?;
                 }
-                self.records.set_customer_digest(tenant, &plan.code, &digest).await?;
+                self.records
+                    .set_customer_digest(tenant, &plan.code, &digest)
+                    .await?;
                 tracing::info!(customer_id = id, "customer created");
                 Ok(id)
             }
@@ -637,8 +707,17 @@ impl Ctx<'_> {
 
     /// Finds (cached) or creates every item the rows reference.
     async fn ensure_items(&self, order: &Order, org: &OrgData) -> Result<BTreeMap<String, i64>> {
+        let needs = mapping::item_needs(order, self.settings(), org)?;
+        self.ensure_item_needs(needs, org).await
+    }
+
+    async fn ensure_item_needs(
+        &self,
+        needs: Vec<mapping::ItemNeed>,
+        org: &OrgData,
+    ) -> Result<BTreeMap<String, i64>> {
         let mut ids = BTreeMap::new();
-        for need in mapping::item_needs(order, self.settings(), org)? {
+        for need in needs {
             if ids.contains_key(&need.code) {
                 continue;
             }
@@ -685,7 +764,10 @@ impl Ctx<'_> {
     async fn cancel(&self, order: &Order) -> Result<Value> {
         let s = self.settings();
         let tenant = &self.tenant.id;
-        let rec = self.records.get(tenant, self.order_id, &Doc::Invoice).await?;
+        let rec = self
+            .records
+            .get(tenant, self.order_id, &Doc::Invoice)
+            .await?;
         let Some(rec) = rec else {
             let marker = Record {
                 state: RecordState::Cancelled,
@@ -696,35 +778,51 @@ impl Ctx<'_> {
                 document_date: None,
                 updated_at: None,
             };
-            self.records.put(tenant, self.order_id, &Doc::Invoice, &marker).await?;
+            self.records
+                .put(tenant, self.order_id, &Doc::Invoice, &marker)
+                .await?;
             return Ok(json!({"skipped": "cancelled before it was booked; nothing to undo"}));
         };
         if s.cancel_action == CancelAction::Ignore {
-            return Ok(json!({"skipped": "cancellations are not booked (settings.cancel_action = ignore)", "minimax_id": rec.minimax_id}));
+            return Ok(
+                json!({"skipped": "cancellations are not booked (settings.cancel_action = ignore)", "minimax_id": rec.minimax_id}),
+            );
         }
         match rec.state {
             RecordState::Cancelled | RecordState::Deleted => {
                 Ok(json!({"skipped": "already cancelled"}))
             }
             RecordState::Intent => Err(BookingError::Wait {
-                reason: "the invoice's creation is unconfirmed; cancelling after it is settled".into(),
+                reason: "the invoice's creation is unconfirmed; cancelling after it is settled"
+                    .into(),
                 until: Utc::now() + chrono::Duration::seconds(30),
             }),
             RecordState::Created => {
                 let Some(id) = rec.minimax_id else {
-                    return Err(BookingError::Permanent("booking record without a Minimax id".into()));
+                    return Err(BookingError::Permanent(
+                        "booking record without a Minimax id".into(),
+                    ));
                 };
                 let current = self.client.get_issued_invoice(id).await?;
                 if current.status.as_deref() == Some("I") {
                     let mut rec = rec;
                     rec.state = RecordState::Issued;
-                    self.records.put(tenant, self.order_id, &Doc::Invoice, &rec).await?;
+                    self.records
+                        .put(tenant, self.order_id, &Doc::Invoice, &rec)
+                        .await?;
                     return self.credit_in_full(&rec, "cancel").await;
                 }
                 self.client.delete_issued_invoice(id).await?;
-                let rec = Record { state: RecordState::Deleted, ..rec };
-                self.records.put(tenant, self.order_id, &Doc::Invoice, &rec).await?;
-                Ok(json!({"document": "issued_invoice", "minimax_id": id, "status": "deleted", "shop_order_id": self.order_id}))
+                let rec = Record {
+                    state: RecordState::Deleted,
+                    ..rec
+                };
+                self.records
+                    .put(tenant, self.order_id, &Doc::Invoice, &rec)
+                    .await?;
+                Ok(
+                    json!({"document": "issued_invoice", "minimax_id": id, "status": "deleted", "shop_order_id": self.order_id}),
+                )
             }
             RecordState::Issued => self.credit_in_full(&rec, "cancel").await,
         }
@@ -740,9 +838,15 @@ impl Ctx<'_> {
             }
         }
         let Some(id) = invoice.minimax_id else {
-            return Err(BookingError::Permanent("booking record without a Minimax id".into()));
+            return Err(BookingError::Permanent(
+                "booking record without a Minimax id".into(),
+            ));
         };
-        let reference = format!("{}/{}", invoice.reference.as_deref().unwrap_or(self.order_id), key);
+        let reference = format!(
+            "{}/{}",
+            invoice.reference.as_deref().unwrap_or(self.order_id),
+            key
+        );
         let mut rec = Record {
             state: RecordState::Intent,
             minimax_id: None,
@@ -781,15 +885,22 @@ impl Ctx<'_> {
                 return self.finish_invoice(&doc, done.clone(), false).await;
             }
         }
-        let invoice = self.records.get(tenant, self.order_id, &Doc::Invoice).await?;
+        let invoice = self
+            .records
+            .get(tenant, self.order_id, &Doc::Invoice)
+            .await?;
         let invoice = match invoice {
             Some(r) if matches!(r.state, RecordState::Created | RecordState::Issued) => r,
             Some(r) if matches!(r.state, RecordState::Deleted | RecordState::Cancelled) => {
-                return Ok(json!({"skipped": "the order's invoice was cancelled; nothing to credit"}))
+                return Ok(
+                    json!({"skipped": "the order's invoice was cancelled; nothing to credit"}),
+                )
             }
             _ => {
                 if self.settings().document == DocumentKind::ReceivedOrder {
-                    return Ok(json!({"skipped": "refunds of received orders are handled in Minimax"}));
+                    return Ok(
+                        json!({"skipped": "refunds of received orders are handled in Minimax"}),
+                    );
                 }
                 // Wait for the invoice (its job may be queued behind this refund).
                 if Utc::now() - self.job.created_at > REFUND_WAIT_LIMIT {
@@ -799,7 +910,10 @@ impl Ctx<'_> {
                     )));
                 }
                 return Err(BookingError::Wait {
-                    reason: format!("waiting for the invoice of order {} to be booked", self.order_id),
+                    reason: format!(
+                        "waiting for the invoice of order {} to be booked",
+                        self.order_id
+                    ),
                     until: Utc::now() + chrono::Duration::seconds(30),
                 });
             }
@@ -824,11 +938,14 @@ impl Ctx<'_> {
             )));
         };
         let Some(customer_id) = invoice.customer_id else {
-            return Err(BookingError::Permanent("invoice record without a customer".into()));
+            return Err(BookingError::Permanent(
+                "invoice record without a customer".into(),
+            ));
         };
         let date = today();
         let org = self.org_data(order, date).await?;
-        let item_ids = self.ensure_items(order, &org).await?;
+        let needs = mapping::credit_note_item_needs(refund, Some(order), self.settings(), &org)?;
+        let item_ids = self.ensure_item_needs(needs, &org).await?;
         let plan = mapping::credit_note_plan(
             refund,
             Some(order),

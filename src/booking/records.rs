@@ -130,10 +130,16 @@ impl Records {
         let key = format!("{}:{}", self.base(tenant, order), doc.key_part());
         let fields: Vec<(&str, String)> = vec![
             ("state", rec.state.as_str().to_owned()),
-            ("minimax_id", rec.minimax_id.map(|v| v.to_string()).unwrap_or_default()),
+            (
+                "minimax_id",
+                rec.minimax_id.map(|v| v.to_string()).unwrap_or_default(),
+            ),
             ("number", rec.number.clone().unwrap_or_default()),
             ("reference", rec.reference.clone().unwrap_or_default()),
-            ("customer_id", rec.customer_id.map(|v| v.to_string()).unwrap_or_default()),
+            (
+                "customer_id",
+                rec.customer_id.map(|v| v.to_string()).unwrap_or_default(),
+            ),
             (
                 "document_date",
                 rec.document_date.map(|d| d.to_string()).unwrap_or_default(),
@@ -190,7 +196,9 @@ impl Records {
             redis::RedisError::from((redis::ErrorKind::TypeError, "snapshot", e.to_string()))
         })?;
         let mut conn = self.conn().await?;
-        let _: () = conn.set(format!("{}:snapshot", self.base(tenant, order)), json).await?;
+        let _: () = conn
+            .set(format!("{}:snapshot", self.base(tenant, order)), json)
+            .await?;
         Ok(())
     }
 
@@ -200,7 +208,9 @@ impl Records {
         order: &str,
     ) -> Result<Option<crate::webshop::Order>, redis::RedisError> {
         let mut conn = self.conn().await?;
-        let raw: Option<String> = conn.get(format!("{}:snapshot", self.base(tenant, order))).await?;
+        let raw: Option<String> = conn
+            .get(format!("{}:snapshot", self.base(tenant, order)))
+            .await?;
         Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
     }
 
@@ -223,7 +233,11 @@ impl Records {
     ) -> Result<(), redis::RedisError> {
         let mut conn = self.conn().await?;
         let _: () = conn
-            .hset(format!("{}:{{t:{}}}:customers", self.prefix, tenant), code, digest)
+            .hset(
+                format!("{}:{{t:{}}}:customers", self.prefix, tenant),
+                code,
+                digest,
+            )
             .await?;
         Ok(())
     }

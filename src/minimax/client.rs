@@ -184,7 +184,9 @@ impl TenantClient {
                 let response = match request.send().await {
                     Ok(r) => r,
                     Err(e) => {
-                        crate::metrics::MINIMAX_CALLS.with_label_values(&["error"]).inc();
+                        crate::metrics::MINIMAX_CALLS
+                            .with_label_values(&["error"])
+                            .inc();
                         return Err(MinimaxError::from_reqwest(e));
                     }
                 };

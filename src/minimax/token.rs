@@ -288,7 +288,9 @@ impl TenantClient {
             .send()
             .await
             .map_err(|e| {
-                crate::metrics::TOKEN_REQUESTS.with_label_values(&["error"]).inc();
+                crate::metrics::TOKEN_REQUESTS
+                    .with_label_values(&["error"])
+                    .inc();
                 MinimaxError::from_reqwest(e)
             })?;
         let status = response.status().as_u16();
@@ -297,7 +299,9 @@ impl TenantClient {
             400 | 401 | 403 => "rejected",
             _ => "error",
         };
-        crate::metrics::TOKEN_REQUESTS.with_label_values(&[outcome]).inc();
+        crate::metrics::TOKEN_REQUESTS
+            .with_label_values(&[outcome])
+            .inc();
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
