@@ -93,6 +93,12 @@ impl Application {
             tracing::warn!("using the public demo encryption key: set MMC__SECURITY__ENCRYPTION_KEY in production");
         }
         let tenants = TenantStore::new(pool.clone(), settings.redis.key_prefix.clone(), cipher);
+        let minimax = crate::minimax::Minimax::new(
+            settings.minimax.clone(),
+            pool.clone(),
+            settings.redis.key_prefix.clone(),
+        )
+        .context("minimax settings")?;
         let state = web::Data::new(AppState {
             queue: queue.clone(),
             redis_timeout: Duration::from_millis(settings.redis.timeout_ms),
@@ -102,6 +108,8 @@ impl Application {
             tenants: tenants.clone(),
             signature_tolerance: Duration::from_secs(settings.intake.signature_tolerance),
             intake: settings.role.runs_intake(),
+            admin_tokens: settings.security.admin_tokens.clone(),
+            minimax,
         });
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
