@@ -92,6 +92,14 @@ impl Application {
         if settings.security.encryption_key.expose_secret() == crate::config::DEMO_ENCRYPTION_KEY {
             tracing::warn!("using the public demo encryption key: set MMC__SECURITY__ENCRYPTION_KEY in production");
         }
+        if settings
+            .security
+            .admin_tokens
+            .iter()
+            .any(|t| t.expose_secret() == crate::config::DEMO_ADMIN_TOKEN)
+        {
+            tracing::warn!("the public demo admin token is accepted: set MMC__SECURITY__ADMIN_TOKENS in production");
+        }
         let tenants = TenantStore::new(pool.clone(), settings.redis.key_prefix.clone(), cipher);
         let minimax = crate::minimax::Minimax::new(
             settings.minimax.clone(),
