@@ -181,8 +181,17 @@ impl TenantClient {
                         .header(reqwest::header::CONTENT_TYPE, "application/json")
                         .body(bytes.clone());
                 }
-                let response = request.send().await.map_err(MinimaxError::from_reqwest)?;
+                let response = match request.send().await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        crate::metrics::MINIMAX_CALLS.with_label_values(&["error"]).inc();
+                        return Err(MinimaxError::from_reqwest(e));
+                    }
+                };
                 let status = response.status().as_u16();
+                crate::metrics::MINIMAX_CALLS
+                    .with_label_values(&[&status.to_string()])
+                    .inc();
                 tracing::Span::current().record("status", status);
                 let headers = response.headers();
                 let location = headers
@@ -704,6 +713,19 @@ impl TenantClient {
         let url = self.org_url(&["issuedinvoices"], &query)?;
         self.get_json(url, "issuedinvoices/list", "issued invoices")
             .await
+    }
+
+    /// `DELETE issuedinvoices/{id}`: only drafts can be deleted (issued ones are credited).
+    pub async fn delete_issued_invoice(&self, id: i64) -> Result<(), MinimaxError> {
+        let url = self.org_url(&["issuedinvoices", &id.to_string()], &[])?;
+        let reply = self
+            .send(Method::DELETE, url, None, "issuedinvoices/delete")
+            .await?;
+        if (200..300).contains(&reply.status) {
+            Ok(())
+        } else {
+            Err(Self::fail(reply, "issued invoice"))
+        }
     }
 
     async fn invoice_row_version(&self, id: i64) -> Result<String, MinimaxError> {

@@ -287,8 +287,17 @@ impl TenantClient {
             .form(&form)
             .send()
             .await
-            .map_err(MinimaxError::from_reqwest)?;
+            .map_err(|e| {
+                crate::metrics::TOKEN_REQUESTS.with_label_values(&["error"]).inc();
+                MinimaxError::from_reqwest(e)
+            })?;
         let status = response.status().as_u16();
+        let outcome = match status {
+            200..=299 => "ok",
+            400 | 401 | 403 => "rejected",
+            _ => "error",
+        };
+        crate::metrics::TOKEN_REQUESTS.with_label_values(&[outcome]).inc();
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)

@@ -1,0 +1,873 @@
+//! Booking: the job handler that turns a queued shop event into Minimax documents.
+//!
+//! What it guarantees (ARCHITECTURE.md guarantees 2 and 3):
+//! - **One document per order.** A record per (tenant, shop order, document) is
+//!   checked first, so repeated and late events cost no Minimax call; an intent is
+//!   written before each create and the Minimax id after it; a retry that finds an
+//!   intent without an id searches Minimax (`orders?Reference=`, or the customer's
+//!   invoices of the document date compared by `DocumentReference`) and adopts what it
+//!   finds instead of creating a second document. A per-order lock serialises jobs of
+//!   one order.
+//! - **Correct to the cent.** The planned document's totals are computed the way
+//!   Minimax computes them and compared with the shop's before anything is written
+//!   ([`crate::mapping::reconcile`]); a difference fails the job with both figures.
+//! - Errors become queue decisions: Minimax's own disposition (retry, wait, give up),
+//!   mapping problems are permanent with a reason a shop owner can act on, a refund
+//!   whose invoice is not booked yet waits for it.
+
+pub mod records;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::jobs::Job;
+use crate::mapping::{
+    self, BookingSettings, CancelAction, Decision, DocumentKind, MappingError, OrgData,
+    PaymentMethodRef, VatRateRef,
+};
+use crate::minimax::models::{self, Contact, Fk, IssuedInvoiceFilter, Item};
+use crate::minimax::{Disposition, InvoiceAction, Minimax, MinimaxError, TenantClient};
+use crate::queue::ClaimedJob;
+use crate::tenants::{Tenant, TenantStore};
+use crate::webshop::{Order, Refund, ShopEvent};
+use crate::worker::{JobError, JobHandler};
+
+use records::{Doc, Record, RecordState, Records};
+
+/// Errors of the booking layer; [`BookingError::into_job_error`] decides the queue's move.
+#[derive(Debug, thiserror::Error)]
+pub enum BookingError {
+    #[error(transparent)]
+    Minimax(#[from] MinimaxError),
+    #[error("{0}")]
+    Mapping(#[from] MappingError),
+    #[error("storage: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("tenant storage: {0}")]
+    Tenant(#[from] crate::tenants::TenantError),
+    /// A setting names something Minimax does not have.
+    #[error("{0}")]
+    Setting(String),
+    /// Must wait for something else to happen first (another job, the invoice).
+    #[error("{reason}")]
+    Wait { reason: String, until: DateTime<Utc> },
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl BookingError {
+    pub fn into_job_error(self) -> JobError {
+        match self {
+            BookingError::Minimax(e) => {
+                let reason = e.to_string();
+                match e.disposition() {
+                    Disposition::Retry { after } => JobError::Retry {
+                        reason,
+                        not_before: after.and_then(|d| {
+                            chrono::Duration::from_std(d).ok().map(|d| Utc::now() + d)
+                        }),
+                    },
+                    Disposition::WaitUntil(until) => JobError::Wait { reason, until },
+                    Disposition::Permanent => JobError::Permanent { reason },
+                }
+            }
+            BookingError::Redis(e) => JobError::Retry {
+                reason: format!("storage: {e}"),
+                not_before: None,
+            },
+            BookingError::Tenant(e) => JobError::Retry {
+                reason: e.to_string(),
+                not_before: None,
+            },
+            BookingError::Wait { reason, until } => JobError::Wait { reason, until },
+            e @ (BookingError::Mapping(_) | BookingError::Setting(_) | BookingError::Permanent(_)) => {
+                JobError::Permanent {
+                    reason: e.to_string(),
+                }
+            }
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, BookingError>;
+
+/// How long a refund waits for its invoice before it gives up.
+const REFUND_WAIT_LIMIT: chrono::Duration = chrono::Duration::days(7);
+
+/// The job handler that books shop events.
+#[derive(Clone)]
+pub struct Booker {
+    tenants: TenantStore,
+    minimax: Minimax,
+    records: Records,
+    lock_ttl: Duration,
+}
+
+impl Booker {
+    pub fn new(tenants: TenantStore, minimax: Minimax, records: Records, lock_ttl: Duration) -> Self {
+        Self {
+            tenants,
+            minimax,
+            records,
+            lock_ttl,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Booker {
+    async fn handle(&self, job: &ClaimedJob) -> std::result::Result<Value, JobError> {
+        self.run(job).await.map_err(BookingError::into_job_error)
+    }
+}
+
+impl Booker {
+    async fn run(&self, job: &ClaimedJob) -> Result<Value> {
+        let Job::ShopEventV1 { incoming, .. } = Job::from_payload(&job.payload)
+            .map_err(|e| BookingError::Permanent(format!("job payload cannot be read: {e}")))?;
+        let tenant = self.tenants.get(&job.tenant).await?.ok_or_else(|| {
+            BookingError::Permanent(format!("tenant {:?} no longer exists", job.tenant))
+        })?;
+        let event = &incoming.event;
+        let decision = mapping::decide(event, &tenant.settings);
+        let Some(order_id) = event.shop_order_id().map(str::to_owned) else {
+            return Ok(json!({"skipped": "event without an order (customer data is booked with the order)"}));
+        };
+        tracing::info!(order = %order_id, kind = event.kind().as_str(), ?decision, "booking");
+        if let Decision::Skip { reason } = &decision {
+            return Ok(json!({ "skipped": reason }));
+        }
+        let Some(lock) = self
+            .records
+            .lock(&tenant.id, &order_id, self.lock_ttl.as_millis() as u64)
+            .await?
+        else {
+            return Err(BookingError::Wait {
+                reason: format!("another job is booking order {order_id}"),
+                until: Utc::now() + chrono::Duration::seconds(2),
+            });
+        };
+        let client = self.minimax.tenant(tenant.credentials());
+        let ctx = Ctx {
+            tenant: &tenant,
+            client: &client,
+            records: &self.records,
+            order_id: &order_id,
+            job,
+        };
+        let result = match (decision, event) {
+            (Decision::Book, _) => match event.order() {
+                Some(order) => ctx.book(order).await,
+                None => Err(BookingError::Permanent("event carries no order to book".into())),
+            },
+            (Decision::Cancel, _) => match event.order() {
+                Some(order) => ctx.cancel(order).await,
+                None => Err(BookingError::Permanent("event carries no order to cancel".into())),
+            },
+            (Decision::Refund, ShopEvent::OrderRefunded { refund, order }) => {
+                ctx.refund(refund, order.as_deref()).await
+            }
+            (Decision::Refund, _) => Err(BookingError::Permanent(
+                "refund decision for an event without a refund".into(),
+            )),
+            (Decision::Skip { reason }, _) => Ok(json!({ "skipped": reason })),
+        };
+        self.records.unlock(&tenant.id, &order_id, &lock).await;
+        result
+    }
+}
+
+/// Everything one booking needs, borrowed for its duration.
+struct Ctx<'a> {
+    tenant: &'a Tenant,
+    client: &'a TenantClient,
+    records: &'a Records,
+    order_id: &'a str,
+    job: &'a ClaimedJob,
+}
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+impl Ctx<'_> {
+    fn settings(&self) -> &BookingSettings {
+        &self.tenant.settings
+    }
+
+    async fn book(&self, order: &Order) -> Result<Value> {
+        let kind = self.settings().document;
+        let doc = if kind == DocumentKind::ReceivedOrder {
+            Doc::ReceivedOrder
+        } else {
+            Doc::Invoice
+        };
+        let existing = self.records.get(&self.tenant.id, self.order_id, &doc).await?;
+        match existing.as_ref().map(|r| r.state) {
+            Some(RecordState::Cancelled) => {
+                return Ok(json!({"skipped": "the order was cancelled before it was booked"}))
+            }
+            Some(RecordState::Deleted) => {
+                return Ok(json!({"skipped": "the booked draft was deleted after a cancellation"}))
+            }
+            Some(RecordState::Created | RecordState::Issued) => {
+                let rec = existing.unwrap_or_else(|| unreachable_record());
+                return self.finish_invoice(&doc, rec, false).await;
+            }
+            Some(RecordState::Intent) | None => {}
+        }
+        let date = today();
+        let org = self.org_data(order, date).await?;
+        let customer_id = self.ensure_customer(order, &org).await?;
+        let item_ids = self.ensure_items(order, &org).await?;
+        match doc {
+            Doc::ReceivedOrder => {
+                let planned = mapping::order_plan(
+                    order,
+                    self.settings(),
+                    &org,
+                    customer_id,
+                    &item_ids,
+                    date,
+                )?;
+                let reference = planned.reference.clone().unwrap_or_else(|| self.order_id.to_owned());
+                if let Some(rec) = &existing {
+                    if let Some(id) = self.find_order(&reference).await? {
+                        tracing::warn!(minimax_id = id, "adopting the order an earlier attempt created");
+                        let rec = Record { state: RecordState::Created, minimax_id: Some(id), ..rec.clone() };
+                        self.records.put(&self.tenant.id, self.order_id, &doc, &rec).await?;
+                        return Ok(self.result("received_order", &rec, true));
+                    }
+                }
+                let mut rec = Record {
+                    state: RecordState::Intent,
+                    minimax_id: None,
+                    number: None,
+                    reference: Some(reference),
+                    customer_id: Some(customer_id),
+                    document_date: Some(date),
+                    updated_at: None,
+                };
+                self.records.put(&self.tenant.id, self.order_id, &doc, &rec).await?;
+                let id = self.client.create_order(&planned).await?;
+                rec.state = RecordState::Created;
+                rec.minimax_id = Some(id);
+                self.records.put(&self.tenant.id, self.order_id, &doc, &rec).await?;
+                Ok(self.result("received_order", &rec, false))
+            }
+            _ => {
+                let plan = mapping::invoice_plan(
+                    order,
+                    self.settings(),
+                    &org,
+                    customer_id,
+                    &item_ids,
+                    date,
+                )?;
+                let reference = plan
+                    .invoice
+                    .document_reference
+                    .clone()
+                    .unwrap_or_else(|| self.order_id.to_owned());
+                let rec = self
+                    .create_invoice_once(&doc, existing, &plan.invoice, &reference, customer_id, date)
+                    .await?;
+                self.finish_invoice(&doc, rec.0, rec.1).await
+            }
+        }
+    }
+
+    /// Creates the invoice unless an earlier attempt already did (adopting it then).
+    /// Returns the record and whether it was adopted.
+    async fn create_invoice_once(
+        &self,
+        doc: &Doc,
+        existing: Option<Record>,
+        invoice: &models::IssuedInvoice,
+        reference: &str,
+        customer_id: i64,
+        date: NaiveDate,
+    ) -> Result<(Record, bool)> {
+        if let Some(rec) = &existing {
+            if rec.state == RecordState::Intent {
+                let search_date = rec.document_date.unwrap_or(date);
+                let search_customer = rec.customer_id.unwrap_or(customer_id);
+                if let Some(id) = self.find_invoice(reference, search_customer, search_date).await? {
+                    tracing::warn!(minimax_id = id, "adopting the invoice an earlier attempt created");
+                    let rec = Record {
+                        state: RecordState::Created,
+                        minimax_id: Some(id),
+                        ..rec.clone()
+                    };
+                    self.records.put(&self.tenant.id, self.order_id, doc, &rec).await?;
+                    return Ok((rec, true));
+                }
+            }
+        }
+        let mut rec = Record {
+            state: RecordState::Intent,
+            minimax_id: None,
+            number: None,
+            reference: Some(reference.to_owned()),
+            customer_id: Some(customer_id),
+            document_date: Some(date),
+            updated_at: None,
+        };
+        self.records.put(&self.tenant.id, self.order_id, doc, &rec).await?;
+        let id = self.client.create_issued_invoice(invoice).await?;
+        rec.state = RecordState::Created;
+        rec.minimax_id = Some(id);
+        self.records.put(&self.tenant.id, self.order_id, doc, &rec).await?;
+        tracing::info!(minimax_id = id, "issued invoice created");
+        Ok((rec, false))
+    }
+
+    /// After the create: issue (and make the PDF) when the settings ask for it.
+    async fn finish_invoice(&self, doc: &Doc, mut rec: Record, adopted: bool) -> Result<Value> {
+        let kind_name = match doc {
+            Doc::ReceivedOrder => return Ok(self.result("received_order", &rec, adopted)),
+            Doc::CreditNote(_) => "credit_note",
+            Doc::Invoice => "issued_invoice",
+        };
+        let want = self.settings().document;
+        let issue = matches!(want, DocumentKind::InvoiceIssued | DocumentKind::InvoiceIssuedWithPdf);
+        if !issue || rec.state == RecordState::Issued {
+            return Ok(self.result(kind_name, &rec, adopted));
+        }
+        let Some(id) = rec.minimax_id else {
+            return Err(BookingError::Permanent("booking record without a Minimax id".into()));
+        };
+        // One read gives the fresh RowVersion and tells whether an earlier attempt
+        // already issued it (its answer may have been lost).
+        let current = self.client.get_issued_invoice(id).await?;
+        let mut attachment = None;
+        if current.status.as_deref() != Some("I") {
+            let action = if want == DocumentKind::InvoiceIssuedWithPdf {
+                InvoiceAction::IssueAndGeneratePdf
+            } else {
+                InvoiceAction::Issue
+            };
+            let result = self
+                .client
+                .issued_invoice_action(id, action, current.row_version.as_deref())
+                .await?;
+            attachment = result.attachment().map(|a| {
+                json!({"attachment_id": a.attachment_id, "file_name": a.attachment_file_name})
+            });
+        }
+        // The number is assigned on issuing.
+        let issued = self.client.get_issued_invoice(id).await?;
+        rec.state = RecordState::Issued;
+        rec.number = match (issued.year, issued.invoice_number) {
+            (Some(y), Some(n)) => Some(format!("{y}-{n}")),
+            (_, Some(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        self.records.put(&self.tenant.id, self.order_id, doc, &rec).await?;
+        let mut out = self.result(kind_name, &rec, adopted);
+        if let Some(a) = attachment {
+            out["pdf"] = a;
+        }
+        Ok(out)
+    }
+
+    fn result(&self, document: &str, rec: &Record, adopted: bool) -> Value {
+        json!({
+            "document": document,
+            "minimax_id": rec.minimax_id,
+            "number": rec.number,
+            "status": match rec.state {
+                RecordState::Issued => "issued",
+                RecordState::Deleted => "deleted",
+                _ => "draft",
+            },
+            "reference": rec.reference,
+            "shop_order_id": self.order_id,
+            "adopted": adopted,
+        })
+    }
+
+    /// Looks for an invoice an earlier attempt created: the customer's invoices of the
+    /// document date (the API has no `DocumentReference` filter), read one by one.
+    async fn find_invoice(&self, reference: &str, customer_id: i64, date: NaiveDate) -> Result<Option<i64>> {
+        let filter = IssuedInvoiceFilter {
+            customer_id: Some(customer_id),
+            date_issued_from: date.pred_opt(),
+            date_issued_to: date.succ_opt(),
+            page_size: Some(100),
+            ..Default::default()
+        };
+        let page = self.client.list_issued_invoices(&filter).await?;
+        for row in page.rows.iter().rev() {
+            let Some(id) = row.issued_invoice_id else { continue };
+            let inv = self.client.get_issued_invoice(id).await?;
+            if inv.document_reference.as_deref() == Some(reference) {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn find_order(&self, reference: &str) -> Result<Option<i64>> {
+        let rows = self.client.orders_by_reference(reference).await?;
+        Ok(rows.iter().find_map(|r| r.order_id))
+    }
+
+    /// The code lists and ids the mapping needs (each cached by the client).
+    async fn org_data(&self, order: &Order, date: NaiveDate) -> Result<OrgData> {
+        let s = self.settings();
+        let vat_rates = self
+            .client
+            .vat_rates(date, None)
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                Some(VatRateRef {
+                    id: r.vat_rate_id?,
+                    code: r.code?,
+                    percent: r.percent?,
+                })
+            })
+            .collect();
+        let currency_id = self
+            .client
+            .currency_by_code(&order.currency)
+            .await
+            .map_err(|e| match e {
+                MinimaxError::NotFound { .. } => BookingError::Setting(format!(
+                    "currency {} is not known to the Minimax organisation",
+                    order.currency
+                )),
+                e => e.into(),
+            })?
+            .currency_id
+            .ok_or_else(|| BookingError::Permanent("currency without id".into()))?;
+        let mut country_ids = BTreeMap::new();
+        let countries = [order.billing.as_ref(), order.shipping.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.country.clone())
+            .filter(|c| !c.trim().is_empty());
+        for cc in countries {
+            let cc = cc.to_uppercase();
+            if country_ids.contains_key(&cc) {
+                continue;
+            }
+            match self.client.country_by_code(&cc).await {
+                Ok(c) => {
+                    if let Some(id) = c.country_id {
+                        country_ids.insert(cc, id);
+                    }
+                }
+                Err(MinimaxError::NotFound { .. }) => {
+                    return Err(BookingError::Setting(format!(
+                        "country {cc} is not known to Minimax"
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let payment_methods = self
+            .client
+            .payment_methods()
+            .await?
+            .into_iter()
+            .filter_map(|p| {
+                Some(PaymentMethodRef {
+                    id: p.payment_method_id?,
+                    name: p.name?,
+                })
+            })
+            .collect();
+        let document_numbering_id = match &s.document_numbering {
+            None => None,
+            Some(code) => Some(
+                self.client
+                    .document_numberings()
+                    .await?
+                    .into_iter()
+                    .find(|n| n.code.as_deref() == Some(code) || n.name.as_deref() == Some(code))
+                    .and_then(|n| n.document_numbering_id)
+                    .ok_or_else(|| {
+                        BookingError::Setting(format!(
+                            "settings.document_numbering: Minimax has no document numbering {code:?}"
+                        ))
+                    })?,
+            ),
+        };
+        let needs_templates = s.invoice_report_template.is_some() || s.credit_note_report_template.is_some();
+        let templates = if needs_templates {
+            self.client.report_templates().await?
+        } else {
+            Vec::new()
+        };
+        let template = |name: &Option<String>, key: &str| -> Result<Option<i64>> {
+            match name {
+                None => Ok(None),
+                Some(n) => templates
+                    .iter()
+                    .find(|t| t.name.as_deref() == Some(n))
+                    .and_then(|t| t.report_template_id)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        BookingError::Setting(format!(
+                            "settings.{key}: Minimax has no report template {n:?}"
+                        ))
+                    }),
+            }
+        };
+        let invoice_report_template_id = template(&s.invoice_report_template, "invoice_report_template")?;
+        let credit_note_report_template_id =
+            template(&s.credit_note_report_template, "credit_note_report_template")?;
+        let employee_id = match &s.cashier_employee {
+            None => None,
+            Some(name) => Some(
+                self.client
+                    .employees()
+                    .await?
+                    .into_iter()
+                    .find(|e| {
+                        let full = format!(
+                            "{} {}",
+                            e.first_name.as_deref().unwrap_or(""),
+                            e.last_name.as_deref().unwrap_or("")
+                        );
+                        full.trim() == name.trim()
+                    })
+                    .and_then(|e| e.employee_id)
+                    .ok_or_else(|| {
+                        BookingError::Setting(format!(
+                            "settings.cashier_employee: Minimax has no employee {name:?}"
+                        ))
+                    })?,
+            ),
+        };
+        Ok(OrgData {
+            home_country: self.tenant.country.code().to_owned(),
+            vat_rates,
+            currency_id,
+            country_ids,
+            payment_methods,
+            document_numbering_id,
+            invoice_report_template_id,
+            credit_note_report_template_id,
+            delivery_note_report_template_id: None,
+            employee_id,
+            analytic_id: None,
+        })
+    }
+
+    /// Finds or creates the Minimax customer; updates it only when the shop's data
+    /// changed since we last wrote it (a digest kept in Redis saves the read).
+    async fn ensure_customer(&self, order: &Order, org: &OrgData) -> Result<i64> {
+        let plan = mapping::customer_plan(order, self.settings(), org)?;
+        let digest = {
+            let body = serde_json::to_vec(&plan.customer).unwrap_or_default();
+            let mut h = Sha256::new();
+            h.update(&body);
+            h.update(plan.email.as_deref().unwrap_or("").as_bytes());
+            hex(&h.finalize())
+        };
+        let tenant = &self.tenant.id;
+        match self.client.customer_id_by_code(&plan.code).await? {
+            Some(id) => {
+                let known = self.records.customer_digest(tenant, &plan.code).await?;
+                if known.as_deref() != Some(digest.as_str()) {
+                    let current = self.client.get_customer(id).await;
+                    match current {
+                        Ok(existing) if mapping::customer_needs_update(&existing, &plan) => {
+                            let wanted = plan.customer.clone();
+                            self.client
+                                .update_customer(id, move |c| merge_customer(c, &wanted))
+                                .await?;
+                            tracing::info!(customer_id = id, "customer updated");
+                        }
+                        Ok(_) => {}
+                        Err(MinimaxError::NotFound { .. }) => {
+                            self.client.forget_customer_code(&plan.code).await;
+                            return Err(BookingError::Minimax(MinimaxError::Transient {
+                                reason: "cached customer no longer exists; looking it up again".into(),
+                                retry_after: Some(Duration::from_secs(1)),
+                            }));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    self.records.set_customer_digest(tenant, &plan.code, &digest).await?;
+                }
+                Ok(id)
+            }
+            None => {
+                let id = match self.client.create_customer(&plan.customer).await {
+                    Ok(id) => id,
+                    // Created meanwhile (another instance, or an answer we lost).
+                    Err(MinimaxError::Validation { status: 409, .. }) => {
+                        self.client.forget_customer_code(&plan.code).await;
+                        self.client
+                            .customer_id_by_code(&plan.code)
+                            .await?
+                            .ok_or_else(|| BookingError::Permanent(format!(
+                                "Minimax refused customer {} as a duplicate but cannot find it",
+                                plan.code
+                            )))?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if plan.email.is_some() || plan.phone.is_some() {
+                    let contact = Contact {
+                        customer: Some(Fk::id(id)),
+                        full_name: plan.customer.name.clone(),
+                        email: plan.email.clone(),
+                        phone_number: plan.phone.clone(),
+                        default: Some("D".into()),
+                        ..Default::default()
+                    };
+                    self.client.create_contact(id, &contact).await?;
+                }
+                self.records.set_customer_digest(tenant, &plan.code, &digest).await?;
+                tracing::info!(customer_id = id, "customer created");
+                Ok(id)
+            }
+        }
+    }
+
+    /// Finds (cached) or creates every item the rows reference.
+    async fn ensure_items(&self, order: &Order, org: &OrgData) -> Result<BTreeMap<String, i64>> {
+        let mut ids = BTreeMap::new();
+        for need in mapping::item_needs(order, self.settings(), org)? {
+            if ids.contains_key(&need.code) {
+                continue;
+            }
+            let id = match self.client.item_id_by_code(&need.code).await? {
+                Some(id) => id,
+                None if !need.create_if_missing => {
+                    return Err(BookingError::Setting(format!(
+                        "item {:?} ({}) does not exist in Minimax; create it there or allow creating missing items (settings.item_strategy)",
+                        need.code, need.name
+                    )))
+                }
+                None => {
+                    let item = Item {
+                        name: Some(need.name.clone()),
+                        code: Some(need.code.clone()),
+                        item_type: Some(need.item_type.clone()),
+                        vat_rate: Some(Fk::id(need.vat_rate_id)),
+                        price: Some(need.price),
+                        currency: Some(Fk::id(org.currency_id)),
+                        unit_of_measurement: Some("kos".into()),
+                        usage: Some("D".into()),
+                        ..Default::default()
+                    };
+                    match self.client.create_item(&item).await {
+                        Ok(id) => id,
+                        Err(MinimaxError::Validation { status: 409, .. }) => {
+                            self.client.forget_item_code(&need.code).await;
+                            self.client.item_id_by_code(&need.code).await?.ok_or_else(|| {
+                                BookingError::Permanent(format!(
+                                    "Minimax refused item {} as a duplicate but cannot find it",
+                                    need.code
+                                ))
+                            })?
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            };
+            ids.insert(need.code, id);
+        }
+        Ok(ids)
+    }
+
+    async fn cancel(&self, order: &Order) -> Result<Value> {
+        let s = self.settings();
+        let tenant = &self.tenant.id;
+        let rec = self.records.get(tenant, self.order_id, &Doc::Invoice).await?;
+        let Some(rec) = rec else {
+            let marker = Record {
+                state: RecordState::Cancelled,
+                minimax_id: None,
+                number: None,
+                reference: order.number.clone(),
+                customer_id: None,
+                document_date: None,
+                updated_at: None,
+            };
+            self.records.put(tenant, self.order_id, &Doc::Invoice, &marker).await?;
+            return Ok(json!({"skipped": "cancelled before it was booked; nothing to undo"}));
+        };
+        if s.cancel_action == CancelAction::Ignore {
+            return Ok(json!({"skipped": "cancellations are not booked (settings.cancel_action = ignore)", "minimax_id": rec.minimax_id}));
+        }
+        match rec.state {
+            RecordState::Cancelled | RecordState::Deleted => {
+                Ok(json!({"skipped": "already cancelled"}))
+            }
+            RecordState::Intent => Err(BookingError::Wait {
+                reason: "the invoice's creation is unconfirmed; cancelling after it is settled".into(),
+                until: Utc::now() + chrono::Duration::seconds(30),
+            }),
+            RecordState::Created => {
+                let Some(id) = rec.minimax_id else {
+                    return Err(BookingError::Permanent("booking record without a Minimax id".into()));
+                };
+                let current = self.client.get_issued_invoice(id).await?;
+                if current.status.as_deref() == Some("I") {
+                    let mut rec = rec;
+                    rec.state = RecordState::Issued;
+                    self.records.put(tenant, self.order_id, &Doc::Invoice, &rec).await?;
+                    return self.credit_in_full(&rec, "cancel").await;
+                }
+                self.client.delete_issued_invoice(id).await?;
+                let rec = Record { state: RecordState::Deleted, ..rec };
+                self.records.put(tenant, self.order_id, &Doc::Invoice, &rec).await?;
+                Ok(json!({"document": "issued_invoice", "minimax_id": id, "status": "deleted", "shop_order_id": self.order_id}))
+            }
+            RecordState::Issued => self.credit_in_full(&rec, "cancel").await,
+        }
+    }
+
+    /// A credit note of the whole invoice through `copytocreditnote`, once.
+    async fn credit_in_full(&self, invoice: &Record, key: &str) -> Result<Value> {
+        let tenant = &self.tenant.id;
+        let doc = Doc::CreditNote(key.to_owned());
+        if let Some(done) = self.records.get(tenant, self.order_id, &doc).await? {
+            if matches!(done.state, RecordState::Created | RecordState::Issued) {
+                return self.finish_invoice(&doc, done, false).await;
+            }
+        }
+        let Some(id) = invoice.minimax_id else {
+            return Err(BookingError::Permanent("booking record without a Minimax id".into()));
+        };
+        let reference = format!("{}/{}", invoice.reference.as_deref().unwrap_or(self.order_id), key);
+        let mut rec = Record {
+            state: RecordState::Intent,
+            minimax_id: None,
+            number: None,
+            reference: Some(reference),
+            customer_id: invoice.customer_id,
+            document_date: Some(today()),
+            updated_at: None,
+        };
+        self.records.put(tenant, self.order_id, &doc, &rec).await?;
+        let result = self
+            .client
+            .issued_invoice_action(id, InvoiceAction::CopyToCreditNote, None)
+            .await?;
+        let new_id = result
+            .data
+            .as_ref()
+            .and_then(|d| d.get("IssuedInvoiceId"))
+            .and_then(Value::as_i64);
+        rec.state = RecordState::Created;
+        rec.minimax_id = new_id;
+        self.records.put(tenant, self.order_id, &doc, &rec).await?;
+        if new_id.is_none() {
+            return Ok(self.result("credit_note", &rec, false));
+        }
+        self.finish_invoice(&doc, rec, false).await
+    }
+
+    async fn refund(&self, refund: &Refund, order: Option<&Order>) -> Result<Value> {
+        let tenant = &self.tenant.id;
+        let doc = Doc::CreditNote(refund.shop_refund_id.clone());
+        if let Some(done) = self.records.get(tenant, self.order_id, &doc).await? {
+            if matches!(done.state, RecordState::Created | RecordState::Issued) {
+                return self.finish_invoice(&doc, done, false).await;
+            }
+        }
+        let invoice = self.records.get(tenant, self.order_id, &Doc::Invoice).await?;
+        let invoice = match invoice {
+            Some(r) if matches!(r.state, RecordState::Created | RecordState::Issued) => r,
+            Some(r) if matches!(r.state, RecordState::Deleted | RecordState::Cancelled) => {
+                return Ok(json!({"skipped": "the order's invoice was cancelled; nothing to credit"}))
+            }
+            _ => {
+                if self.settings().document == DocumentKind::ReceivedOrder {
+                    return Ok(json!({"skipped": "refunds of received orders are handled in Minimax"}));
+                }
+                // Wait for the invoice (it may be queued behind this refund).
+                if Utc::now() - self.job.created_at > REFUND_WAIT_LIMIT {
+                    return Err(BookingError::Permanent(format!(
+                        "order {} was never booked; its refund has nothing to credit",
+                        self.order_id
+                    )));
+                }
+                return Err(BookingError::Wait {
+                    reason: format!("waiting for the invoice of order {} to be booked", self.order_id),
+                    until: Utc::now() + chrono::Duration::seconds(30),
+                });
+            }
+        };
+        if let Some(order) = order {
+            if mapping::is_full_refund(refund, order) && invoice.state == RecordState::Issued {
+                return self.credit_in_full(&invoice, &refund.shop_refund_id).await;
+            }
+        }
+        let Some(customer_id) = invoice.customer_id else {
+            return Err(BookingError::Permanent("invoice record without a customer".into()));
+        };
+        let date = today();
+        let currency_order;
+        let order_for_lookups = match order {
+            Some(o) => o,
+            None => {
+                currency_order = refund_as_order(refund);
+                &currency_order
+            }
+        };
+        let org = self.org_data(order_for_lookups, date).await?;
+        let item_ids = match order {
+            Some(o) => self.ensure_items(o, &org).await?,
+            None => self.ensure_items(order_for_lookups, &org).await?,
+        };
+        let plan = mapping::credit_note_plan(refund, order, self.settings(), &org, customer_id, &item_ids, date)?;
+        let reference = plan
+            .invoice
+            .document_reference
+            .clone()
+            .unwrap_or_else(|| format!("{}/R{}", self.order_id, refund.shop_refund_id));
+        let existing = self.records.get(tenant, self.order_id, &doc).await?;
+        let (rec, adopted) = self
+            .create_invoice_once(&doc, existing, &plan.invoice, &reference, customer_id, date)
+            .await?;
+        self.finish_invoice(&doc, rec, adopted).await
+    }
+}
+
+/// A minimal order carrying a refund's currency and lines, for the lookups of a
+/// refund that came without its order (Shopify `refunds/create`).
+fn refund_as_order(refund: &Refund) -> Order {
+    crate::mapping::order_for_refund(refund)
+}
+
+/// Copies the fields the mapping owns onto a customer read from Minimax.
+fn merge_customer(current: &mut models::Customer, wanted: &models::Customer) {
+    let w = wanted.clone();
+    current.name = w.name.or(current.name.take());
+    current.address = w.address;
+    current.postal_code = w.postal_code;
+    current.city = w.city;
+    current.country = w.country.or(current.country.take());
+    current.country_name = w.country_name;
+    current.vat_identification_number = w.vat_identification_number;
+    current.subject_to_vat = w.subject_to_vat.or(current.subject_to_vat.take());
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unreachable_record() -> Record {
+    Record {
+        state: RecordState::Intent,
+        minimax_id: None,
+        number: None,
+        reference: None,
+        customer_id: None,
+        document_date: None,
+        updated_at: None,
+    }
+}

@@ -1,0 +1,210 @@
+//! Booking records: what the service knows it did in Minimax for one shop order.
+//!
+//! Before a document is created the worker writes an *intent*; after the create it
+//! writes the Minimax id. A retry that finds an intent without an id knows a create
+//! may have succeeded without us hearing the answer, and searches Minimax before
+//! creating again. A per-order lock keeps two jobs of one order (e.g. WooCommerce's
+//! `order.created` and `order.updated`, both paid) from booking side by side.
+//!
+//! Keys: `p:{t:T}:booking:<shop order id>:<doc>` (hash) and `…:lock` (string).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use deadpool_redis::Pool;
+use redis::AsyncCommands;
+
+/// Which document of an order a record is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Doc {
+    Invoice,
+    ReceivedOrder,
+    CreditNote(String),
+}
+
+impl Doc {
+    fn key_part(&self) -> String {
+        match self {
+            Doc::Invoice => "invoice".into(),
+            Doc::ReceivedOrder => "order".into(),
+            Doc::CreditNote(r) => format!("credit:{r}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordState {
+    /// About to create; the create's outcome is unknown until `Created`.
+    Intent,
+    Created,
+    Issued,
+    /// The draft was deleted (cancelled or fully refunded before issuing).
+    Deleted,
+    /// Cancelled in the shop before anything was booked: late paid events book nothing.
+    Cancelled,
+}
+
+impl RecordState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Intent => "intent",
+            RecordState::Created => "created",
+            RecordState::Issued => "issued",
+            RecordState::Deleted => "deleted",
+            RecordState::Cancelled => "cancelled",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "intent" => RecordState::Intent,
+            "created" => RecordState::Created,
+            "issued" => RecordState::Issued,
+            "deleted" => RecordState::Deleted,
+            "cancelled" => RecordState::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub state: RecordState,
+    pub minimax_id: Option<i64>,
+    pub number: Option<String>,
+    pub reference: Option<String>,
+    pub customer_id: Option<i64>,
+    pub document_date: Option<NaiveDate>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone)]
+pub struct Records {
+    pool: Pool,
+    prefix: String,
+}
+
+impl Records {
+    pub fn new(pool: Pool, prefix: String) -> Self {
+        Self { pool, prefix }
+    }
+
+    fn base(&self, tenant: &str, order: &str) -> String {
+        format!("{}:{{t:{}}}:booking:{}", self.prefix, tenant, order)
+    }
+
+    pub async fn get(
+        &self,
+        tenant: &str,
+        order: &str,
+        doc: &Doc,
+    ) -> Result<Option<Record>, redis::RedisError> {
+        let mut conn = self.conn().await?;
+        let f: HashMap<String, String> = conn
+            .hgetall(format!("{}:{}", self.base(tenant, order), doc.key_part()))
+            .await?;
+        let Some(state) = f.get("state").and_then(|s| RecordState::parse(s)) else {
+            return Ok(None);
+        };
+        let get = |k: &str| f.get(k).filter(|v| !v.is_empty()).cloned();
+        Ok(Some(Record {
+            state,
+            minimax_id: get("minimax_id").and_then(|v| v.parse().ok()),
+            number: get("number"),
+            reference: get("reference"),
+            customer_id: get("customer_id").and_then(|v| v.parse().ok()),
+            document_date: get("document_date").and_then(|v| v.parse().ok()),
+            updated_at: get("updated_at")
+                .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+                .map(|d| d.with_timezone(&Utc)),
+        }))
+    }
+
+    pub async fn put(
+        &self,
+        tenant: &str,
+        order: &str,
+        doc: &Doc,
+        rec: &Record,
+    ) -> Result<(), redis::RedisError> {
+        let mut conn = self.conn().await?;
+        let key = format!("{}:{}", self.base(tenant, order), doc.key_part());
+        let fields: Vec<(&str, String)> = vec![
+            ("state", rec.state.as_str().to_owned()),
+            ("minimax_id", rec.minimax_id.map(|v| v.to_string()).unwrap_or_default()),
+            ("number", rec.number.clone().unwrap_or_default()),
+            ("reference", rec.reference.clone().unwrap_or_default()),
+            ("customer_id", rec.customer_id.map(|v| v.to_string()).unwrap_or_default()),
+            (
+                "document_date",
+                rec.document_date.map(|d| d.to_string()).unwrap_or_default(),
+            ),
+            ("updated_at", Utc::now().to_rfc3339()),
+        ];
+        let _: () = conn.hset_multiple(key, &fields).await?;
+        Ok(())
+    }
+
+    /// Takes the order's lock for `ttl_ms`; `None` if another job holds it.
+    pub async fn lock(
+        &self,
+        tenant: &str,
+        order: &str,
+        ttl_ms: u64,
+    ) -> Result<Option<String>, redis::RedisError> {
+        let mut conn = self.conn().await?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let ok: Option<String> = redis::cmd("SET")
+            .arg(format!("{}:lock", self.base(tenant, order)))
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut *conn)
+            .await?;
+        Ok(ok.map(|_| token))
+    }
+
+    pub async fn unlock(&self, tenant: &str, order: &str, token: &str) {
+        const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+        if let Ok(mut conn) = self.conn().await {
+            let r: Result<i64, _> = redis::Script::new(UNLOCK)
+                .key(format!("{}:lock", self.base(tenant, order)))
+                .arg(token)
+                .invoke_async(&mut *conn)
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "cannot release the order lock; it expires by itself");
+            }
+        }
+    }
+
+    /// A digest of the customer data last written to Minimax, to skip unchanged updates.
+    pub async fn customer_digest(
+        &self,
+        tenant: &str,
+        code: &str,
+    ) -> Result<Option<String>, redis::RedisError> {
+        let mut conn = self.conn().await?;
+        conn.hget(format!("{}:{{t:{}}}:customers", self.prefix, tenant), code)
+            .await
+    }
+
+    pub async fn set_customer_digest(
+        &self,
+        tenant: &str,
+        code: &str,
+        digest: &str,
+    ) -> Result<(), redis::RedisError> {
+        let mut conn = self.conn().await?;
+        let _: () = conn
+            .hset(format!("{}:{{t:{}}}:customers", self.prefix, tenant), code, digest)
+            .await?;
+        Ok(())
+    }
+
+    async fn conn(&self) -> Result<deadpool_redis::Connection, redis::RedisError> {
+        self.pool.get().await.map_err(|e| {
+            redis::RedisError::from((redis::ErrorKind::IoError, "redis pool", e.to_string()))
+        })
+    }
+}
