@@ -156,6 +156,9 @@ impl std::fmt::Debug for SecuritySettings {
 /// The key shipped in `config/default.toml` for the demo; start-up warns when it is used.
 pub const DEMO_ENCRYPTION_KEY: &str = "ZGVtby1rZXktbm90LWZvci1wcm9kdWN0aW9uLXVzZSE=";
 
+/// The admin token shipped in `config/default.toml`; start-up warns when it is accepted.
+pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-token-change-me";
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerSettings {
     pub host: String,

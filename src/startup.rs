@@ -123,6 +123,14 @@ impl Application {
             )
         });
 
+        if settings
+            .security
+            .admin_tokens
+            .iter()
+            .any(|t| t.expose_secret() == crate::config::DEMO_ADMIN_TOKEN)
+        {
+            tracing::warn!("the public demo admin token is accepted: set MMC__SECURITY__ADMIN_TOKENS in production");
+        }
         let state = web::Data::new(AppState {
             queue: queue.clone(),
             redis_timeout: Duration::from_millis(settings.redis.timeout_ms),
@@ -132,6 +140,8 @@ impl Application {
             tenants: tenants.clone(),
             signature_tolerance: Duration::from_secs(settings.intake.signature_tolerance),
             intake: settings.role.runs_intake(),
+            admin_tokens: settings.security.admin_tokens.clone(),
+            minimax: minimax.clone(),
         });
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);

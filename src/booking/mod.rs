@@ -224,18 +224,21 @@ impl Ctx<'_> {
             .records
             .get(&self.tenant.id, self.order_id, &doc)
             .await?;
-        match existing.as_ref().map(|r| r.state) {
-            Some(RecordState::Cancelled) => {
-                return Ok(json!({"skipped": "the order was cancelled before it was booked"}))
+        if let Some(rec) = &existing {
+            match rec.state {
+                RecordState::Cancelled => {
+                    return Ok(json!({"skipped": "the order was cancelled before it was booked"}))
+                }
+                RecordState::Deleted => {
+                    return Ok(
+                        json!({"skipped": "the booked draft was deleted after a cancellation"}),
+                    )
+                }
+                RecordState::Created | RecordState::Issued => {
+                    return self.finish_invoice(&doc, rec.clone(), false).await;
+                }
+                RecordState::Intent => {}
             }
-            Some(RecordState::Deleted) => {
-                return Ok(json!({"skipped": "the booked draft was deleted after a cancellation"}))
-            }
-            Some(RecordState::Created | RecordState::Issued) => {
-                let rec = existing.unwrap_or_else(|| unreachable_record());
-                return self.finish_invoice(&doc, rec, false).await;
-            }
-            Some(RecordState::Intent) | None => {}
         }
         let date = today();
         let org = self.org_data(order, date).await?;
@@ -1001,16 +1004,4 @@ fn merge_customer(current: &mut models::Customer, wanted: &models::Customer) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unreachable_record() -> Record {
-    Record {
-        state: RecordState::Intent,
-        minimax_id: None,
-        number: None,
-        reference: None,
-        customer_id: None,
-        document_date: None,
-        updated_at: None,
-    }
 }

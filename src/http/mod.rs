@@ -4,8 +4,10 @@
 //! new one), a span carrying it, and the id back in the response header. Every error
 //! answer is JSON (see [`error`]).
 
+pub mod admin;
 pub mod error;
 pub mod health;
+pub mod openapi;
 pub mod webhooks;
 
 use std::sync::atomic::AtomicI64;
@@ -37,6 +39,10 @@ pub struct AppState {
     pub signature_tolerance: Duration,
     /// Runs the webhook routes (role `all` or `intake`).
     pub intake: bool,
+    /// Operator bearer tokens for `/admin` (`security.admin_tokens`); none = admin closed.
+    pub admin_tokens: Vec<secrecy::SecretString>,
+    /// The Minimax client (admin status and connection checks).
+    pub minimax: crate::minimax::Minimax,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -82,6 +88,9 @@ async fn request_span(
 /// Registers all routes on an `App`. `intake` adds the webhook routes.
 pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
     health::configure(cfg);
+    openapi::configure(cfg);
+    // The operator API runs in every role: a worker-only instance is still operable.
+    admin::configure(cfg);
     if intake {
         webhooks::configure(cfg);
     }

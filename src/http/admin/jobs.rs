@@ -1,0 +1,435 @@
+//! `/admin/tenants/{id}/jobs…`: list a tenant's jobs by state, inspect one with its
+//! attempt history, retry one, retry all dead ones, discard one.
+//!
+//! Guarantees:
+//! - every operation is confined to the tenant in the path (the queue keys carry it),
+//!   so retrying or discarding can never touch another tenant's jobs;
+//! - jobs stay reachable after their tenant was deleted, so an operator can still
+//!   inspect or discard them;
+//! - a job's event is shown as a summary an operator needs to find the order (kind,
+//!   topic, shop order id and number, status, totals, currency, line count): no names,
+//!   e-mail addresses, postal addresses or phone numbers;
+//! - state changes go through the queue's atomic scripts: only dead or delayed jobs can
+//!   be retried, and a running job cannot be discarded (`409` otherwise).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, TimeZone, Utc};
+use futures::StreamExt;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tracing::Instrument;
+
+use super::{storage, valid_id, AdminError};
+use crate::http::{ApiError, AppState};
+use crate::jobs::Job;
+use crate::queue::{Attempt, JobRecord, JobState};
+use crate::webshop::ShopEvent;
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/tenants/{id}/jobs").route(web::get().to(list)))
+        .service(web::resource("/tenants/{id}/jobs/retry-dead").route(web::post().to(retry_dead)))
+        .service(
+            web::resource("/tenants/{id}/jobs/{job_id}")
+                .route(web::get().to(get))
+                .route(web::delete().to(discard)),
+        )
+        .service(web::resource("/tenants/{id}/jobs/{job_id}/retry").route(web::post().to(retry)));
+}
+
+/// What an operator sees of a job's event.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EventSummary {
+    /// The job's type tag (`shop_event.v1`).
+    pub job_type: &'static str,
+    pub received_at: DateTime<Utc>,
+    pub platform: String,
+    /// The shop's site URL or domain, as the webhook named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shop: Option<String>,
+    pub topic: String,
+    pub kind: &'static str,
+    pub dedupe_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shop_order_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_tax: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_count: Option<usize>,
+    /// The payment gateway id (`bacs`, `stripe`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_amount: Option<Decimal>,
+    /// For customer events: the shop's customer id only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shop_customer_id: Option<String>,
+}
+
+/// The operator's summary of a job payload; `None` when it is not a known job type.
+pub fn summarize(payload: &str) -> Option<EventSummary> {
+    let Job::ShopEventV1 {
+        received_at,
+        incoming,
+    } = Job::from_payload(payload).ok()?;
+    let event = &incoming.event;
+    let order = event.order();
+    let mut s = EventSummary {
+        job_type: "shop_event.v1",
+        received_at,
+        platform: incoming.source.platform.as_str().to_owned(),
+        shop: incoming.source.shop.clone(),
+        topic: incoming.topic.clone(),
+        kind: event.kind().as_str(),
+        dedupe_key: incoming.dedupe_key.clone(),
+        shop_order_id: event.shop_order_id().map(str::to_owned),
+        order_number: order.and_then(|o| o.number.clone()),
+        order_status: order.map(|o| o.status.clone()),
+        currency: order.map(|o| o.currency.clone()),
+        total: order.map(|o| o.total),
+        total_tax: order.map(|o| o.total_tax),
+        line_count: order.map(|o| o.lines.len()),
+        payment_method: order
+            .and_then(|o| o.payment_method.as_ref())
+            .and_then(|p| p.id.clone()),
+        refund_id: None,
+        refund_amount: None,
+        shop_customer_id: None,
+    };
+    match event {
+        ShopEvent::OrderRefunded { refund, .. } => {
+            s.refund_id = refund.shop_refund_id.clone();
+            s.refund_amount = Some(refund.amount);
+            if s.currency.is_none() {
+                s.currency = refund.currency.clone();
+            }
+        }
+        ShopEvent::CustomerUpserted(c) => s.shop_customer_id = c.shop_customer_id.clone(),
+        _ => {}
+    }
+    Some(s)
+}
+
+#[derive(Debug, Serialize)]
+struct AttemptView {
+    attempt: u32,
+    started_at: DateTime<Utc>,
+    duration_ms: u64,
+    outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+impl From<&Attempt> for AttemptView {
+    fn from(a: &Attempt) -> Self {
+        AttemptView {
+            attempt: a.attempt,
+            started_at: Utc
+                .timestamp_millis_opt(a.started_at)
+                .single()
+                .unwrap_or_default(),
+            duration_ms: a.duration_ms,
+            outcome: a.outcome.clone(),
+            message: a.error.clone(),
+        }
+    }
+}
+
+/// A job as listed; `full` adds the attempt history and the dedupe key.
+fn job_json(j: &JobRecord, full: bool) -> Value {
+    let event = summarize(&j.payload);
+    let mut v = json!({
+        "id": j.id,
+        "tenant": j.tenant,
+        "state": j.state,
+        "attempts": j.attempts,
+        "created_at": j.created_at,
+        "updated_at": j.updated_at,
+        "next_attempt_at": j.next_attempt_at,
+        "finished_at": j.finished_at,
+        "last_error": j.last_error,
+        "result": j.result,
+        "event": event,
+    });
+    if full {
+        if event.is_none() {
+            v["event_error"] = json!("the payload is not a job type this release knows");
+        }
+        v["dedupe_key"] = json!(j.dedupe_key);
+        v["history"] = json!(j.history.iter().map(AttemptView::from).collect::<Vec<_>>());
+    }
+    v
+}
+
+fn unknown_job(job_id: &str) -> AdminError {
+    let shown = if valid_id(job_id) {
+        job_id
+    } else {
+        "(invalid id)"
+    };
+    AdminError::Api(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_job",
+        format!("no job {shown:?} for this tenant"),
+    ))
+}
+
+fn bad_tenant() -> AdminError {
+    AdminError::Api(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_tenant",
+        "unknown tenant (invalid id)",
+    ))
+}
+
+fn parse_state(s: &str) -> Option<JobState> {
+    s.parse().ok()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsQuery {
+    pub state: Option<String>,
+    pub offset: Option<usize>,
+    pub limit: Option<usize>,
+}
+
+async fn list(
+    path: web::Path<String>,
+    query: web::Query<JobsQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let tenant = path.into_inner();
+    if !valid_id(&tenant) {
+        return Err(bad_tenant());
+    }
+    let Some(job_state) = query.state.as_deref().and_then(parse_state) else {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "state: expected one of queued, running, delayed, done, dead",
+        )
+        .into());
+    };
+    let offset = query.offset.unwrap_or(0);
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit: expected 1 to {MAX_LIMIT}"),
+        )
+        .into());
+    }
+    let counts = storage(&state, "counts", state.queue.counts(&tenant)).await?;
+    let total = match job_state {
+        JobState::Queued => counts.queued,
+        JobState::Running => counts.running,
+        JobState::Delayed => counts.delayed,
+        JobState::Done => counts.done,
+        JobState::Dead => counts.dead,
+    };
+    let ids = storage(
+        &state,
+        "list jobs",
+        state.queue.list(&tenant, job_state, offset, limit),
+    )
+    .await?;
+    // A few reads in flight at once: fast for 500 jobs, polite to the pool.
+    let records: Vec<Result<Option<JobRecord>, ApiError>> = futures::stream::iter(ids)
+        .map(|id| {
+            let state = state.clone();
+            let tenant = tenant.clone();
+            async move { storage(&state, "read job", state.queue.get(&tenant, &id)).await }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut jobs = Vec::with_capacity(records.len());
+    for r in records {
+        // A job that finished or was discarded between the two reads is left out.
+        if let Some(j) = r? {
+            jobs.push(job_json(&j, false));
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "tenant": tenant,
+        "state": job_state,
+        "offset": offset,
+        "limit": limit,
+        "total": total,
+        "jobs": jobs,
+    })))
+}
+
+async fn get(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, job_id) = path.into_inner();
+    if !valid_id(&tenant) {
+        return Err(bad_tenant());
+    }
+    if !valid_id(&job_id) {
+        return Err(unknown_job(&job_id));
+    }
+    match storage(&state, "read job", state.queue.get(&tenant, &job_id)).await? {
+        Some(j) => Ok(HttpResponse::Ok().json(job_json(&j, true))),
+        None => Err(unknown_job(&job_id)),
+    }
+}
+
+async fn retry(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, job_id) = path.into_inner();
+    if !valid_id(&tenant) {
+        return Err(bad_tenant());
+    }
+    if !valid_id(&job_id) {
+        return Err(unknown_job(&job_id));
+    }
+    let span = tracing::info_span!("admin_job_retry", tenant = %tenant, job_id = %job_id);
+    async move {
+        let prev = storage(&state, "retry job", state.queue.retry(&tenant, &job_id)).await?;
+        match prev {
+            None => Err(unknown_job(&job_id)),
+            Some(p @ (JobState::Dead | JobState::Delayed)) => {
+                tracing::info!(previous = p.as_str(), "job put back in line by an operator");
+                if let Some(w) = &state.worker_wake {
+                    w.notify_one();
+                }
+                Ok(HttpResponse::Ok().json(json!({
+                    "id": job_id,
+                    "previous_state": p,
+                    "state": JobState::Queued,
+                })))
+            }
+            Some(p) => Err(AdminError::Api(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_not_retryable",
+                format!(
+                    "the job is {}; only dead or delayed jobs can be retried",
+                    p.as_str()
+                ),
+            ))),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn retry_dead(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let tenant = path.into_inner();
+    if !valid_id(&tenant) {
+        return Err(bad_tenant());
+    }
+    let span = tracing::info_span!("admin_jobs_retry_dead", tenant = %tenant);
+    async move {
+        // Not under the per-call timeout: it walks all dead jobs in batches of 500.
+        let n = state.queue.retry_all_dead(&tenant).await.map_err(|e| {
+            tracing::error!(error = %e, "retrying dead jobs failed part way");
+            super::storage_unavailable()
+        })?;
+        tracing::info!(retried = n, "dead jobs put back in line by an operator");
+        if n > 0 {
+            if let Some(w) = &state.worker_wake {
+                w.notify_one();
+            }
+        }
+        Ok(HttpResponse::Ok().json(json!({"tenant": tenant, "retried": n})))
+    }
+    .instrument(span)
+    .await
+}
+
+async fn discard(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, job_id) = path.into_inner();
+    if !valid_id(&tenant) {
+        return Err(bad_tenant());
+    }
+    if !valid_id(&job_id) {
+        return Err(unknown_job(&job_id));
+    }
+    let span = tracing::info_span!("admin_job_discard", tenant = %tenant, job_id = %job_id);
+    async move {
+        match storage(&state, "discard job", state.queue.discard(&tenant, &job_id)).await? {
+            None => Err(unknown_job(&job_id)),
+            Some(JobState::Running) => Err(AdminError::Api(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_running",
+                "the job is running; retry the discard after its attempt ends",
+            ))),
+            Some(p) => {
+                tracing::info!(previous = p.as_str(), "job discarded by an operator");
+                Ok(HttpResponse::Ok().json(json!({
+                    "id": job_id,
+                    "previous_state": p,
+                    "discarded": true,
+                })))
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn summary_keeps_order_facts_and_drops_personal_data() {
+        let event: ShopEvent = serde_json::from_str(include_str!(
+            "../../../docs/examples/generic-order-paid.json"
+        ))
+        .unwrap();
+        let job = Job::ShopEventV1 {
+            received_at: Utc::now(),
+            incoming: Box::new(crate::webshop::IncomingEvent {
+                dedupe_key: "generic:msg_1".into(),
+                event: event.clone(),
+                topic: "order_paid".into(),
+                source: crate::webshop::Source {
+                    platform: crate::webshop::Platform::Generic,
+                    shop: None,
+                },
+            }),
+        };
+        let s = summarize(&job.to_payload().unwrap()).unwrap();
+        let order = event.order().unwrap();
+        assert_eq!(s.kind, "order_paid");
+        assert_eq!(s.total, Some(order.total));
+        assert_eq!(s.line_count, Some(order.lines.len()));
+        let text = serde_json::to_string(&s).unwrap();
+        if let Some(c) = &order.customer {
+            for personal in [&c.email, &c.first_name, &c.last_name, &c.phone]
+                .into_iter()
+                .flatten()
+            {
+                assert!(!text.contains(personal.as_str()), "{personal} in {text}");
+            }
+        }
+        assert!(summarize("{\"type\":\"shop_event.v9\"}").is_none());
+    }
+}

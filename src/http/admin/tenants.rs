@@ -1,0 +1,670 @@
+//! `/admin/tenants…`: create, read, list, patch and delete tenants; their status; a
+//! connection check against Minimax; lifting a credentials block.
+//!
+//! Guarantees:
+//! - responses carry [`TenantView`](crate::tenants::TenantView)s: whether each secret is
+//!   set, never its value; input errors never echo a submitted value;
+//! - a secret left out of a `PUT` or `PATCH` keeps its stored value;
+//! - a change of any credential (username, password, client id or secret, URLs,
+//!   country) clears the tenant's credentials block, so the next booking makes exactly
+//!   one token request with the new credentials; re-sending unchanged credentials does
+//!   not (a config tool re-applying a wrong password must not cause a token call each
+//!   time); `POST …/unblock` lifts a block explicitly (password re-created unchanged);
+//! - the connection check never runs while the credentials are blocked (`409`), so it
+//!   cannot add a failed login to a Minimax account; it makes one token request (only if
+//!   no valid token is cached) and one organisation read.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpResponse};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use tracing::Instrument;
+
+use super::{internal, storage, storage_unavailable, tenant_error, valid_id, AdminError};
+use crate::http::{ApiError, AppState};
+use crate::mapping::BookingSettings;
+use crate::minimax::{AuthState, Country, MinimaxError, TenantClient, TenantCredentials};
+use crate::queue::JobState;
+use crate::tenants::{MinimaxLoginInput, Tenant, TenantInput};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/tenants").route(web::get().to(list)))
+        .service(
+            web::resource("/tenants/{id}")
+                .route(web::get().to(get))
+                .route(web::put().to(put))
+                .route(web::patch().to(patch))
+                .route(web::delete().to(delete)),
+        )
+        .service(web::resource("/tenants/{id}/status").route(web::get().to(status)))
+        .service(web::resource("/tenants/{id}/check").route(web::post().to(check)))
+        .service(web::resource("/tenants/{id}/unblock").route(web::post().to(unblock)));
+}
+
+fn unknown_tenant(id: &str) -> AdminError {
+    // Only ids of the safe alphabet are echoed; others are not worth repeating.
+    let shown = if valid_id(id) { id } else { "(invalid id)" };
+    AdminError::Api(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_tenant",
+        format!("unknown tenant {shown:?}"),
+    ))
+}
+
+/// The stored tenant, or `None`; invalid ids are simply unknown.
+async fn find(state: &AppState, id: &str) -> Result<Option<Tenant>, AdminError> {
+    if !valid_id(id) {
+        return Ok(None);
+    }
+    match tokio::time::timeout(state.redis_timeout, state.tenants.get(id)).await {
+        Ok(r) => r.map_err(tenant_error),
+        Err(_) => Err(storage_unavailable().into()),
+    }
+}
+
+/// The stored tenant, or `404 unknown_tenant`.
+pub(crate) async fn load(state: &AppState, id: &str) -> Result<Tenant, AdminError> {
+    find(state, id).await?.ok_or_else(|| unknown_tenant(id))
+}
+
+async fn save(state: &AppState, tenant: &Tenant) -> Result<bool, AdminError> {
+    match tokio::time::timeout(state.redis_timeout, state.tenants.put(tenant)).await {
+        Ok(r) => r.map_err(tenant_error),
+        Err(_) => Err(storage_unavailable().into()),
+    }
+}
+
+// ------------------------------------------------------------------ input parsing
+
+/// Parses a request body that must be a JSON object: malformed JSON is `400`, any other
+/// JSON value `422`.
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, AdminError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(AdminError::Invalid(vec![
+            "body: expected a JSON object".into()
+        ])),
+        // Syntax errors name a line and column, never the text around them.
+        Err(e) => Err(AdminError::Api(ApiError::bad_request(
+            "invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        ))),
+    }
+}
+
+/// serde's message without the offending value: "invalid type: string \"hunter2\",
+/// expected i64" would echo a secret sent with the wrong type.
+fn describe(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            if let Some((_, expected)) = rest.rsplit_once(", expected ") {
+                return format!(
+                    "{}(value not shown), expected {expected}",
+                    prefix.trim_end()
+                );
+            }
+            return format!("{}(value not shown)", prefix.trim_end());
+        }
+    }
+    msg
+}
+
+fn check_field<T: DeserializeOwned>(
+    map: &Map<String, Value>,
+    field: &str,
+    required: bool,
+    problems: &mut Vec<String>,
+) {
+    match map.get(field) {
+        None if required => problems.push(format!("{field}: required")),
+        None => {}
+        Some(v) => {
+            if let Err(e) = serde_json::from_value::<T>(v.clone()) {
+                problems.push(format!("{field}: {}", describe(&e)));
+            }
+        }
+    }
+}
+
+const TOP_LEVEL: [&str; 7] = [
+    "id",
+    "name",
+    "country",
+    "organisation_id",
+    "minimax",
+    "webhook_secrets",
+    "settings",
+];
+
+/// Turns a JSON object into a [`TenantInput`], reporting every field whose shape is
+/// wrong (serde alone stops at the first one and does not say which field it was).
+fn tenant_input(map: Map<String, Value>) -> Result<TenantInput, AdminError> {
+    let mut problems = Vec::new();
+    for key in map.keys() {
+        if !TOP_LEVEL.contains(&key.as_str()) {
+            problems.push(format!(
+                "{key}: unknown field (expected one of {})",
+                TOP_LEVEL.join(", ")
+            ));
+        }
+    }
+    check_field::<Option<String>>(&map, "id", false, &mut problems);
+    check_field::<Option<String>>(&map, "name", false, &mut problems);
+    check_field::<Country>(&map, "country", true, &mut problems);
+    check_field::<i64>(&map, "organisation_id", true, &mut problems);
+    check_field::<MinimaxLoginInput>(&map, "minimax", true, &mut problems);
+    check_field::<BTreeMap<String, SecretString>>(&map, "webhook_secrets", false, &mut problems);
+    check_field::<Option<BookingSettings>>(&map, "settings", false, &mut problems);
+    if !problems.is_empty() {
+        return Err(AdminError::Invalid(problems));
+    }
+    serde_json::from_value(Value::Object(map))
+        .map_err(|e| AdminError::Invalid(vec![format!("body: {}", describe(&e))]))
+}
+
+/// RFC 7396 JSON merge patch: objects merge member by member, `null` removes a member,
+/// anything else replaces.
+fn merge(target: &mut Value, patch: Value) {
+    match patch {
+        Value::Object(members) => {
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            if let Value::Object(t) = target {
+                for (k, v) in members {
+                    if v.is_null() {
+                        t.remove(&k);
+                    } else {
+                        merge(t.entry(k).or_insert(Value::Null), v);
+                    }
+                }
+            }
+        }
+        other => *target = other,
+    }
+}
+
+/// The stored tenant as a merge-patch target: every field except the secrets, which
+/// are not needed because [`TenantInput::into_tenant`] keeps what the input leaves out.
+fn patch_base(t: &Tenant) -> Result<Value, AdminError> {
+    let settings = serde_json::to_value(&t.settings).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialise booking settings");
+        AdminError::Api(internal())
+    })?;
+    Ok(json!({
+        "name": t.name,
+        "country": t.country,
+        "organisation_id": t.organisation_id,
+        "minimax": {
+            "username": t.minimax.username,
+            "client_id": t.minimax.client_id,
+            "api_base": t.minimax.api_base,
+            "token_url": t.minimax.token_url,
+        },
+        "webhook_secrets": {},
+        "settings": settings,
+    }))
+}
+
+/// Gives `null` on a secret its merge-patch meaning (remove) in terms the tenant input
+/// understands (an empty string removes a secret); the password cannot be removed.
+/// Returns whether the settings are to be reset to their defaults.
+fn prepare_patch(
+    patch: &mut Map<String, Value>,
+    existing: &Tenant,
+    problems: &mut Vec<String>,
+) -> bool {
+    match patch.get_mut("minimax") {
+        Some(Value::Null) => problems.push("minimax: cannot be removed".into()),
+        Some(Value::Object(m)) => {
+            if m.get("password").is_some_and(Value::is_null) {
+                problems.push("minimax.password: cannot be removed; send the new one".into());
+            }
+            if let Some(v @ Value::Null) = m.get_mut("client_secret") {
+                *v = Value::String(String::new());
+            }
+        }
+        _ => {}
+    }
+    match patch.get_mut("webhook_secrets") {
+        Some(v @ Value::Null) => {
+            *v = Value::Object(
+                existing
+                    .webhook_secrets
+                    .keys()
+                    .map(|k| (k.clone(), Value::String(String::new())))
+                    .collect(),
+            );
+        }
+        Some(Value::Object(m)) => {
+            for v in m.values_mut() {
+                if v.is_null() {
+                    *v = Value::String(String::new());
+                }
+            }
+        }
+        _ => {}
+    }
+    patch.get("settings").is_some_and(Value::is_null)
+}
+
+// ------------------------------------------------------------ credentials and blocks
+
+fn same_secret(a: &Option<SecretString>, b: &Option<SecretString>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
+        _ => false,
+    }
+}
+
+/// Whether anything that goes into a token request or decides where it goes changed.
+fn credentials_changed(old: &Tenant, new: &Tenant) -> bool {
+    let (a, b) = (&old.minimax, &new.minimax);
+    old.country != new.country
+        || a.username != b.username
+        || a.password.expose_secret() != b.password.expose_secret()
+        || a.client_id != b.client_id
+        || !same_secret(&a.client_secret, &b.client_secret)
+        || a.api_base != b.api_base
+        || a.token_url != b.token_url
+}
+
+/// A client handle for the tenant's block record only: `clear_block` addresses the
+/// record by tenant id, whatever the credentials (so a tenant that cannot be decrypted
+/// can still be unblocked or deleted cleanly).
+fn block_handle(state: &AppState, id: &str) -> TenantClient {
+    state.minimax.tenant(TenantCredentials {
+        tenant_id: id.to_owned(),
+        country: Country::SI,
+        organisation_id: 0,
+        username: String::new(),
+        password: SecretString::default(),
+        client_id: None,
+        client_secret: None,
+        api_base: None,
+        token_url: None,
+    })
+}
+
+async fn clear_block(state: &AppState, id: &str) -> Result<(), ApiError> {
+    storage(state, "clear block", block_handle(state, id).clear_block()).await
+}
+
+/// After a store: new or changed credentials start unblocked. A failure to clear is
+/// logged, not returned: the tenant is stored, and a block recorded for other
+/// credentials (another fingerprint) does not apply to the new ones anyway.
+async fn after_store(state: &AppState, old: Option<&Tenant>, new: &Tenant) {
+    let changed = old.is_none_or(|o| credentials_changed(o, new));
+    if changed {
+        match clear_block(state, &new.id).await {
+            Ok(()) => tracing::info!("credentials set; any block lifted"),
+            Err(_) => tracing::warn!("credentials changed but the block could not be cleared"),
+        }
+    }
+}
+
+fn auth_json(state: &AuthState) -> Value {
+    match state {
+        AuthState::Ok => json!({"state": "ok"}),
+        AuthState::Blocked { reason, since } => {
+            json!({"state": "blocked", "reason": reason, "since": since})
+        }
+    }
+}
+
+/// A stable word per failure, for dashboards and scripts.
+pub fn error_kind(e: &MinimaxError) -> &'static str {
+    match e {
+        MinimaxError::Transient { .. } => "transient",
+        MinimaxError::Unauthorized => "unauthorized",
+        MinimaxError::CredentialsRejected { .. } => "credentials_rejected",
+        MinimaxError::CredentialsBlocked { .. } => "credentials_blocked",
+        MinimaxError::TenantPaused { .. } => "tenant_paused",
+        MinimaxError::BudgetExhausted { .. } => "budget_exhausted",
+        MinimaxError::Validation { .. } => "validation",
+        MinimaxError::Concurrency { .. } => "concurrency",
+        MinimaxError::NotFound { .. } => "not_found",
+        MinimaxError::Unexpected { .. } => "unexpected",
+        MinimaxError::Config(_) => "config",
+        MinimaxError::Redis(_) => "storage",
+    }
+}
+
+// ------------------------------------------------------------------------ handlers
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paging {
+    pub offset: Option<usize>,
+    pub limit: Option<usize>,
+}
+
+async fn list(
+    query: web::Query<Paging>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let offset = query.offset.unwrap_or(0);
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", "limit: expected 1 to 500").into());
+    }
+    let ids = storage(&state, "list tenants", state.tenants.list()).await?;
+    let mut tenants = Vec::new();
+    for id in ids.iter().skip(offset).take(limit) {
+        // A tenant deleted between the two reads is simply left out.
+        if let Some(t) = find(&state, id).await? {
+            tenants.push(t.view());
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "total": ids.len(),
+        "offset": offset,
+        "limit": limit,
+        "tenants": tenants,
+    })))
+}
+
+async fn get(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let t = load(&state, &path).await?;
+    Ok(HttpResponse::Ok().json(t.view()))
+}
+
+async fn put(
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let id = path.into_inner();
+    let span = tracing::info_span!("admin_tenant_put", tenant = %id);
+    async move {
+        let input = tenant_input(parse_object(&body)?)?;
+        let existing = find(&state, &id).await?;
+        let tenant = input
+            .into_tenant(&id, existing.as_ref())
+            .map_err(tenant_error)?;
+        let created = save(&state, &tenant).await?;
+        after_store(&state, existing.as_ref(), &tenant).await;
+        tracing::info!(created, "tenant stored");
+        let mut res = if created {
+            let mut r = HttpResponse::Created();
+            r.insert_header((header::LOCATION, format!("/admin/tenants/{id}")));
+            r
+        } else {
+            HttpResponse::Ok()
+        };
+        Ok(res.json(tenant.view()))
+    }
+    .instrument(span)
+    .await
+}
+
+async fn patch(
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let id = path.into_inner();
+    let span = tracing::info_span!("admin_tenant_patch", tenant = %id);
+    async move {
+        let mut changes = parse_object(&body)?;
+        let existing = load(&state, &id).await?;
+        let mut problems = Vec::new();
+        let reset_settings = prepare_patch(&mut changes, &existing, &mut problems);
+        if !problems.is_empty() {
+            return Err(AdminError::Invalid(problems));
+        }
+        let mut doc = patch_base(&existing)?;
+        merge(&mut doc, Value::Object(changes));
+        let Value::Object(mut doc) = doc else {
+            return Err(AdminError::Api(internal()));
+        };
+        if reset_settings {
+            doc.insert(
+                "settings".into(),
+                serde_json::to_value(BookingSettings::default())
+                    .map_err(|_| AdminError::Api(internal()))?,
+            );
+        }
+        let input = tenant_input(doc)?;
+        let tenant = input
+            .into_tenant(&id, Some(&existing))
+            .map_err(tenant_error)?;
+        save(&state, &tenant).await?;
+        after_store(&state, Some(&existing), &tenant).await;
+        tracing::info!("tenant patched");
+        Ok(HttpResponse::Ok().json(tenant.view()))
+    }
+    .instrument(span)
+    .await
+}
+
+async fn delete(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let id = path.into_inner();
+    if !valid_id(&id) {
+        return Err(unknown_tenant(&id));
+    }
+    let span = tracing::info_span!("admin_tenant_delete", tenant = %id);
+    async move {
+        let existed = storage(&state, "delete tenant", state.tenants.delete(&id)).await?;
+        if !existed {
+            return Err(unknown_tenant(&id));
+        }
+        // A tenant re-created under this id starts without the old block.
+        if clear_block(&state, &id).await.is_err() {
+            tracing::warn!("tenant deleted but its credentials block could not be cleared");
+        }
+        tracing::info!("tenant deleted (its jobs are kept)");
+        Ok(HttpResponse::NoContent().finish())
+    }
+    .instrument(span)
+    .await
+}
+
+/// The newest finished job of the tenant, if one is still kept.
+async fn last_booking(state: &AppState, id: &str, done: u64) -> Result<Value, ApiError> {
+    let Some(last) = done.checked_sub(1) else {
+        return Ok(Value::Null);
+    };
+    let ids = storage(
+        state,
+        "list done",
+        state.queue.list(id, JobState::Done, last as usize, 1),
+    )
+    .await?;
+    let Some(job_id) = ids.into_iter().next() else {
+        return Ok(Value::Null);
+    };
+    let job = storage(state, "read job", state.queue.get(id, &job_id)).await?;
+    Ok(job.map_or(
+        Value::Null,
+        |j| json!({"job_id": j.id, "finished_at": j.finished_at, "result": j.result}),
+    ))
+}
+
+fn remaining(limit: u32, used: u64) -> Value {
+    if limit == 0 {
+        Value::Null
+    } else {
+        json!(u64::from(limit).saturating_sub(used))
+    }
+}
+
+async fn status(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let t = load(&state, &path).await?;
+    let client = state.minimax.tenant(t.credentials());
+    let auth = tokio::time::timeout(state.redis_timeout, client.auth_state())
+        .await
+        .map_err(|_| storage_unavailable())?;
+    let usage = storage(&state, "usage", state.minimax.usage(t.organisation_id)).await?;
+    let counts = storage(&state, "counts", state.queue.counts(&t.id)).await?;
+    let last = last_booking(&state, &t.id, counts.done).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "tenant": t.id,
+        "organisation_id": t.organisation_id,
+        "credentials": auth_json(&auth),
+        "budget": {
+            "last_24h": usage.last_24h,
+            "daily_limit": usage.daily_limit,
+            "daily_remaining": remaining(usage.daily_limit, usage.last_24h),
+            "this_month": usage.this_month,
+            "monthly_limit": usage.monthly_limit,
+            "monthly_remaining": remaining(usage.monthly_limit, usage.this_month),
+            "paused_until": usage.paused_until,
+        },
+        "jobs": counts,
+        "last_booking": last,
+    })))
+}
+
+async fn check(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let t = load(&state, &path).await?;
+    let span = tracing::info_span!("admin_tenant_check", tenant = %t.id);
+    async move {
+        let client = state.minimax.tenant(t.credentials());
+        let auth = tokio::time::timeout(state.redis_timeout, client.auth_state())
+            .await
+            .map_err(|_| storage_unavailable())?;
+        if let AuthState::Blocked { reason, since } = auth {
+            return Err(AdminError::Api(ApiError::new(
+                StatusCode::CONFLICT,
+                "credentials_blocked",
+                format!(
+                    "the credentials are blocked since {since} ({reason}); no token request is \
+                     made with them. Change them (PUT/PATCH) or POST .../unblock, then check again"
+                ),
+            )));
+        }
+        let started = std::time::Instant::now();
+        let result = client.my_organisations().await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let body = match result {
+            Ok(orgs) => {
+                let found = orgs.iter().find(|o| {
+                    o.organisation.as_ref().and_then(|f| f.id) == Some(t.organisation_id)
+                });
+                match found {
+                    Some(o) => json!({
+                        "ok": true,
+                        "organisation": {
+                            "id": t.organisation_id,
+                            "name": o.organisation.as_ref().and_then(|f| f.name.clone()),
+                            "api_access": o.api_access,
+                        },
+                        "organisations_visible": orgs.len(),
+                        "duration_ms": duration_ms,
+                    }),
+                    None => json!({
+                        "ok": false,
+                        "error": {
+                            "kind": "organisation_not_accessible",
+                            "message": format!(
+                                "the login works but its user cannot access organisation {} \
+                                 ({} organisation(s) visible)",
+                                t.organisation_id,
+                                orgs.len()
+                            ),
+                        },
+                        "organisations_visible": orgs.len(),
+                        "duration_ms": duration_ms,
+                    }),
+                }
+            }
+            // MinimaxError never carries a password, client secret or token.
+            Err(e) => json!({
+                "ok": false,
+                "error": {"kind": error_kind(&e), "message": e.to_string()},
+                "blocked": matches!(e, MinimaxError::CredentialsRejected { .. }),
+                "duration_ms": duration_ms,
+            }),
+        };
+        tracing::info!(ok = body["ok"].as_bool(), "connection checked");
+        Ok(HttpResponse::Ok().json(body))
+    }
+    .instrument(span)
+    .await
+}
+
+async fn unblock(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let t = load(&state, &path).await?;
+    let client = state.minimax.tenant(t.credentials());
+    let before = tokio::time::timeout(state.redis_timeout, client.auth_state())
+        .await
+        .map_err(|_| storage_unavailable())?;
+    clear_block(&state, &t.id).await?;
+    let was_blocked = matches!(before, AuthState::Blocked { .. });
+    tracing::info!(tenant = %t.id, was_blocked, "credentials block lifted by an operator");
+    Ok(HttpResponse::Ok().json(json!({
+        "tenant": t.id,
+        "was_blocked": was_blocked,
+        "credentials": {"state": "ok"},
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut doc = json!({"a": 1, "s": {"x": 1, "y": 2}, "m": {"k": "v"}});
+        merge(
+            &mut doc,
+            json!({"a": 2, "s": {"y": null, "z": 3}, "n": [1]}),
+        );
+        assert_eq!(
+            doc,
+            json!({"a": 2, "s": {"x": 1, "z": 3}, "m": {"k": "v"}, "n": [1]})
+        );
+    }
+
+    #[test]
+    fn type_errors_name_the_field_and_hide_the_value() {
+        let body = json!({
+            "country": "XX",
+            "organisation_id": "not-a-number",
+            "minimax": {"username": "u", "password": 12_345_678_987_i64},
+            "bogus": 1,
+        });
+        let Err(AdminError::Invalid(p)) = tenant_input(body.as_object().unwrap().clone()) else {
+            panic!("expected invalid");
+        };
+        let all = p.join("\n");
+        assert!(all.contains("country:"), "{all}");
+        assert!(all.contains("organisation_id:"), "{all}");
+        assert!(all.contains("minimax:"), "{all}");
+        assert!(all.contains("bogus: unknown field"), "{all}");
+        assert!(!all.contains("12345678987"), "{all}");
+        assert!(!all.contains("not-a-number"), "{all}");
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request() {
+        match parse_object(b"{\"country\": ") {
+            Err(AdminError::Api(e)) => assert_eq!(e.status, StatusCode::BAD_REQUEST),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(parse_object(b"[1]"), Err(AdminError::Invalid(_))));
+    }
+}
