@@ -49,6 +49,10 @@ pub fn queue_with(prefix: &str, per_tenant: u32) -> Queue {
 pub fn settings_for(redis_url: &str, prefix: &str) -> Settings {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut s = Settings::load(&dir, None).unwrap();
+    // Tests opt into the demo tenant and sandbox explicitly (see `demo_settings`).
+    s.demo.enabled = false;
+    s.sandbox.enabled = false;
+    s.tenants.clear();
     s.server.port = 0;
     s.redis.url = redis_url.to_owned();
     s.redis.key_prefix = prefix.to_owned();
