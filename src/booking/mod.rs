@@ -888,10 +888,21 @@ impl Ctx<'_> {
                 return self.finish_invoice(&doc, done.clone(), false).await;
             }
         }
-        let invoice = self
+        let mut invoice = self
             .records
             .get(tenant, self.order_id, &Doc::Invoice)
             .await?;
+        // The first news of an order may be its refund (WooCommerce sends the whole
+        // order with it): the paid order is booked first, then credited.
+        if let (None, Some(order)) = (&invoice, order) {
+            if self.settings().document != DocumentKind::ReceivedOrder {
+                self.book(order).await?;
+                invoice = self
+                    .records
+                    .get(tenant, self.order_id, &Doc::Invoice)
+                    .await?;
+            }
+        }
         let invoice = match invoice {
             Some(r) if matches!(r.state, RecordState::Created | RecordState::Issued) => r,
             Some(r) if matches!(r.state, RecordState::Deleted | RecordState::Cancelled) => {

@@ -279,6 +279,16 @@ impl SandboxState {
         lock(&self.shared.world).add_org(id, name, country);
     }
 
+    /// Adds a VAT rate to an organisation's home-country rates; returns its id.
+    pub fn add_vat_rate(
+        &self,
+        org: i64,
+        code: &str,
+        percent: rust_decimal::Decimal,
+    ) -> Option<i64> {
+        lock(&self.shared.world).add_vat_rate(org, code, percent)
+    }
+
     /// Adds (or replaces) a user with access to `orgs`.
     pub fn add_user(&self, username: &str, password: &str, orgs: &[i64]) {
         lock(&self.shared.world).users.insert(

@@ -124,7 +124,7 @@ pub(crate) struct User {
 #[derive(Clone)]
 struct VatRec {
     id: i64,
-    code: &'static str,
+    code: String,
     percent: Decimal,
     pct_id: i64,
     /// The country the rate belongs to (the org's home country or an OSS country).
@@ -488,6 +488,10 @@ const COUNTRIES: &[(i64, &str, &str, i64)] = &[
     (42, "CH", "Švica", 12),
     (77, "GB", "Združeno kraljestvo", 11),
     (232, "US", "Združene države Amerike", 10),
+    (40, "CA", "Kanada", 10),
+    (75, "FR", "Francija", 7),
+    (160, "NL", "Nizozemska", 7),
+    (31, "BR", "Brazilija", 10),
 ];
 const CURRENCIES: &[(i64, &str, &str)] = &[
     (7, "EUR", "Evro"),
@@ -550,6 +554,22 @@ impl World {
         base64::engine::general_purpose::STANDARD.encode([0, 0, 0, 0xfb, 0xef, c[1], c[2], c[3]])
     }
 
+    /// Adds a VAT rate of the organisation's home country (tests of shops whose tax
+    /// rates the seeded list lacks). Returns its id.
+    pub fn add_vat_rate(&mut self, org_id: i64, code: &str, percent: Decimal) -> Option<i64> {
+        let id = self.id();
+        let org = self.orgs.get_mut(&org_id)?;
+        let country_id = org.home_country_id;
+        org.vat.push(VatRec {
+            id,
+            code: code.to_owned(),
+            percent,
+            pct_id: id + 1_000_000,
+            country_id,
+        });
+        Some(id)
+    }
+
     pub fn add_org(&mut self, id: i64, name: &str, country: Country) {
         let home_code = country.code();
         let home_country_id = COUNTRIES
@@ -573,7 +593,7 @@ impl World {
             let i = i as i64;
             vat.push(VatRec {
                 id: 36 + i,
-                code,
+                code: code.to_string(),
                 percent: Decimal::from_str(pct).unwrap_or_default(),
                 pct_id: 136 + i,
                 country_id: home_country_id,
@@ -586,7 +606,7 @@ impl World {
             let i = i as i64;
             vat.push(VatRec {
                 id: 500 + i,
-                code,
+                code: code.to_string(),
                 percent: Decimal::from_str(pct).unwrap_or_default(),
                 pct_id: 600 + i,
                 country_id: *cid,
@@ -1220,7 +1240,10 @@ impl World {
         }
         match fk_id(body, "VatRate").and_then(|v| org.vat.iter().find(|r| r.id == v)) {
             Some(v) => {
-                item.insert("VatRate".into(), fk(org_id, "vatrates", v.id, Some(v.code)));
+                item.insert(
+                    "VatRate".into(),
+                    fk(org_id, "vatrates", v.id, Some(v.code.as_str())),
+                );
             }
             None => errors.push(("VatRate", "Stopnja DDV je obvezen podatek.".to_string())),
         }
@@ -1497,7 +1520,7 @@ impl World {
             total += gross;
             row.insert(
                 "VatRate".into(),
-                fk(org_id, "vatrates", vat.id, Some(vat.code)),
+                fk(org_id, "vatrates", vat.id, Some(vat.code.as_str())),
             );
             row.insert(
                 "VatRatePercentage".into(),

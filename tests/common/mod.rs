@@ -231,3 +231,20 @@ pub fn reqwest_headers(h: &actix_web::http::header::HeaderMap) -> reqwest::heade
     }
     out
 }
+
+/// The real service (booking into Minimax) on a free port.
+pub async fn spawn_app(settings: Settings) -> TestApp {
+    let app = minimax_connector::startup::Application::build_with_handler(settings, None)
+        .await
+        .expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let queue = app.queue().clone();
+    let stop = app.stop_handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        queue,
+        stop,
+        task: Some(task),
+    }
+}

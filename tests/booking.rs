@@ -1,0 +1,616 @@
+//! End to end: signed webhook → queue → worker → Minimax client → the sandbox over
+//! HTTP, with a real Redis. Checks the booked documents against the shop's figures,
+//! exactly-once under redelivery and lost answers, refunds, dead letters that a fixed
+//! setting and a retry turn into bookings, and the calls a booking costs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use minimax_connector::minimax::Country;
+use minimax_connector::queue::{JobRecord, JobState};
+use minimax_connector::sandbox::{Fault, FaultAction, Sandbox, SandboxHandle, SandboxSettings};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+const TENANT: &str = "shop-e2e";
+
+struct Env {
+    app: common::TestApp,
+    sb: SandboxHandle,
+    org: i64,
+    client: reqwest::Client,
+    settings: minimax_connector::config::Settings,
+}
+
+/// Booking settings every test starts from: issued invoices, the sandbox's payment
+/// methods, its cashier (SI card and cash payments need one).
+fn base_settings() -> Value {
+    json!({
+        "document": "invoice_issued",
+        "cashier_employee": "Janez Novak",
+        "payment_methods": {
+            "bacs": "Transakcijski račun",
+            "cod": "Gotovina",
+            "woocommerce_payments": "Kartica",
+            "stripe": "STRIPE",
+            "bogus": "Kartica",
+            "manual": "Transakcijski račun",
+            "authorize_net": "Kartica"
+        }
+    })
+}
+
+async fn env_with(booking: Value) -> Env {
+    let sb = Sandbox::spawn(SandboxSettings::default()).await.unwrap();
+    let org = sb.state.settings().organisation_id;
+    // The US fixtures charge sales tax at these rates; give the organisation rates of
+    // the same percent so that the fixtures' arithmetic is what gets tested.
+    for (i, p) in ["7.5", "6", "4.5", "4", "2"].iter().enumerate() {
+        sb.state
+            .add_vat_rate(org, &format!("US{i}"), Decimal::from_str(p).unwrap())
+            .unwrap();
+    }
+    let mut settings = common::settings_for(&common::redis_url(), &common::unique_prefix("book"));
+    settings.queue.backoff_base_ms = 50;
+    settings.queue.backoff_max_ms = 400;
+    settings.queue.max_attempts = 6;
+    // The default per-organisation rate (2/s) is for Minimax; the sandbox takes more.
+    settings.minimax.rate_per_sec = 500.0;
+    settings.minimax.burst = 500;
+    let sbs = sb.state.settings().clone();
+    common::put_tenant(
+        &settings,
+        TENANT,
+        json!({
+            "country": "SI",
+            "organisation_id": org,
+            "minimax": {
+                "username": sbs.username,
+                "password": secrecy::ExposeSecret::expose_secret(&sbs.password),
+                "client_id": sbs.client_id,
+                "client_secret": secrecy::ExposeSecret::expose_secret(&sbs.client_secret),
+                "api_base": sb.api_base(Country::SI),
+                "token_url": sb.token_url(Country::SI),
+            },
+            "webhook_secrets": {"woocommerce": common::SECRET, "shopify": common::SECRET, "generic": common::SECRET},
+            "settings": booking,
+        }),
+    )
+    .await;
+    let app = common::spawn_app(settings.clone()).await;
+    Env {
+        app,
+        sb,
+        org,
+        client: reqwest::Client::new(),
+        settings,
+    }
+}
+
+async fn env() -> Env {
+    env_with(base_settings()).await
+}
+
+impl Env {
+    async fn post(
+        &self,
+        platform: &str,
+        headers: reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    ) -> String {
+        let res = self
+            .client
+            .post(self.app.url(&format!("/webhooks/{platform}/{TENANT}")))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let json: Value = res.json().await.unwrap();
+        assert_eq!(status, 202, "{json}");
+        json["job_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn woo(&self, topic: &str, body: &[u8], source: &str) -> String {
+        let mut h = common::reqwest_headers(&common::woo_headers(topic, body, common::SECRET));
+        h.insert("x-wc-webhook-source", source.parse().unwrap());
+        self.post("woocommerce", h, body.to_vec()).await
+    }
+
+    async fn shopify(&self, topic: &str, body: &[u8], event_id: &str) -> String {
+        let mut h = common::reqwest_headers(&common::shopify_headers(topic, body, common::SECRET));
+        h.insert("x-shopify-event-id", event_id.parse().unwrap());
+        self.post("shopify", h, body.to_vec()).await
+    }
+
+    async fn generic(&self, event: &Value, msg_id: &str) -> String {
+        let body = serde_json::to_vec(event).unwrap();
+        let h = common::reqwest_headers(&common::generic_headers(
+            msg_id,
+            chrono::Utc::now().timestamp(),
+            &body,
+            common::SECRET,
+        ));
+        self.post("generic", h, body).await
+    }
+
+    /// Waits until the job is done or dead.
+    async fn settle(&self, id: &str) -> JobRecord {
+        common::eventually(Duration::from_secs(20), || async {
+            self.app
+                .queue
+                .get(TENANT, id)
+                .await
+                .unwrap()
+                .filter(|r| matches!(r.state, JobState::Done | JobState::Dead))
+        })
+        .await
+        .unwrap_or_else(|| panic!("job {id} did not finish"))
+    }
+
+    async fn done(&self, id: &str) -> JobRecord {
+        let rec = self.settle(id).await;
+        assert_eq!(rec.state, JobState::Done, "{:?}", rec.last_error);
+        rec
+    }
+
+    fn invoices(&self) -> Vec<Value> {
+        self.sb.state.invoices(self.org)
+    }
+
+    /// The invoices (not credit notes) with this `DocumentReference`.
+    fn invoices_for(&self, reference: &str) -> Vec<Value> {
+        self.invoices()
+            .into_iter()
+            .filter(|i| i["DocumentReference"] == reference)
+            .collect()
+    }
+
+    fn invoice(&self, id: i64) -> Value {
+        self.sb.state.invoice(self.org, id).unwrap()
+    }
+}
+
+fn value(v: &Value) -> Decimal {
+    Decimal::from_str(&v.to_string()).unwrap()
+}
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn generic_example() -> Value {
+    serde_json::from_str(include_str!("../docs/examples/generic-order-paid.json")).unwrap()
+}
+
+/// The booked invoice's value and the shop's total agree to the cent.
+fn assert_booked(env: &Env, rec: &JobRecord, shop_total: Decimal) -> Value {
+    let result = rec.result.clone().unwrap();
+    let id = result["minimax_id"].as_i64().unwrap();
+    let inv = env.invoice(id);
+    assert_eq!(inv["Status"], "I", "issued");
+    assert_eq!(value(&inv["InvoiceValue"]), shop_total, "invoice {inv}");
+    assert!(result["number"].is_string(), "{result}");
+    inv
+}
+
+#[tokio::test]
+async fn every_fixture_order_books_to_the_cent_or_is_refused_naming_both_figures() {
+    let env = env().await;
+    // (platform, file, topic, shop total or None if the fixture does not add up)
+    let cases: &[(&str, &str, &str, Option<&str>)] = &[
+        ("woocommerce", "order.json", "order.updated", Some("29.35")),
+        (
+            "woocommerce",
+            "order_prices_include_tax.ios.json",
+            "order.updated",
+            Some("33.30"),
+        ),
+        (
+            "shopify",
+            "order_with_percentage_discount.rest-2026-07.json",
+            "orders/paid",
+            Some("181.09"),
+        ),
+        // Published examples whose lines do not add up to their totals (scrambled or
+        // hand-edited): booking them would be wrong, so the job is dead with both figures.
+        (
+            "woocommerce",
+            "order_with_coupon.ios.json",
+            "order.updated",
+            None,
+        ),
+        ("shopify", "order.rest-2026-07.json", "orders/paid", None),
+        ("shopify", "order.python-fixture.json", "orders/paid", None),
+    ];
+    for (i, (platform, file, topic, total)) in cases.iter().enumerate() {
+        let body = common::fixture_body(platform, file);
+        let id = match *platform {
+            "woocommerce" => {
+                env.woo(topic, &body, &format!("https://shop{i}.example/"))
+                    .await
+            }
+            _ => env.shopify(topic, &body, &format!("evt-{i}")).await,
+        };
+        let rec = env.settle(&id).await;
+        match total {
+            Some(t) => {
+                assert_eq!(rec.state, JobState::Done, "{file}: {:?}", rec.last_error);
+                assert_booked(&env, &rec, dec(t));
+            }
+            None => {
+                assert_eq!(rec.state, JobState::Dead, "{file}");
+                let reason = rec.last_error.unwrap();
+                assert!(
+                    reason.contains("shop total") && reason.contains("document total"),
+                    "{file}: {reason}"
+                );
+                assert_eq!(rec.attempts, 1, "a mismatch is not retried");
+            }
+        }
+    }
+    // Refused orders left nothing in Minimax.
+    assert_eq!(env.invoices().len(), 3);
+}
+
+#[tokio::test]
+async fn a_woocommerce_order_first_seen_with_its_refunds_is_booked_then_credited() {
+    let env = env().await;
+    let body = common::fixture_body("woocommerce", "order_partially_refunded.ios.json");
+    let order: Value = serde_json::from_slice(&body).unwrap();
+    let total = dec(order["total"].as_str().unwrap());
+    let id = env
+        .woo("order.updated", &body, "https://refunds.example/")
+        .await;
+    let rec = env.done(&id).await;
+    let result = rec.result.unwrap();
+    assert_eq!(result["document"], "credit_note", "{result}");
+    let invoices = env.invoices();
+    let booked: Vec<_> = invoices
+        .iter()
+        .filter(|i| value(&i["InvoiceValue"]) > Decimal::ZERO)
+        .collect();
+    assert_eq!(booked.len(), 1);
+    assert_eq!(value(&booked[0]["InvoiceValue"]), total);
+    // The newest refund of the order, as a negative document of its amount.
+    let newest = order["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|r| r["id"].as_i64().unwrap())
+        .unwrap();
+    let refunded = dec(newest["total"].as_str().unwrap()).abs();
+    let credit = env.invoice(result["minimax_id"].as_i64().unwrap());
+    assert_eq!(value(&credit["InvoiceValue"]), -refunded, "{credit}");
+}
+
+#[tokio::test]
+async fn table_of_orders_books_each_to_the_cent() {
+    let env = env().await;
+    let base = generic_example();
+    let mut cases: Vec<(&str, Value)> = Vec::new();
+
+    // Two VAT rates, a percentage coupon, taxed shipping, a fee, a B2B buyer with a VAT number.
+    cases.push(("two rates, coupon, shipping, fee, B2B", base.clone()));
+
+    let mut usd = base.clone();
+    usd["order"]["currency"] = json!("USD");
+    cases.push(("foreign currency", usd));
+
+    let mut guest = base.clone();
+    guest["order"]["customer"]
+        .as_object_mut()
+        .unwrap()
+        .remove("shop_customer_id");
+    guest["order"]["customer"]
+        .as_object_mut()
+        .unwrap()
+        .remove("vat_number");
+    guest["order"]["customer"]
+        .as_object_mut()
+        .unwrap()
+        .remove("company");
+    guest["order"]["billing"]
+        .as_object_mut()
+        .unwrap()
+        .remove("vat_number");
+    guest["order"]["billing"]
+        .as_object_mut()
+        .unwrap()
+        .remove("company");
+    cases.push(("guest consumer", guest));
+
+    let mut zero = base.clone();
+    zero["order"]["lines"].as_array_mut().unwrap().push(json!({
+        "shop_line_id": "3", "sku": "GIFT-0", "name": "Gift card", "quantity": 1,
+        "unit_price": "10.00", "subtotal": "10.00", "discount": "0.00", "total": "10.00",
+        "total_tax": "0.00", "tax_rate_percent": "0", "taxes": []
+    }));
+    zero["order"]["subtotal"] = json!("45.00");
+    zero["order"]["total"] = json!("55.71");
+    cases.push(("zero-rated line", zero));
+
+    let gross = json!({"version": 1, "kind": "order_paid", "order": {
+        "shop_order_id": "9001", "number": "G-9001", "currency": "EUR", "status": "paid",
+        "prices_include_tax": true, "amounts_include_tax": true,
+        "customer": {"email": "gross@example.si", "first_name": "Gal", "last_name": "Bruto"},
+        "billing": {"first_name": "Gal", "last_name": "Bruto", "street": ["Trg 1"], "city": "Maribor", "postcode": "2000", "country_code": "SI", "email": "gross@example.si"},
+        "lines": [{"sku": "MUG-01", "name": "Coffee mug", "quantity": "3", "unit_price": "12.20",
+                   "subtotal": "36.60", "discount": "0", "total": "36.60", "total_tax": "6.60", "tax_rate_percent": "22"}],
+        "shipping_lines": [{"title": "Dostava", "subtotal": "3.29", "discount": "0", "total": "3.29", "total_tax": "0.59", "tax_rate_percent": "22"}],
+        "tax_lines": [{"label": "DDV 22 %", "rate_percent": "22", "amount": "7.19"}],
+        "subtotal": "36.60", "discount_total": "0", "shipping_total": "3.29", "total_tax": "7.19", "total": "39.89",
+        "payment_method": {"id": "stripe", "title": "Card"}
+    }});
+    cases.push(("prices include tax", gross));
+
+    let fixed = json!({"version": 1, "kind": "order_paid", "order": {
+        "shop_order_id": "9002", "number": "F-9002", "currency": "EUR", "status": "processing",
+        "customer": {"shop_customer_id": "77", "email": "fixed@example.si", "first_name": "Fani", "last_name": "Popust"},
+        "billing": {"first_name": "Fani", "last_name": "Popust", "street": ["Cesta 2"], "city": "Celje", "postcode": "3000", "country_code": "SI"},
+        "lines": [
+            {"sku": "BOOK-7", "name": "Cookbook", "quantity": "2", "unit_price": "15.00", "subtotal": "30.00", "discount": "5.00", "total": "25.00", "total_tax": "2.38", "tax_rate_percent": "9.5"},
+            {"sku": "MUG-01", "name": "Coffee mug", "quantity": "1", "unit_price": "9.99", "subtotal": "9.99", "discount": "0", "total": "9.99", "total_tax": "2.20", "tax_rate_percent": "22"}
+        ],
+        "discounts": [{"code": "MINUS5", "kind": "fixed", "value": "5.00", "amount": "5.00"}],
+        "tax_lines": [{"label": "DDV 9,5 %", "rate_percent": "9.5", "amount": "2.38"}, {"label": "DDV 22 %", "rate_percent": "22", "amount": "2.20"}],
+        "subtotal": "39.99", "discount_total": "5.00", "shipping_total": "0", "total_tax": "4.58", "total": "39.57",
+        "payment_method": {"id": "bacs", "title": "Bank transfer"}
+    }});
+    cases.push(("fixed coupon, no shipping, bank transfer", fixed));
+
+    for (i, (name, mut event)) in cases.into_iter().enumerate() {
+        // Each case is its own order.
+        event["order"]["shop_order_id"] = json!(format!("T{i}"));
+        event["order"]["number"] = json!(format!("T-{i}"));
+        let total = dec(event["order"]["total"].as_str().unwrap());
+        let id = env.generic(&event, &format!("msg-table-{i}")).await;
+        let rec = env.settle(&id).await;
+        assert_eq!(rec.state, JobState::Done, "{name}: {:?}", rec.last_error);
+        let inv = assert_booked(&env, &rec, total);
+        assert_eq!(inv["DocumentReference"], format!("T-{i}"), "{name}");
+        if name == "foreign currency" {
+            assert_eq!(inv["Currency"]["Name"], "USD", "{name}: {inv}");
+        }
+        if name == "prices include tax" {
+            assert_eq!(inv["PricesOnInvoice"], "D", "{name}");
+        }
+    }
+    // The B2B buyer is a VAT-registered customer, the guest a consumer keyed by e-mail.
+    let customers = env.sb.state.customers(env.org);
+    let b2b = customers
+        .iter()
+        .find(|c| c["VATIdentificationNumber"] == "SI12345678")
+        .unwrap();
+    assert_eq!(b2b["SubjectToVAT"], "D");
+    assert!(customers.iter().any(|c| c["SubjectToVAT"] == "N"));
+}
+
+#[tokio::test]
+async fn the_same_order_delivered_five_times_is_one_document() {
+    let env = env().await;
+    let body = common::fixture_body("woocommerce", "order.json");
+    // Five distinct deliveries (different sources → different dedupe keys), as
+    // WooCommerce re-sends `order.updated` on every change.
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            env.woo(
+                "order.updated",
+                &body,
+                &format!("https://again{i}.example/"),
+            )
+            .await,
+        );
+    }
+    for id in &ids {
+        env.done(id).await;
+    }
+    assert_eq!(env.invoices_for("727").len(), 1, "{:?}", env.invoices());
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_adopted_not_repeated() {
+    for (label, fault) in [
+        ("500 after creating", FaultAction::StatusAfterHandling(500)),
+        (
+            "connection dropped after creating",
+            FaultAction::DropAfterHandling,
+        ),
+    ] {
+        let env = env().await;
+        env.sb
+            .state
+            .inject(Fault::new("/issuedinvoices", fault).method("POST").times(1));
+        let body = common::fixture_body("woocommerce", "order.json");
+        let id = env
+            .woo("order.updated", &body, "https://lost.example/")
+            .await;
+        let rec = env.done(&id).await;
+        assert_eq!(
+            env.invoices_for("727").len(),
+            1,
+            "{label}: {:?}",
+            env.invoices()
+        );
+        assert_eq!(rec.result.as_ref().unwrap()["adopted"], true, "{label}");
+        assert!(rec.attempts >= 2, "{label}");
+        // A later redelivery changes nothing.
+        let again = env
+            .woo("order.updated", &body, "https://lost-again.example/")
+            .await;
+        env.done(&again).await;
+        assert_eq!(env.invoices_for("727").len(), 1, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn full_and_partial_refunds_become_credit_notes_of_the_refunded_amounts() {
+    let env = env().await;
+    let paid = generic_example();
+    let total = dec("45.71");
+    let id = env.generic(&paid, "msg-paid").await;
+    let rec = env.done(&id).await;
+    let invoice_id = rec.result.unwrap()["minimax_id"].as_i64().unwrap();
+
+    // Partial: one mug (of two) back.
+    let partial = json!({"version": 1, "kind": "order_refunded", "refund": {
+        "shop_refund_id": "R1", "shop_order_id": "100045", "currency": "EUR", "amount": "10.98",
+        "lines": [{"shop_line_id": "1", "sku": "MUG-01", "name": "Coffee mug", "quantity": "1", "subtotal": "9.00", "tax": "1.98"}]
+    }});
+    let id = env.generic(&partial, "msg-refund-1").await;
+    let rec = env.done(&id).await;
+    let credit = env.invoice(rec.result.unwrap()["minimax_id"].as_i64().unwrap());
+    assert_eq!(value(&credit["InvoiceValue"]), dec("-10.98"), "{credit}");
+
+    // Full: everything back, as a copy of the invoice.
+    let mut full = paid.clone();
+    full["kind"] = json!("order_refunded");
+    let order = full["order"].take();
+    full.as_object_mut().unwrap().remove("order");
+    full["refund"] = json!({"shop_refund_id": "R2", "shop_order_id": "100045", "currency": "EUR", "amount": "45.71"});
+    full["order"] = order;
+    let id = env.generic(&full, "msg-refund-2").await;
+    let rec = env.done(&id).await;
+    let credit_id = rec.result.unwrap()["minimax_id"].as_i64().unwrap();
+    assert_ne!(credit_id, invoice_id);
+    let credit = env.invoice(credit_id);
+    assert_eq!(value(&credit["InvoiceValue"]), -total, "{credit}");
+}
+
+#[tokio::test]
+async fn a_refund_that_arrives_before_its_order_waits_then_books() {
+    let env = env().await;
+    let refund = json!({"version": 1, "kind": "order_refunded", "refund": {
+        "shop_refund_id": "R9", "shop_order_id": "100045", "currency": "EUR", "amount": "10.98",
+        "lines": [{"shop_line_id": "1", "sku": "MUG-01", "name": "Coffee mug", "quantity": "1", "subtotal": "9.00", "tax": "1.98"}]
+    }});
+    let refund_job = env.generic(&refund, "msg-early-refund").await;
+    let waiting = common::eventually(Duration::from_secs(10), || async {
+        env.app
+            .queue
+            .get(TENANT, &refund_job)
+            .await
+            .unwrap()
+            .filter(|r| r.state == JobState::Delayed)
+    })
+    .await
+    .expect("the refund waits");
+    assert!(waiting
+        .last_error
+        .unwrap()
+        .contains("waiting for the invoice"));
+    assert!(env.invoices().is_empty());
+
+    let order_job = env.generic(&generic_example(), "msg-late-order").await;
+    env.done(&order_job).await;
+    // The refund's next look finds the invoice (retry it now rather than wait 30 s).
+    env.app.queue.retry(TENANT, &refund_job).await.unwrap();
+    let rec = env.done(&refund_job).await;
+    let credit = env.invoice(rec.result.unwrap()["minimax_id"].as_i64().unwrap());
+    assert_eq!(value(&credit["InvoiceValue"]), dec("-10.98"));
+    assert_eq!(rec.attempts, 1, "waiting used no attempts");
+}
+
+#[tokio::test]
+async fn dead_jobs_name_the_fix_and_book_after_it_and_a_retry() {
+    let mut booking = base_settings();
+    booking["item_strategy"] = json!("by_sku_require_existing");
+    booking["payment_methods"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cod");
+    let env = env_with(booking).await;
+
+    // 1. An item that does not exist while items must exist.
+    let id = env.generic(&generic_example(), "msg-dead-1").await;
+    let rec = env.settle(&id).await;
+    assert_eq!(rec.state, JobState::Dead);
+    let reason = rec.last_error.unwrap();
+    assert!(
+        reason.contains("MUG-01") && reason.contains("item_strategy"),
+        "{reason}"
+    );
+    assert_eq!(rec.attempts, 1, "not retried");
+
+    // 2. Allow creating items: now the unmapped payment method stops it.
+    let mut fixed = base_settings();
+    fixed["payment_methods"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cod");
+    update_settings(&env, fixed).await;
+    env.app.queue.retry(TENANT, &id).await.unwrap();
+    let rec = env.settle(&id).await;
+    assert_eq!(rec.state, JobState::Dead);
+    let reason = rec.last_error.unwrap();
+    assert!(
+        reason.contains("cod") && reason.contains("payment"),
+        "{reason}"
+    );
+
+    // 3. Map the payment method: the retried job books.
+    update_settings(&env, base_settings()).await;
+    env.app.queue.retry(TENANT, &id).await.unwrap();
+    let rec = env.done(&id).await;
+    assert_booked(&env, &rec, dec("45.71"));
+
+    // 4. An unreconcilable total: dead with both figures, nothing written.
+    let mut wrong = generic_example();
+    wrong["order"]["shop_order_id"] = json!("666");
+    wrong["order"]["number"] = json!("WRONG-1");
+    wrong["order"]["total"] = json!("46.71");
+    let id = env.generic(&wrong, "msg-dead-4").await;
+    let rec = env.settle(&id).await;
+    assert_eq!(rec.state, JobState::Dead);
+    let reason = rec.last_error.unwrap();
+    assert!(
+        reason.contains("46.71") && reason.contains("45.71"),
+        "{reason}"
+    );
+    assert!(env.invoices_for("WRONG-1").is_empty());
+}
+
+async fn update_settings(env: &Env, booking: Value) {
+    let store = common::tenant_store(&env.settings);
+    let mut t = store.get(TENANT).await.unwrap().unwrap();
+    t.settings = serde_json::from_value(booking).unwrap();
+    store.put(&t).await.unwrap();
+}
+
+#[tokio::test]
+async fn calls_per_booked_order_cold_and_warm() {
+    let env = env().await;
+    env.sb.state.reset_counters();
+    let first = generic_example();
+    let id = env.generic(&first, "msg-cold").await;
+    env.done(&id).await;
+    let cold = env.sb.state.counters();
+
+    env.sb.state.reset_counters();
+    let mut second = generic_example();
+    second["order"]["shop_order_id"] = json!("100046");
+    second["order"]["number"] = json!("2025-00046");
+    let id = env.generic(&second, "msg-warm").await;
+    env.done(&id).await;
+    let warm = env.sb.state.counters();
+    println!(
+        "calls per booked order (issued invoice): cold {} API + {} token, warm {} API + {} token; warm by kind: {:?}",
+        cold.api_calls, cold.token_requests, warm.api_calls, warm.token_requests, warm.by_kind
+    );
+    // Warm: the document itself only — create, read (RowVersion), issue, read (number).
+    assert_eq!(warm.token_requests, 0);
+    assert_eq!(warm.api_calls, 4, "{:?}", warm.by_kind);
+    assert!(cold.api_calls > warm.api_calls);
+    assert_eq!(cold.token_requests, 1);
+
+    // A repeated event of a booked order costs nothing.
+    env.sb.state.reset_counters();
+    let id = env.generic(&second, "msg-warm-again").await;
+    env.done(&id).await;
+    assert_eq!(env.sb.state.counters().api_calls, 0);
+}
