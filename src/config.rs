@@ -120,9 +120,31 @@ impl Settings {
                 .into_iter()
                 .map(|p| (p.to_owned(), secret.clone()))
                 .collect(),
-            settings: None,
+            settings: Some(demo_booking_settings()),
         });
     }
+}
+
+/// The demo tenant issues its invoices (so they get a number) and maps the usual
+/// gateways to the sandbox's payment methods; card and cash need its cashier.
+fn demo_booking_settings() -> crate::mapping::BookingSettings {
+    let mut s = crate::mapping::BookingSettings {
+        document: crate::mapping::DocumentKind::InvoiceIssued,
+        cashier_employee: Some("Janez Novak".into()),
+        ..Default::default()
+    };
+    for (gateway, method) in [
+        ("bacs", "Transakcijski račun"),
+        ("cod", "Gotovina"),
+        ("stripe", "STRIPE"),
+        ("paypal", "PayPal"),
+        ("woocommerce_payments", "Kartica"),
+        ("shopify_payments", "Kartica"),
+        ("manual", "Transakcijski račun"),
+    ] {
+        s.payment_methods.insert(gateway.into(), method.into());
+    }
+    s
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -614,3 +614,61 @@ async fn calls_per_booked_order_cold_and_warm() {
     env.done(&id).await;
     assert_eq!(env.sb.state.counters().api_calls, 0);
 }
+
+#[tokio::test]
+async fn cancelling_deletes_a_draft_and_credits_an_issued_invoice() {
+    // Drafts: the cancellation deletes the draft; a late paid event books nothing.
+    let mut drafts = base_settings();
+    drafts["document"] = json!("invoice_draft");
+    let env = env_with(drafts).await;
+    let paid = generic_example();
+    let rec = env.done(&env.generic(&paid, "msg-d-paid").await).await;
+    let id = rec.result.unwrap()["minimax_id"].as_i64().unwrap();
+    assert_eq!(env.invoice(id)["Status"], "O");
+    let mut cancelled = paid.clone();
+    cancelled["kind"] = json!("order_cancelled");
+    cancelled["order"]["status"] = json!("cancelled");
+    let rec = env.done(&env.generic(&cancelled, "msg-d-cancel").await).await;
+    assert_eq!(rec.result.unwrap()["status"], "deleted");
+    assert!(env.sb.state.invoice(env.org, id).is_none(), "draft deleted");
+    let rec = env.done(&env.generic(&paid, "msg-d-paid-late").await).await;
+    assert!(rec.result.unwrap()["skipped"].is_string());
+    assert!(env.invoices().is_empty());
+
+    // Issued: the cancellation is a credit note of the whole invoice.
+    let issued = env_with(base_settings()).await;
+    let rec = issued.done(&issued.generic(&paid, "msg-i-paid").await).await;
+    let id = rec.result.unwrap()["minimax_id"].as_i64().unwrap();
+    let rec = issued.done(&issued.generic(&cancelled, "msg-i-cancel").await).await;
+    let result = rec.result.unwrap();
+    assert_eq!(result["document"], "credit_note", "{result}");
+    let credit = issued.invoice(result["minimax_id"].as_i64().unwrap());
+    assert_eq!(value(&credit["InvoiceValue"]), -value(&issued.invoice(id)["InvoiceValue"]));
+}
+
+#[tokio::test]
+async fn issuing_with_pdf_keeps_the_attachment_id_with_the_job() {
+    let mut pdf = base_settings();
+    pdf["document"] = json!("invoice_issued_with_pdf");
+    let env = env_with(pdf).await;
+    let rec = env.done(&env.generic(&generic_example(), "msg-pdf").await).await;
+    let result = rec.result.unwrap();
+    assert_eq!(result["status"], "issued");
+    assert!(result["pdf"]["attachment_id"].is_i64(), "{result}");
+    assert!(result["pdf"]["file_name"].as_str().unwrap().ends_with(".pdf"), "{result}");
+}
+
+#[tokio::test]
+async fn received_orders_are_created_once_with_the_shop_reference() {
+    let mut orders = base_settings();
+    orders["document"] = json!("received_order");
+    let env = env_with(orders).await;
+    let paid = generic_example();
+    for i in 0..3 {
+        env.done(&env.generic(&paid, &format!("msg-o-{i}")).await).await;
+    }
+    let orders = env.sb.state.orders(env.org);
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(orders[0]["Reference"], "2025-00045");
+    assert_eq!(orders[0]["ReceivedIssued"], "P");
+}

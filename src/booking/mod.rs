@@ -418,9 +418,15 @@ impl Ctx<'_> {
                 .client
                 .issued_invoice_action(id, action, current.row_version.as_deref())
                 .await?;
-            attachment = result.attachment().map(
-                |a| json!({"attachment_id": a.attachment_id, "file_name": a.attachment_file_name}),
-            );
+            if action == InvoiceAction::IssueAndGeneratePdf {
+                // The PDF itself stays in Minimax; the job keeps its attachment id.
+                attachment = result
+                    .attachment()
+                    .filter(|a| a.attachment_id.is_some() || a.attachment_file_name.is_some())
+                    .map(|a| {
+                        json!({"attachment_id": a.attachment_id, "file_name": a.attachment_file_name})
+                    });
+            }
         }
         // The number is assigned on issuing.
         let issued = self.client.get_issued_invoice(id).await?;
