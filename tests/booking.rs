@@ -628,7 +628,9 @@ async fn cancelling_deletes_a_draft_and_credits_an_issued_invoice() {
     let mut cancelled = paid.clone();
     cancelled["kind"] = json!("order_cancelled");
     cancelled["order"]["status"] = json!("cancelled");
-    let rec = env.done(&env.generic(&cancelled, "msg-d-cancel").await).await;
+    let rec = env
+        .done(&env.generic(&cancelled, "msg-d-cancel").await)
+        .await;
     assert_eq!(rec.result.unwrap()["status"], "deleted");
     assert!(env.sb.state.invoice(env.org, id).is_none(), "draft deleted");
     let rec = env.done(&env.generic(&paid, "msg-d-paid-late").await).await;
@@ -637,13 +639,20 @@ async fn cancelling_deletes_a_draft_and_credits_an_issued_invoice() {
 
     // Issued: the cancellation is a credit note of the whole invoice.
     let issued = env_with(base_settings()).await;
-    let rec = issued.done(&issued.generic(&paid, "msg-i-paid").await).await;
+    let rec = issued
+        .done(&issued.generic(&paid, "msg-i-paid").await)
+        .await;
     let id = rec.result.unwrap()["minimax_id"].as_i64().unwrap();
-    let rec = issued.done(&issued.generic(&cancelled, "msg-i-cancel").await).await;
+    let rec = issued
+        .done(&issued.generic(&cancelled, "msg-i-cancel").await)
+        .await;
     let result = rec.result.unwrap();
     assert_eq!(result["document"], "credit_note", "{result}");
     let credit = issued.invoice(result["minimax_id"].as_i64().unwrap());
-    assert_eq!(value(&credit["InvoiceValue"]), -value(&issued.invoice(id)["InvoiceValue"]));
+    assert_eq!(
+        value(&credit["InvoiceValue"]),
+        -value(&issued.invoice(id)["InvoiceValue"])
+    );
 }
 
 #[tokio::test]
@@ -651,11 +660,19 @@ async fn issuing_with_pdf_keeps_the_attachment_id_with_the_job() {
     let mut pdf = base_settings();
     pdf["document"] = json!("invoice_issued_with_pdf");
     let env = env_with(pdf).await;
-    let rec = env.done(&env.generic(&generic_example(), "msg-pdf").await).await;
+    let rec = env
+        .done(&env.generic(&generic_example(), "msg-pdf").await)
+        .await;
     let result = rec.result.unwrap();
     assert_eq!(result["status"], "issued");
     assert!(result["pdf"]["attachment_id"].is_i64(), "{result}");
-    assert!(result["pdf"]["file_name"].as_str().unwrap().ends_with(".pdf"), "{result}");
+    assert!(
+        result["pdf"]["file_name"]
+            .as_str()
+            .unwrap()
+            .ends_with(".pdf"),
+        "{result}"
+    );
 }
 
 #[tokio::test]
@@ -665,10 +682,33 @@ async fn received_orders_are_created_once_with_the_shop_reference() {
     let env = env_with(orders).await;
     let paid = generic_example();
     for i in 0..3 {
-        env.done(&env.generic(&paid, &format!("msg-o-{i}")).await).await;
+        env.done(&env.generic(&paid, &format!("msg-o-{i}")).await)
+            .await;
     }
     let orders = env.sb.state.orders(env.org);
     assert_eq!(orders.len(), 1, "{orders:?}");
     assert_eq!(orders[0]["Reference"], "2025-00045");
     assert_eq!(orders[0]["ReceivedIssued"], "P");
+}
+
+#[tokio::test]
+async fn a_warm_draft_booking_costs_one_call() {
+    let mut drafts = base_settings();
+    drafts["document"] = json!("invoice_draft");
+    let env = env_with(drafts).await;
+    env.done(&env.generic(&generic_example(), "msg-draft-cold").await)
+        .await;
+    env.sb.state.reset_counters();
+    let mut second = generic_example();
+    second["order"]["shop_order_id"] = json!("100047");
+    second["order"]["number"] = json!("2025-00047");
+    env.done(&env.generic(&second, "msg-draft-warm").await)
+        .await;
+    let warm = env.sb.state.counters();
+    assert_eq!(
+        (warm.api_calls, warm.token_requests),
+        (1, 0),
+        "{:?}",
+        warm.by_kind
+    );
 }
