@@ -2,7 +2,7 @@
 # Multi-stage build: compile in the Rust image, run in a small Debian image as a
 # non-root user. The container runs the same binary and config path as `cargo run`.
 
-FROM rust:1.85-slim-bookworm AS build
+FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
 COPY Cargo.toml Cargo.lock ./
@@ -12,6 +12,8 @@ RUN mkdir -p src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.r
     && rm -rf src benches
 COPY src ./src
 COPY benches ./benches
+# The OpenAPI document is compiled into the binary.
+COPY docs ./docs
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin minimax-connector
 
 FROM debian:bookworm-slim AS runtime

@@ -164,7 +164,14 @@ pub async fn spawn_app_with(
     settings: Settings,
     handler: std::sync::Arc<dyn minimax_connector::worker::JobHandler>,
 ) -> TestApp {
-    let app = minimax_connector::startup::Application::build_with_handler(settings, Some(handler))
+    start(settings, Some(handler)).await
+}
+
+async fn start(
+    settings: Settings,
+    handler: Option<std::sync::Arc<dyn minimax_connector::worker::JobHandler>>,
+) -> TestApp {
+    let app = minimax_connector::startup::Application::build_with_handler(settings, handler)
         .await
         .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -234,17 +241,5 @@ pub fn reqwest_headers(h: &actix_web::http::header::HeaderMap) -> reqwest::heade
 
 /// The real service (booking into Minimax) on a free port.
 pub async fn spawn_app(settings: Settings) -> TestApp {
-    let app = minimax_connector::startup::Application::build_with_handler(settings, None)
-        .await
-        .expect("app builds");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let queue = app.queue().clone();
-    let stop = app.stop_handle();
-    let task = tokio::spawn(app.run_until_stopped());
-    TestApp {
-        base,
-        queue,
-        stop,
-        task: Some(task),
-    }
+    start(settings, None).await
 }
