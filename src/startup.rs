@@ -90,9 +90,14 @@ impl Application {
         let queue = Queue::new(pool.clone(), queue_config(&settings));
         crate::metrics::init();
         let prefix = settings.redis.key_prefix.clone();
-        let minimax = Minimax::new(settings.minimax.clone(), pool.clone(), prefix.clone())
-            .context("minimax settings")?;
         let cipher = settings.cipher().context("security.encryption_key")?;
+        let minimax = Minimax::new_with_cipher(
+            settings.minimax.clone(),
+            pool.clone(),
+            prefix.clone(),
+            Some(cipher.clone()),
+        )
+        .context("minimax settings")?;
         if settings.security.encryption_key.expose_secret() == crate::config::DEMO_ENCRYPTION_KEY {
             tracing::warn!("using the public demo encryption key: set MMC__SECURITY__ENCRYPTION_KEY in production");
         }

@@ -712,3 +712,65 @@ async fn a_warm_draft_booking_costs_one_call() {
         warm.by_kind
     );
 }
+
+#[tokio::test]
+async fn an_operator_fixes_the_setting_and_retries_through_the_admin_api() {
+    let mut booking = base_settings();
+    booking["payment_methods"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cod");
+    let env = env_with(booking).await;
+    let admin = |req: reqwest::RequestBuilder| req.bearer_auth("demo-admin-token-change-me");
+    let id = env.generic(&generic_example(), "msg-admin-1").await;
+    let rec = env.settle(&id).await;
+    assert_eq!(rec.state, JobState::Dead);
+
+    let dead: Value = admin(
+        env.client.get(
+            env.app
+                .url(&format!("/admin/tenants/{TENANT}/jobs?state=dead")),
+        ),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert!(dead.to_string().contains(&id), "{dead}");
+
+    let res = admin(
+        env.client
+            .patch(env.app.url(&format!("/admin/tenants/{TENANT}"))),
+    )
+    .json(&json!({"settings": {"payment_methods": {"cod": "Gotovina"}}}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let res = admin(
+        env.client.post(
+            env.app
+                .url(&format!("/admin/tenants/{TENANT}/jobs/{id}/retry")),
+        ),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let rec = env.done(&id).await;
+    assert_booked(&env, &rec, dec("45.71"));
+    let job: Value = admin(
+        env.client
+            .get(env.app.url(&format!("/admin/tenants/{TENANT}/jobs/{id}"))),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(job["state"], "done");
+    assert_eq!(job["result"]["document"], "issued_invoice");
+}

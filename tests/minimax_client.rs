@@ -633,3 +633,27 @@ async fn received_orders_and_credit_notes() {
     assert_eq!(note.invoice_value, Some(dec("-64.55")));
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_cached_token_is_sealed_in_redis() {
+    let env = Env::new(SandboxSettings::default(), |_| {}).await;
+    let client = env.tenant(&env.instance());
+    client.my_organisations().await.unwrap();
+    let issued = env.sandbox.issued_tokens();
+    assert_eq!(issued.len(), 1);
+    let mut conn = redis_pool().get().await.unwrap();
+    let stored: String = redis::cmd("GET")
+        .arg(format!("{}:{{t:shop-1}}:token", env.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(stored.contains("enc:v1:"), "{stored}");
+    assert!(!stored.contains(&issued[0]), "token stored in clear");
+    // Another instance (same configuration) opens it: no second token request.
+    env.tenant(&env.instance())
+        .my_organisations()
+        .await
+        .unwrap();
+    assert_eq!(env.sandbox.counters().token_requests, 1);
+    env.cleanup().await;
+}

@@ -234,6 +234,8 @@ pub(crate) struct Inner {
     prefix: String,
     tokens: Mutex<HashMap<String, CachedToken>>,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Seals access tokens cached in Redis.
+    cipher: crate::crypto::Cipher,
 }
 
 impl Inner {
@@ -257,11 +259,37 @@ pub struct Minimax {
 }
 
 impl Minimax {
+    /// A client whose cached tokens are sealed with a key derived from
+    /// `fingerprint_key` (the same on every instance with the same configuration).
     pub fn new(
         settings: MinimaxSettings,
         redis: deadpool_redis::Pool,
         key_prefix: String,
     ) -> Result<Self, MinimaxError> {
+        Self::new_with_cipher(settings, redis, key_prefix, None)
+    }
+
+    /// As [`Minimax::new`], sealing cached tokens with `cipher` (the service's
+    /// at-rest key) when given.
+    pub fn new_with_cipher(
+        settings: MinimaxSettings,
+        redis: deadpool_redis::Pool,
+        key_prefix: String,
+        cipher: Option<crate::crypto::Cipher>,
+    ) -> Result<Self, MinimaxError> {
+        let cipher = match cipher {
+            Some(c) => c,
+            None => {
+                use base64::Engine;
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                h.update(b"minimax-connector/token-cache/v1:");
+                h.update(settings.fingerprint_key.expose_secret().as_bytes());
+                let key = base64::engine::general_purpose::STANDARD.encode(h.finalize());
+                crate::crypto::Cipher::new("tok", &SecretString::from(key), &HashMap::new())
+                    .map_err(|e| MinimaxError::Config(e.to_string()))?
+            }
+        };
         if settings.rate_per_sec.is_nan() || settings.rate_per_sec <= 0.0 || settings.burst == 0 {
             return Err(MinimaxError::Config(
                 "rate_per_sec and burst must be positive".into(),
@@ -282,6 +310,7 @@ impl Minimax {
                 prefix: key_prefix,
                 tokens: Mutex::new(HashMap::new()),
                 flights: Mutex::new(HashMap::new()),
+                cipher,
             }),
         })
     }

@@ -40,6 +40,7 @@ pub enum AuthState {
 #[derive(Serialize, Deserialize)]
 struct StoredToken {
     fp: String,
+    /// The access token, sealed with the service's cipher.
     token: String,
     /// Unix ms after which the token must not be used.
     until_ms: i64,
@@ -180,14 +181,19 @@ impl TenantClient {
         let Some(stored) = raw.and_then(|r| serde_json::from_str::<StoredToken>(&r).ok()) else {
             return Ok(None);
         };
+        // Sealed at rest; a value sealed with another key is simply not reused.
+        let Ok(token) = self.inner.cipher.open(&stored.token) else {
+            return Ok(None);
+        };
+        let token = token.expose_secret().to_owned();
         let usable = stored.fp == self.fingerprint
             && stored.until_ms > Utc::now().timestamp_millis()
-            && Some(stored.token.as_str()) != stale;
+            && Some(token.as_str()) != stale;
         if !usable {
             return Ok(None);
         }
-        self.store_in_process(&stored.token, stored.until_ms);
-        Ok(Some(SecretString::from(stored.token)))
+        self.store_in_process(&token, stored.until_ms);
+        Ok(Some(SecretString::from(token)))
     }
 
     fn flight(&self) -> Arc<tokio::sync::Mutex<()>> {
@@ -327,7 +333,7 @@ impl TenantClient {
                 let until_ms = Utc::now().timestamp_millis() + usable_ms;
                 let stored = StoredToken {
                     fp: self.fingerprint.clone(),
-                    token: parsed.access_token.clone(),
+                    token: self.inner.cipher.seal(&parsed.access_token),
                     until_ms,
                 };
                 let raw = serde_json::to_string(&stored).map_err(|e| MinimaxError::Unexpected {

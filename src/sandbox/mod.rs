@@ -279,6 +279,11 @@ impl SandboxState {
         lock(&self.shared.world).add_org(id, name, country);
     }
 
+    /// The access tokens handed out so far (tests check they are not stored in clear).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.shared.tokens).keys().cloned().collect()
+    }
+
     /// Adds a VAT rate to an organisation's home-country rates; returns its id.
     pub fn add_vat_rate(
         &self,
