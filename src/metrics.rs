@@ -108,6 +108,68 @@ static OLDEST_AGE: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
     g
 });
 
+static TENANT_BLOCKED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let g = IntGaugeVec::new(
+        Opts::new(
+            "mmc_tenant_credentials_blocked",
+            "1 while a tenant's Minimax credentials are blocked after a rejected login",
+        ),
+        &["tenant"],
+    )
+    .unwrap_or_else(|e| panic!("metric: {e}"));
+    REGISTRY
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("register: {e}"));
+    g
+});
+
+static BUDGET_USED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let g = IntGaugeVec::new(
+        Opts::new(
+            "mmc_minimax_budget_used",
+            "Minimax calls used by a tenant's organisation, by window (24h, month)",
+        ),
+        &["tenant", "window"],
+    )
+    .unwrap_or_else(|e| panic!("metric: {e}"));
+    REGISTRY
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("register: {e}"));
+    g
+});
+
+/// Refreshes the per-tenant gauges (blocked credentials, budget used) from Redis.
+pub async fn refresh_tenants(
+    tenants: &crate::tenants::TenantStore,
+    minimax: &crate::minimax::Minimax,
+) {
+    let Ok(ids) = tenants.list().await else {
+        return;
+    };
+    TENANT_BLOCKED.reset();
+    BUDGET_USED.reset();
+    for id in ids {
+        let Ok(Some(t)) = tenants.get(&id).await else {
+            continue;
+        };
+        let blocked = matches!(
+            minimax.auth_state(&t.credentials()).await,
+            crate::minimax::AuthState::Blocked { .. }
+        );
+        TENANT_BLOCKED
+            .with_label_values(&[&id])
+            .set(i64::from(blocked));
+        if let Ok(u) = minimax.usage(t.organisation_id).await {
+            BUDGET_USED
+                .with_label_values(&[&id, "24h"])
+                .set(i64::try_from(u.last_24h).unwrap_or(i64::MAX));
+            BUDGET_USED
+                .with_label_values(&[&id, "month"])
+                .set(i64::try_from(u.this_month).unwrap_or(i64::MAX));
+        }
+    }
+}
+
 /// Touches every metric so that all series exist (at zero) from the start.
 pub fn init() {
     for platform in ["woocommerce", "shopify", "generic"] {
@@ -132,6 +194,8 @@ pub fn init() {
     LazyLock::force(&JOB_SECONDS);
     LazyLock::force(&QUEUE_GAUGES);
     LazyLock::force(&OLDEST_AGE);
+    LazyLock::force(&TENANT_BLOCKED);
+    LazyLock::force(&BUDGET_USED);
 }
 
 /// Refreshes the queue gauges from Redis, then renders everything in the text format.

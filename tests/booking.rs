@@ -44,6 +44,11 @@ fn base_settings() -> Value {
 }
 
 async fn env_with(booking: Value) -> Env {
+    env_full(booking, None).await
+}
+
+/// `password`: the Minimax password the tenant is given (`None`: the right one).
+async fn env_full(booking: Value, password: Option<&str>) -> Env {
     let sb = Sandbox::spawn(SandboxSettings::default()).await.unwrap();
     let org = sb.state.settings().organisation_id;
     // The US fixtures charge sales tax at these rates; give the organisation rates of
@@ -60,6 +65,8 @@ async fn env_with(booking: Value) -> Env {
     // The default per-organisation rate (2/s) is for Minimax; the sandbox takes more.
     settings.minimax.rate_per_sec = 500.0;
     settings.minimax.burst = 500;
+    // Blocked credentials: waiting jobs look again after a second (default 5 min).
+    settings.minimax.blocked_recheck_secs = 1;
     let sbs = sb.state.settings().clone();
     common::put_tenant(
         &settings,
@@ -69,7 +76,7 @@ async fn env_with(booking: Value) -> Env {
             "organisation_id": org,
             "minimax": {
                 "username": sbs.username,
-                "password": secrecy::ExposeSecret::expose_secret(&sbs.password),
+                "password": password.unwrap_or(secrecy::ExposeSecret::expose_secret(&sbs.password)),
                 "client_id": sbs.client_id,
                 "client_secret": secrecy::ExposeSecret::expose_secret(&sbs.client_secret),
                 "api_base": sb.api_base(Country::SI),
@@ -656,14 +663,17 @@ async fn cancelling_deletes_a_draft_and_credits_an_issued_invoice() {
 }
 
 #[tokio::test]
-async fn issuing_with_pdf_keeps_the_attachment_id_with_the_job() {
+async fn issuing_with_pdf_keeps_the_attachment_id_and_the_analytic_is_carried() {
     let mut pdf = base_settings();
     pdf["document"] = json!("invoice_issued_with_pdf");
+    pdf["analytic_id"] = json!(4242);
     let env = env_with(pdf).await;
     let rec = env
         .done(&env.generic(&generic_example(), "msg-pdf").await)
         .await;
     let result = rec.result.unwrap();
+    let inv = env.invoice(result["minimax_id"].as_i64().unwrap());
+    assert_eq!(inv["Analytic"]["ID"], 4242, "analytic carried: {inv}");
     assert_eq!(result["status"], "issued");
     assert!(result["pdf"]["attachment_id"].is_i64(), "{result}");
     assert!(
@@ -773,4 +783,83 @@ async fn an_operator_fixes_the_setting_and_retries_through_the_admin_api() {
     .unwrap();
     assert_eq!(job["state"], "done");
     assert_eq!(job["result"]["document"], "issued_invoice");
+}
+
+#[tokio::test]
+async fn a_wrong_password_makes_one_token_request_jobs_wait_and_book_after_the_fix() {
+    let env = env_full(base_settings(), Some("not-the-password")).await;
+    let admin = |req: reqwest::RequestBuilder| req.bearer_auth("demo-admin-token-change-me");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut order = generic_example();
+        order["order"]["shop_order_id"] = json!(format!("L{i}"));
+        order["order"]["number"] = json!(format!("L-{i}"));
+        ids.push(env.generic(&order, &format!("msg-lock-{i}")).await);
+    }
+    // Every job is waiting; they have looked again (recheck every second) without a
+    // second token request.
+    for id in &ids {
+        common::eventually(Duration::from_secs(10), || async {
+            env.app.queue.get(TENANT, id).await.unwrap().filter(|r| {
+                r.state == JobState::Delayed
+                    && r.history.iter().filter(|a| a.outcome == "wait").count() >= 2
+            })
+        })
+        .await
+        .expect("job waits");
+    }
+    let c = env.sb.state.counters();
+    assert_eq!(
+        c.token_requests, 1,
+        "exactly one login with the wrong password"
+    );
+    assert!(!env.sb.state.is_locked(&env.sb.state.settings().username));
+    for id in &ids {
+        let rec = env.app.queue.get(TENANT, id).await.unwrap().unwrap();
+        assert_eq!(rec.attempts, 0, "waiting uses no attempts");
+    }
+    let status: Value = admin(
+        env.client
+            .get(env.app.url(&format!("/admin/tenants/{TENANT}/status"))),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(status["credentials"]["state"], "blocked", "{status}");
+    let metrics = env
+        .client
+        .get(env.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "mmc_tenant_credentials_blocked{{tenant=\"{TENANT}\"}} 1"
+        )),
+        "{metrics}"
+    );
+
+    // The operator enters the right password: the waiting jobs go through.
+    let password =
+        secrecy::ExposeSecret::expose_secret(&env.sb.state.settings().password).to_owned();
+    let res = admin(
+        env.client
+            .patch(env.app.url(&format!("/admin/tenants/{TENANT}"))),
+    )
+    .json(&json!({"minimax": {"password": password}}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    for id in &ids {
+        env.done(id).await;
+    }
+    assert_eq!(env.sb.state.counters().token_requests, 2);
+    assert_eq!(env.invoices().len(), 5);
 }

@@ -630,7 +630,7 @@ impl Ctx<'_> {
             credit_note_report_template_id,
             delivery_note_report_template_id: None,
             employee_id,
-            analytic_id: None,
+            analytic_id: s.analytic_id,
         })
     }
 

@@ -65,9 +65,11 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let body = match tokio::time::timeout(state.redis_timeout, crate::metrics::render(&state.queue))
-        .await
-    {
+    let refreshed = async {
+        crate::metrics::refresh_tenants(&state.tenants, &state.minimax).await;
+        crate::metrics::render(&state.queue).await
+    };
+    let body = match tokio::time::timeout(state.redis_timeout, refreshed).await {
         Ok(body) => body,
         Err(_) => {
             // Serve the counters even when the queue gauges cannot be refreshed.

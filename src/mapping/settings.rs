@@ -102,8 +102,10 @@ pub struct BookingSettings {
     pub credit_note_report_template: Option<String>,
     /// Cashier employee (name as in Minimax), for cash-register style invoices.
     pub cashier_employee: Option<String>,
-    /// Analytic code put on every row.
-    pub analytic: Option<String>,
+    /// Minimax analytic (id) put on every document, e.g. one per shop when several
+    /// shops feed one organisation. An id, not a code: MINIMAX_API.md documents the
+    /// `analytics` endpoint but not the fields a lookup by code would need.
+    pub analytic_id: Option<i64>,
     /// Days until payment is due (the invoice's `DateDue`).
     pub payment_due_days: u32,
     /// Largest accepted difference between the planned document and the shop's totals.
@@ -136,7 +138,7 @@ impl Default for BookingSettings {
             invoice_report_template: None,
             credit_note_report_template: None,
             cashier_employee: None,
-            analytic: None,
+            analytic_id: None,
             payment_due_days: 0,
             total_tolerance: Decimal::ZERO,
             cancel_action: CancelAction::default(),
