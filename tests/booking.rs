@@ -863,3 +863,63 @@ async fn a_wrong_password_makes_one_token_request_jobs_wait_and_book_after_the_f
     assert_eq!(env.sb.state.counters().token_requests, 2);
     assert_eq!(env.invoices().len(), 5);
 }
+
+#[tokio::test]
+async fn demo_mode_books_into_the_embedded_sandbox() {
+    // What `cargo run` does: demo on, the sandbox mounted in the service itself, the
+    // demo tenant seeded with `{self}` pointing at this instance.
+    let mut settings = common::settings_for(&common::redis_url(), &common::unique_prefix("demo"));
+    settings.demo.enabled = true;
+    settings.apply_demo();
+    settings.minimax.rate_per_sec = 500.0;
+    settings.minimax.burst = 500;
+    let app = common::spawn_app(settings.clone()).await;
+    let store = common::tenant_store(&settings);
+    let tenant = common::eventually(Duration::from_secs(10), || async {
+        store.get("demo").await.unwrap()
+    })
+    .await
+    .expect("demo tenant seeded");
+    assert!(tenant
+        .minimax
+        .api_base
+        .as_deref()
+        .unwrap()
+        .starts_with(&app.base));
+
+    let body = serde_json::to_vec(&generic_example()).unwrap();
+    let h = common::reqwest_headers(&common::generic_headers(
+        "msg-demo",
+        chrono::Utc::now().timestamp(),
+        &body,
+        &settings.demo.webhook_secret,
+    ));
+    let res = reqwest::Client::new()
+        .post(app.url("/webhooks/generic/demo"))
+        .headers(h)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rec = common::eventually(Duration::from_secs(20), || async {
+        app.queue
+            .get("demo", &id)
+            .await
+            .unwrap()
+            .filter(|r| matches!(r.state, JobState::Done | JobState::Dead))
+    })
+    .await
+    .unwrap();
+    assert_eq!(rec.state, JobState::Done, "{:?}", rec.last_error);
+    let result = rec.result.unwrap();
+    assert_eq!(result["status"], "issued");
+    assert_eq!(
+        result["number"],
+        format!("{}-1", chrono::Utc::now().format("%Y"))
+    );
+}
