@@ -923,3 +923,109 @@ async fn demo_mode_books_into_the_embedded_sandbox() {
         format!("{}-1", chrono::Utc::now().format("%Y"))
     );
 }
+
+#[tokio::test]
+async fn a_credit_note_whose_answer_is_lost_is_adopted_not_repeated() {
+    let env = env().await;
+    let paid = generic_example();
+    env.done(&env.generic(&paid, "msg-c-paid").await).await;
+    env.sb
+        .state
+        .inject(Fault::new("/actions/copytocreditnote", FaultAction::DropAfterHandling).times(1));
+    let mut cancelled = paid.clone();
+    cancelled["kind"] = json!("order_cancelled");
+    let rec = env
+        .done(&env.generic(&cancelled, "msg-c-cancel").await)
+        .await;
+    assert!(rec.attempts >= 2);
+    let result = rec.result.unwrap();
+    assert_eq!(result["adopted"], true, "{result}");
+    let credits: Vec<_> = env
+        .invoices()
+        .into_iter()
+        .filter(|i| value(&i["InvoiceValue"]) < Decimal::ZERO)
+        .collect();
+    assert_eq!(credits.len(), 1, "{credits:?}");
+}
+
+#[tokio::test]
+async fn a_refused_create_leaves_no_intent_so_the_retry_does_not_search() {
+    let env = env().await;
+    env.sb.state.inject(
+        Fault::new("/issuedinvoices", FaultAction::Status(400))
+            .method("POST")
+            .times(1),
+    );
+    let id = env.generic(&generic_example(), "msg-refused").await;
+    let rec = env.settle(&id).await;
+    assert_eq!(rec.state, JobState::Dead, "a 400 is not retried by itself");
+    env.sb.state.reset_counters();
+    env.app.queue.retry(TENANT, &id).await.unwrap();
+    let rec = env.done(&id).await;
+    assert_eq!(rec.result.unwrap()["adopted"], false);
+    let by_kind = env.sb.state.counters().by_kind;
+    assert!(
+        !by_kind
+            .keys()
+            .any(|k| k.starts_with("get issuedinvoices") && !k.contains("{id}")),
+        "no search for an earlier invoice: {by_kind:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_order_changed_after_booking_is_flagged_not_rebooked() {
+    let env = env().await;
+    let paid = generic_example();
+    env.done(&env.generic(&paid, "msg-ch-1").await).await;
+    let mut changed = paid.clone();
+    changed["order"]["total"] = json!("50.00");
+    let rec = env.done(&env.generic(&changed, "msg-ch-2").await).await;
+    let warning = rec.result.unwrap()["warning"].as_str().unwrap().to_owned();
+    assert!(
+        warning.contains("45.71") && warning.contains("50.00"),
+        "{warning}"
+    );
+    assert_eq!(env.invoices_for("2025-00045").len(), 1);
+}
+
+#[tokio::test]
+async fn a_cancellation_settles_an_unconfirmed_booking_that_never_happened() {
+    let env = env().await;
+    // An earlier attempt wrote its intent and died before Minimax created anything.
+    let records = minimax_connector::booking::records::Records::new(
+        common::pool(&common::redis_url()),
+        env.settings.redis.key_prefix.clone(),
+    );
+    records
+        .put(
+            TENANT,
+            "100045",
+            &minimax_connector::booking::records::Doc::Invoice,
+            &minimax_connector::booking::records::Record {
+                state: minimax_connector::booking::records::RecordState::Intent,
+                minimax_id: None,
+                number: None,
+                reference: Some("2025-00045".into()),
+                customer_id: Some(1),
+                document_date: Some(chrono::Utc::now().date_naive()),
+                updated_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut cancelled = generic_example();
+    cancelled["kind"] = json!("order_cancelled");
+    let rec = env
+        .done(&env.generic(&cancelled, "msg-intent-cancel").await)
+        .await;
+    assert!(rec.result.unwrap()["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("never created"));
+    // A late paid event books nothing.
+    let rec = env
+        .done(&env.generic(&generic_example(), "msg-intent-late").await)
+        .await;
+    assert!(rec.result.unwrap()["skipped"].is_string());
+    assert!(env.invoices().is_empty());
+}

@@ -235,7 +235,23 @@ impl Ctx<'_> {
                     )
                 }
                 RecordState::Created | RecordState::Issued => {
-                    return self.finish_invoice(&doc, rec.clone(), false).await;
+                    let mut out = self.finish_invoice(&doc, rec.clone(), false).await?;
+                    // Shops send updates of booked orders; a changed total is not
+                    // re-booked silently but shown with the job for the accountant.
+                    if let Some(booked) = self
+                        .records
+                        .snapshot(&self.tenant.id, self.order_id)
+                        .await?
+                    {
+                        if booked.total != order.total {
+                            tracing::warn!(booked = %booked.total, now = %order.total, "booked order changed in the shop");
+                            out["warning"] = json!(format!(
+                                "the order changed after it was booked (total {} → {}); the booked document was left as it is",
+                                booked.total, order.total
+                            ));
+                        }
+                    }
+                    return Ok(out);
                 }
                 RecordState::Intent => {}
             }
@@ -374,7 +390,17 @@ impl Ctx<'_> {
         self.records
             .put(&self.tenant.id, self.order_id, doc, &rec)
             .await?;
-        let id = self.client.create_issued_invoice(invoice).await?;
+        let id = match self.client.create_issued_invoice(invoice).await {
+            Ok(id) => id,
+            Err(e @ MinimaxError::Validation { .. }) => {
+                // Refused outright: nothing was created, so no search is needed later.
+                self.records
+                    .delete(&self.tenant.id, self.order_id, doc)
+                    .await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         rec.state = RecordState::Created;
         rec.minimax_id = Some(id);
         self.records
@@ -797,53 +823,99 @@ impl Ctx<'_> {
                 json!({"skipped": "cancellations are not booked (settings.cancel_action = ignore)", "minimax_id": rec.minimax_id}),
             );
         }
-        match rec.state {
+        let rec = match rec.state {
             RecordState::Cancelled | RecordState::Deleted => {
-                Ok(json!({"skipped": "already cancelled"}))
+                return Ok(json!({"skipped": "already cancelled"}))
             }
-            RecordState::Intent => Err(BookingError::Wait {
-                reason: "the invoice's creation is unconfirmed; cancelling after it is settled"
-                    .into(),
-                until: Utc::now() + chrono::Duration::seconds(30),
-            }),
-            RecordState::Created => {
-                let Some(id) = rec.minimax_id else {
-                    return Err(BookingError::Permanent(
-                        "booking record without a Minimax id".into(),
-                    ));
-                };
-                let current = self.client.get_issued_invoice(id).await?;
-                if current.status.as_deref() == Some("I") {
-                    let mut rec = rec;
-                    rec.state = RecordState::Issued;
+            RecordState::Intent => match self.resolve_intent(&rec).await? {
+                Some(rec) => rec,
+                None => {
+                    let marker = Record {
+                        state: RecordState::Cancelled,
+                        ..rec
+                    };
                     self.records
-                        .put(tenant, self.order_id, &Doc::Invoice, &rec)
+                        .put(tenant, self.order_id, &Doc::Invoice, &marker)
                         .await?;
-                    return self.credit_in_full(&rec, "cancel").await;
+                    return Ok(
+                        json!({"skipped": "the unconfirmed booking was never created; nothing to undo"}),
+                    );
                 }
-                self.client.delete_issued_invoice(id).await?;
-                let rec = Record {
-                    state: RecordState::Deleted,
-                    ..rec
-                };
-                self.records
-                    .put(tenant, self.order_id, &Doc::Invoice, &rec)
-                    .await?;
-                Ok(
-                    json!({"document": "issued_invoice", "minimax_id": id, "status": "deleted", "shop_order_id": self.order_id}),
-                )
-            }
-            RecordState::Issued => self.credit_in_full(&rec, "cancel").await,
+            },
+            RecordState::Created | RecordState::Issued => rec,
+        };
+        self.undo_invoice(rec, "cancel").await
+    }
+
+    /// Settles an intent whose create may have succeeded unheard: the adopted record,
+    /// or `None` when Minimax has no such invoice.
+    async fn resolve_intent(&self, rec: &Record) -> Result<Option<Record>> {
+        let (Some(reference), Some(customer), Some(date)) =
+            (rec.reference.as_deref(), rec.customer_id, rec.document_date)
+        else {
+            return Ok(None);
+        };
+        let found = self.find_invoice(reference, customer, date).await?;
+        let Some(id) = found else { return Ok(None) };
+        tracing::warn!(
+            minimax_id = id,
+            "adopting the invoice an earlier attempt created"
+        );
+        let adopted = Record {
+            state: RecordState::Created,
+            minimax_id: Some(id),
+            ..rec.clone()
+        };
+        self.records
+            .put(&self.tenant.id, self.order_id, &Doc::Invoice, &adopted)
+            .await?;
+        Ok(Some(adopted))
+    }
+
+    /// Undoes a booked invoice: a draft is deleted, an issued one credited in full.
+    async fn undo_invoice(&self, rec: Record, key: &str) -> Result<Value> {
+        let tenant = &self.tenant.id;
+        let Some(id) = rec.minimax_id else {
+            return Err(BookingError::Permanent(
+                "booking record without a Minimax id".into(),
+            ));
+        };
+        if rec.state == RecordState::Issued {
+            return self.credit_in_full(&rec, key).await;
         }
+        // The accountant may have issued the draft since we created it.
+        let current = self.client.get_issued_invoice(id).await?;
+        if current.status.as_deref() == Some("I") {
+            let rec = Record {
+                state: RecordState::Issued,
+                ..rec
+            };
+            self.records
+                .put(tenant, self.order_id, &Doc::Invoice, &rec)
+                .await?;
+            return self.credit_in_full(&rec, key).await;
+        }
+        self.client.delete_issued_invoice(id).await?;
+        let rec = Record {
+            state: RecordState::Deleted,
+            ..rec
+        };
+        self.records
+            .put(tenant, self.order_id, &Doc::Invoice, &rec)
+            .await?;
+        Ok(
+            json!({"document": "issued_invoice", "minimax_id": id, "status": "deleted", "shop_order_id": self.order_id}),
+        )
     }
 
     /// A credit note of the whole invoice through `copytocreditnote`, once.
     async fn credit_in_full(&self, invoice: &Record, key: &str) -> Result<Value> {
         let tenant = &self.tenant.id;
         let doc = Doc::CreditNote(key.to_owned());
-        if let Some(done) = self.records.get(tenant, self.order_id, &doc).await? {
+        let earlier = self.records.get(tenant, self.order_id, &doc).await?;
+        if let Some(done) = &earlier {
             if matches!(done.state, RecordState::Created | RecordState::Issued) {
-                return self.finish_invoice(&doc, done, false).await;
+                return self.finish_invoice(&doc, done.clone(), false).await;
             }
         }
         let Some(id) = invoice.minimax_id else {
@@ -851,6 +923,23 @@ impl Ctx<'_> {
                 "booking record without a Minimax id".into(),
             ));
         };
+        if let Some(intent) = earlier {
+            // An earlier `copytocreditnote` may have worked unheard: the copy is the
+            // customer's document of that date worth exactly minus the invoice.
+            if let Some(found) = self.find_full_credit(id, &intent).await? {
+                tracing::warn!(
+                    minimax_id = found,
+                    "adopting the credit note an earlier attempt made"
+                );
+                let rec = Record {
+                    state: RecordState::Created,
+                    minimax_id: Some(found),
+                    ..intent
+                };
+                self.records.put(tenant, self.order_id, &doc, &rec).await?;
+                return self.finish_invoice(&doc, rec, true).await;
+            }
+        }
         let reference = format!(
             "{}/{}",
             invoice.reference.as_deref().unwrap_or(self.order_id),
@@ -884,6 +973,30 @@ impl Ctx<'_> {
         self.finish_invoice(&doc, rec, false).await
     }
 
+    async fn find_full_credit(&self, invoice_id: i64, intent: &Record) -> Result<Option<i64>> {
+        let (Some(customer), Some(date)) = (intent.customer_id, intent.document_date) else {
+            return Ok(None);
+        };
+        let original = self.client.get_issued_invoice(invoice_id).await?;
+        let Some(value) = original.invoice_value else {
+            return Ok(None);
+        };
+        let filter = IssuedInvoiceFilter {
+            customer_id: Some(customer),
+            date_issued_from: date.pred_opt(),
+            date_issued_to: date.succ_opt(),
+            page_size: Some(100),
+            ..Default::default()
+        };
+        let page = self.client.list_issued_invoices(&filter).await?;
+        Ok(page
+            .rows
+            .iter()
+            .filter(|r| r.issued_invoice_id != Some(invoice_id) && r.invoice_value == Some(-value))
+            .filter_map(|r| r.issued_invoice_id)
+            .max())
+    }
+
     async fn refund(&self, refund: &Refund, order: Option<&Order>) -> Result<Value> {
         let tenant = &self.tenant.id;
         let refund_key = refund_key(refund);
@@ -898,6 +1011,9 @@ impl Ctx<'_> {
             .records
             .get(tenant, self.order_id, &Doc::Invoice)
             .await?;
+        if let Some(r) = invoice.clone().filter(|r| r.state == RecordState::Intent) {
+            invoice = self.resolve_intent(&r).await?;
+        }
         // The first news of an order may be its refund (WooCommerce sends the whole
         // order with it): the paid order is booked first, then credited.
         if let (None, Some(order)) = (&invoice, order) {

@@ -150,6 +150,20 @@ impl Records {
         Ok(())
     }
 
+    /// Forgets a record (an intent whose create Minimax refused: nothing was created).
+    pub async fn delete(
+        &self,
+        tenant: &str,
+        order: &str,
+        doc: &Doc,
+    ) -> Result<(), redis::RedisError> {
+        let mut conn = self.conn().await?;
+        let _: () = conn
+            .del(format!("{}:{}", self.base(tenant, order), doc.key_part()))
+            .await?;
+        Ok(())
+    }
+
     /// Takes the order's lock for `ttl_ms`; `None` if another job holds it.
     pub async fn lock(
         &self,
