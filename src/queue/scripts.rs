@@ -1,7 +1,9 @@
 //! Lua scripts behind every queue state change. Each script touches only keys of one
 //! tenant (they share the `{t:<tenant>}` hash tag), so each runs atomically on one
 //! Redis node, also on Redis Cluster. `KEYS[1]` is the tenant's key base; the scripts
-//! derive the rest from it, which stays inside the same hash slot.
+//! derive the rest from it, which stays inside the same hash slot. Open-source Redis
+//! Cluster runs such scripts (the keys they touch hash to the declared key's slot);
+//! managed proxies that demand every key in `KEYS` are not supported.
 
 use std::sync::LazyLock;
 
