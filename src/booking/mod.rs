@@ -997,7 +997,34 @@ impl Ctx<'_> {
             .max())
     }
 
+    /// Credits the event's refund and, when the event carries the order (WooCommerce),
+    /// every earlier refund of it not credited yet, oldest first: a refund is never
+    /// missed because its own delivery was skipped or merged into a later one.
     async fn refund(&self, refund: &Refund, order: Option<&Order>) -> Result<Value> {
+        let key = refund_key(refund);
+        let mut earlier: Vec<&Refund> = order
+            .map(|o| o.refunds.iter().filter(|r| refund_key(r) != key).collect())
+            .unwrap_or_default();
+        earlier.sort_by_key(|r| {
+            (
+                r.shop_refund_id
+                    .as_deref()
+                    .and_then(|id| id.parse::<u64>().ok()),
+                r.created_at,
+            )
+        });
+        let mut credited = Vec::new();
+        for r in earlier {
+            credited.push(self.refund_one(r, order).await?);
+        }
+        let mut out = self.refund_one(refund, order).await?;
+        if !credited.is_empty() {
+            out["earlier_refunds"] = Value::Array(credited);
+        }
+        Ok(out)
+    }
+
+    async fn refund_one(&self, refund: &Refund, order: Option<&Order>) -> Result<Value> {
         let tenant = &self.tenant.id;
         let refund_key = refund_key(refund);
         let doc = Doc::CreditNote(refund_key.clone());
