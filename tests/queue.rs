@@ -533,3 +533,77 @@ fn full_jitter_backoff_stays_under_a_growing_capped_ceiling() {
     assert!((300.0..500.0).contains(&mean), "mean {mean}");
     assert!(samples.iter().any(|&ms| ms < 100) && samples.iter().any(|&ms| ms > 700));
 }
+
+#[tokio::test]
+async fn a_wake_up_between_claim_and_park_is_not_lost() {
+    let q = common::queue_with(&common::unique_prefix("park"), 1);
+    let now = || minimax_connector::queue::now_ms();
+    let later = Utc::now() + chrono::Duration::seconds(60);
+
+    // A dispatcher finds only a delayed job and is about to park the tenant until then,
+    // when an operator retries that job.
+    let id = q
+        .enqueue("shop-z", None, "{}", Some(later))
+        .await
+        .unwrap()
+        .id;
+    let Claim::Empty {
+        next_ms: Some(next),
+    } = q.claim("shop-z", 10_000).await.unwrap()
+    else {
+        panic!("expected nothing ready")
+    };
+    assert_eq!(
+        q.retry("shop-z", &id).await.unwrap(),
+        Some(JobState::Delayed)
+    );
+    q.park("shop-z", Some(next)).await.unwrap();
+    assert!(
+        q.due_tenants(now(), 10)
+            .await
+            .unwrap()
+            .contains(&"shop-z".to_owned()),
+        "the retried job must be due now"
+    );
+
+    // At its cap: a dispatcher sees the tenant busy, the running job finishes, then
+    // the dispatcher parks the tenant until the lease deadline.
+    let Claim::Job(first) = q.claim("shop-z", 10_000).await.unwrap() else {
+        panic!()
+    };
+    q.enqueue("shop-z", None, "{}", None).await.unwrap();
+    let Claim::Busy { next_ms } = q.claim("shop-z", 10_000).await.unwrap() else {
+        panic!("expected busy")
+    };
+    q.finish(
+        &first,
+        now(),
+        &Finish::Done {
+            result: serde_json::json!(1),
+        },
+    )
+    .await
+    .unwrap();
+    q.park("shop-z", Some(next_ms)).await.unwrap();
+    assert!(
+        q.due_tenants(now(), 10)
+            .await
+            .unwrap()
+            .contains(&"shop-z".to_owned()),
+        "the freed slot must make the tenant due now"
+    );
+    // And a tenant at its cap with nothing else to do is not due (no busy loop).
+    let Claim::Job(_second) = q.claim("shop-z", 10_000).await.unwrap() else {
+        panic!()
+    };
+    q.enqueue("shop-z", None, "{}", None).await.unwrap();
+    let Claim::Busy { next_ms } = q.claim("shop-z", 10_000).await.unwrap() else {
+        panic!()
+    };
+    q.park("shop-z", Some(next_ms)).await.unwrap();
+    assert!(!q
+        .due_tenants(now(), 10)
+        .await
+        .unwrap()
+        .contains(&"shop-z".to_owned()));
+}

@@ -379,9 +379,14 @@ impl Queue {
         Ok(claim)
     }
 
-    /// Parks a tenant after a claim found nothing: look again at `next_ms`, or drop it
-    /// from the active set when it has no work at all. The re-check after removing
-    /// closes the race with an enqueue that happened in between.
+    /// Parks a tenant after a claim found nothing to hand out: look again at
+    /// `next_ms`, or drop it from the active set when it has no work at all.
+    ///
+    /// An enqueue, retry or finished job may wake the tenant between the claim and
+    /// this call; writing the later time over its wake-up would strand a ready job.
+    /// So the tenant is looked at again after parking (one script on its own keys)
+    /// and woken if it has work now: every wake-up either happens after the park's
+    /// write, or is seen by the look.
     pub async fn park(&self, tenant: &str, next_ms: Option<i64>) -> Result<(), QueueError> {
         let mut conn = self.pool.get().await?;
         match next_ms {
@@ -396,16 +401,18 @@ impl Queue {
             }
             None => {
                 let _: () = conn.zrem(self.active_key(), tenant).await?;
-                let next: String = scripts::PEEK
-                    .key(self.tenant_base(tenant))
-                    .arg(now_ms())
-                    .invoke_async(&mut *conn)
-                    .await?;
-                if let Ok(at) = next.parse::<f64>() {
-                    if at >= 0.0 {
-                        self.activate(&mut conn, tenant, at as i64).await?;
-                    }
-                }
+            }
+        }
+        let next: String = scripts::PEEK
+            .key(self.tenant_base(tenant))
+            .arg(now_ms())
+            .arg(self.cfg.per_tenant_concurrency)
+            .invoke_async(&mut *conn)
+            .await?;
+        if let Ok(at) = next.parse::<f64>() {
+            let at = at as i64;
+            if at >= 0 && next_ms.is_none_or(|parked| at < parked) {
+                self.activate(&mut conn, tenant, at).await?;
             }
         }
         Ok(())

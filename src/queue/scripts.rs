@@ -95,14 +95,17 @@ return {'job', id, redis.call('HGET', jk, 'payload'), tostring(attempts),
     )
 });
 
-/// ARGV: now ms. Returns when the tenant may next have work: now if jobs are ready,
-/// else the earliest delayed or lease deadline, else -1.
+/// ARGV: now ms, per-tenant cap. Returns when the tenant may next have work: now if
+/// a job is ready and a slot is free, else the earliest delayed job or lease deadline,
+/// else -1.
 pub static PEEK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local base = KEYS[1]
-local now = tonumber(ARGV[1])
-if redis.call('LLEN', base .. 'ready') > 0 then return tostring(now) end
+local now, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
+if redis.call('LLEN', base .. 'ready') > 0 and redis.call('ZCARD', base .. 'running') < cap then
+  return tostring(now)
+end
 local nxt = -1
 local d = redis.call('ZRANGE', base .. 'delayed', 0, 0, 'WITHSCORES')
 if d[2] then nxt = tonumber(d[2]) end
