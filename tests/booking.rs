@@ -625,6 +625,7 @@ async fn calls_per_booked_order_cold_and_warm() {
         "calls per booked order (issued invoice): cold {} API + {} token, warm {} API + {} token; warm by kind: {:?}",
         cold.api_calls, cold.token_requests, warm.api_calls, warm.token_requests, warm.by_kind
     );
+    println!("cold by kind: {:?}", cold.by_kind);
     // Warm: the document itself only — create, read (RowVersion), issue, read (number).
     assert_eq!(warm.token_requests, 0);
     assert_eq!(warm.api_calls, 4, "{:?}", warm.by_kind);
