@@ -357,6 +357,33 @@ impl TenantStore {
 
     /// Stores a tenant; returns true when it is new.
     pub async fn put(&self, t: &Tenant) -> Result<bool, TenantError> {
+        self.write(t, None).await.map(|w| w.unwrap_or(false))
+    }
+
+    /// Stores a tenant only if the stored one is still the one the change was based on
+    /// (`based_on`: its `updated_at`, or `None` for "must not exist yet"). Returns
+    /// `None` when another writer came first, else whether the tenant is new. Two
+    /// operators editing one tenant therefore never silently undo each other.
+    pub async fn put_if_unchanged(
+        &self,
+        t: &Tenant,
+        based_on: Option<DateTime<Utc>>,
+    ) -> Result<Option<bool>, TenantError> {
+        let expected = match based_on {
+            Some(at) => serde_json::to_value(at)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        self.write(t, Some(expected)).await
+    }
+
+    async fn write(
+        &self,
+        t: &Tenant,
+        expected: Option<String>,
+    ) -> Result<Option<bool>, TenantError> {
         let seal = |v: &SecretString| self.cipher.seal(v.expose_secret());
         let stored = Stored {
             v: 1,
@@ -382,9 +409,32 @@ impl TenantStore {
         let json =
             serde_json::to_string(&stored).map_err(|e| TenantError::Corrupt(e.to_string()))?;
         let mut conn = self.pool.get().await?;
-        let _: () = conn.set(self.key(&t.id), json).await?;
+        if let Some(expected) = expected {
+            // Compare-and-set on the stored `updated_at` (one script, one key).
+            const CAS: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if ARGV[2] == '' then
+  if cur then return 0 end
+elseif (not cur) or cjson.decode(cur)['updated_at'] ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"#;
+            let ok: i64 = redis::Script::new(CAS)
+                .key(self.key(&t.id))
+                .arg(&json)
+                .arg(&expected)
+                .invoke_async(&mut *conn)
+                .await?;
+            if ok == 0 {
+                return Ok(None);
+            }
+        } else {
+            let _: () = conn.set(self.key(&t.id), json).await?;
+        }
         let added: i64 = conn.sadd(self.index_key(), &t.id).await?;
-        Ok(added == 1)
+        Ok(Some(added == 1))
     }
 
     /// Removes a tenant; true if it existed. Its jobs stay (the operator may discard them).

@@ -1127,3 +1127,45 @@ async fn admin_answers_503_while_redis_is_down() {
     assert_eq!(s, 401);
     env.assert_no_secret_in_responses();
 }
+
+#[tokio::test]
+async fn concurrent_tenant_edits_never_overwrite_each_other_silently() {
+    let settings = common::settings_for(&common::redis_url(), &common::unique_prefix("cas"));
+    let store = common::tenant_store(&settings);
+    let input: minimax_connector::tenants::TenantInput =
+        serde_json::from_value(common::tenant_body("cas-webhook-secret")).unwrap();
+    let first = input.clone().into_tenant("shop-cas", None).unwrap();
+    assert_eq!(
+        store.put_if_unchanged(&first, None).await.unwrap(),
+        Some(true)
+    );
+    // Creating again "from nothing" loses: it exists now.
+    assert_eq!(store.put_if_unchanged(&first, None).await.unwrap(), None);
+
+    let read = store.get("shop-cas").await.unwrap().unwrap();
+    // Two operators start from the same read; the first write wins, the second is refused.
+    let mut a = read.clone();
+    a.name = "edited by A".into();
+    a.updated_at = chrono::Utc::now();
+    let mut b = read.clone();
+    b.name = "edited by B".into();
+    b.updated_at = chrono::Utc::now();
+    assert_eq!(
+        store
+            .put_if_unchanged(&a, Some(read.updated_at))
+            .await
+            .unwrap(),
+        Some(false)
+    );
+    assert_eq!(
+        store
+            .put_if_unchanged(&b, Some(read.updated_at))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get("shop-cas").await.unwrap().unwrap().name,
+        "edited by A"
+    );
+}

@@ -71,9 +71,25 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<Tenant, AdminErro
     find(state, id).await?.ok_or_else(|| unknown_tenant(id))
 }
 
-async fn save(state: &AppState, tenant: &Tenant) -> Result<bool, AdminError> {
-    match tokio::time::timeout(state.redis_timeout, state.tenants.put(tenant)).await {
-        Ok(r) => r.map_err(tenant_error),
+/// Stores the tenant if nobody else changed it since `based_on` was read; a lost race
+/// is `409 tenant_changed` (read it again, then retry), never a silent overwrite.
+async fn save(
+    state: &AppState,
+    tenant: &Tenant,
+    based_on: Option<&Tenant>,
+) -> Result<bool, AdminError> {
+    let write = state
+        .tenants
+        .put_if_unchanged(tenant, based_on.map(|t| t.updated_at));
+    match tokio::time::timeout(state.redis_timeout, write).await {
+        Ok(Ok(Some(created))) => Ok(created),
+        Ok(Ok(None)) => Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "tenant_changed",
+            "the tenant was changed by another request meanwhile; read it again and retry",
+        )
+        .into()),
+        Ok(Err(e)) => Err(tenant_error(e)),
         Err(_) => Err(storage_unavailable().into()),
     }
 }
@@ -391,7 +407,7 @@ async fn put(
         let tenant = input
             .into_tenant(&id, existing.as_ref())
             .map_err(tenant_error)?;
-        let created = save(&state, &tenant).await?;
+        let created = save(&state, &tenant, existing.as_ref()).await?;
         after_store(&state, existing.as_ref(), &tenant).await;
         tracing::info!(created, "tenant stored");
         let mut res = if created {
@@ -438,7 +454,7 @@ async fn patch(
         let tenant = input
             .into_tenant(&id, Some(&existing))
             .map_err(tenant_error)?;
-        save(&state, &tenant).await?;
+        save(&state, &tenant, Some(&existing)).await?;
         after_store(&state, Some(&existing), &tenant).await;
         tracing::info!("tenant patched");
         Ok(HttpResponse::Ok().json(tenant.view()))
