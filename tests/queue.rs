@@ -124,7 +124,7 @@ fn killed_worker_job_is_delivered_again_after_the_visibility_timeout() {
         rt.spawn(async move {
             let q = common::queue(&prefix);
             let mut c = cfg();
-            c.visibility_timeout = Duration::from_secs(2);
+            c.visibility_timeout = Duration::from_secs(3);
             let handler = FnHandler(move |_: &ClaimedJob| {
                 started.wait();
                 std::thread::sleep(Duration::from_secs(3600));
@@ -149,7 +149,7 @@ fn killed_worker_job_is_delivered_again_after_the_visibility_timeout() {
         let runs = Arc::new(AtomicU32::new(0));
         let r = runs.clone();
         let mut c = cfg();
-        c.visibility_timeout = Duration::from_secs(2);
+        c.visibility_timeout = Duration::from_secs(3);
         let pool = WorkerPool::start(
             q.clone(),
             Arc::new(FnHandler(move |j: &ClaimedJob| {
@@ -158,8 +158,12 @@ fn killed_worker_job_is_delivered_again_after_the_visibility_timeout() {
             })),
             c,
         );
-        // Not handed out again while the lease is valid...
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        // Not handed out again while the lease (3 s from the claim) is valid...
+        let claimed = rec.updated_at;
+        let check_at = claimed + chrono::Duration::milliseconds(1500);
+        if let Ok(wait) = (check_at - Utc::now()).to_std() {
+            tokio::time::sleep(wait).await;
+        }
         assert_eq!(
             runs.load(Ordering::SeqCst),
             0,
