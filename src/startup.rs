@@ -91,8 +91,21 @@ impl Application {
         crate::metrics::init();
         let prefix = settings.redis.key_prefix.clone();
         let cipher = settings.cipher().context("security.encryption_key")?;
+        let mut minimax_settings = settings.minimax.clone();
+        if minimax_settings.fingerprint_key.expose_secret()
+            == crate::minimax::DEFAULT_FINGERPRINT_KEY
+        {
+            // A public HMAC key would make the stored fingerprints brute-forceable
+            // password hashes; derive a secret one from the at-rest key instead.
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(b"minimax-connector/fingerprint-key/v1:");
+            h.update(settings.security.encryption_key.expose_secret().as_bytes());
+            let derived: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            minimax_settings.fingerprint_key = secrecy::SecretString::from(derived);
+        }
         let minimax = Minimax::new_with_cipher(
-            settings.minimax.clone(),
+            minimax_settings,
             pool.clone(),
             prefix.clone(),
             Some(cipher.clone()),

@@ -121,6 +121,10 @@ impl std::fmt::Debug for CountrySettings {
     }
 }
 
+/// The built-in fingerprint key; the service replaces it with one derived from its
+/// at-rest encryption key unless `minimax.fingerprint_key` is configured.
+pub const DEFAULT_FINGERPRINT_KEY: &str = "minimax-connector/credential-fingerprint/v1";
+
 /// The `[minimax]` configuration section.
 #[derive(Deserialize, Clone, Debug)]
 #[serde(default)]
@@ -169,7 +173,7 @@ impl Default for MinimaxSettings {
             blocked_recheck_secs: 300,
             code_list_ttl_secs: 86_400,
             vat_rate_ttl_secs: 86_400,
-            fingerprint_key: SecretString::from("minimax-connector/credential-fingerprint/v1"),
+            fingerprint_key: SecretString::from(DEFAULT_FINGERPRINT_KEY),
         }
     }
 }
