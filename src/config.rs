@@ -5,7 +5,6 @@
 //! trust the values; a wrong value stops start-up with a message naming the key.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use std::collections::HashMap;
 
@@ -388,11 +387,5 @@ impl Settings {
             &self.security.encryption_key,
             &self.security.old_encryption_keys,
         )
-    }
-}
-
-impl QueueSettings {
-    pub fn visibility_timeout(&self) -> Duration {
-        Duration::from_secs(self.visibility_timeout)
     }
 }

@@ -104,10 +104,6 @@ impl Cipher {
             .map(SecretString::from)
             .map_err(|_| CryptoError::Malformed)
     }
-
-    pub fn current_key_id(&self) -> &str {
-        &self.current
-    }
 }
 
 #[cfg(test)]

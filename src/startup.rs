@@ -60,8 +60,6 @@ pub struct Application {
     stop_tx: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
     queue: Queue,
-    minimax: Minimax,
-    sandbox: Option<SandboxState>,
 }
 
 /// Stops a running [`Application`] as SIGTERM would.
@@ -159,7 +157,7 @@ impl Application {
             signature_tolerance: Duration::from_secs(settings.intake.signature_tolerance),
             intake: settings.role.runs_intake(),
             admin_tokens: settings.security.admin_tokens.clone(),
-            minimax: minimax.clone(),
+            minimax,
         });
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -167,7 +165,7 @@ impl Application {
             .with_context(|| format!("binding {address} (server.host, server.port)"))?;
         let port = listener.local_addr()?.port();
         let body_limit = settings.server.body_limit_bytes;
-        let mounted = sandbox.clone();
+        let mounted = sandbox;
         let server = actix_web::HttpServer::new(move || {
             let mounted = mounted.clone();
             http::app(
@@ -204,8 +202,6 @@ impl Application {
             stop_tx,
             stop_rx,
             queue,
-            minimax,
-            sandbox,
         })
     }
 
@@ -215,15 +211,6 @@ impl Application {
 
     pub fn queue(&self) -> &Queue {
         &self.queue
-    }
-
-    pub fn minimax(&self) -> &Minimax {
-        &self.minimax
-    }
-
-    /// The embedded sandbox, when `[sandbox] enabled` (its counters and knobs).
-    pub fn sandbox(&self) -> Option<&SandboxState> {
-        self.sandbox.as_ref()
     }
 
     pub fn stop_handle(&self) -> StopHandle {

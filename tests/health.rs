@@ -155,3 +155,82 @@ async fn graceful_stop_lets_the_in_flight_job_finish() {
     // And the HTTP side is closed.
     assert!(reqwest::get(app.url("/health/live")).await.is_err());
 }
+
+/// Records which instance ran each job.
+struct Tagged(&'static str, Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+#[async_trait::async_trait]
+impl minimax_connector::worker::JobHandler for Tagged {
+    async fn handle(
+        &self,
+        _job: &minimax_connector::queue::ClaimedJob,
+    ) -> Result<serde_json::Value, minimax_connector::worker::JobError> {
+        self.1.lock().unwrap().push(self.0);
+        Ok(serde_json::json!({"by": self.0}))
+    }
+}
+
+#[tokio::test]
+async fn an_intake_instance_and_a_worker_instance_share_one_redis() {
+    let prefix = common::unique_prefix("roles");
+    let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut intake = common::settings_for(&common::redis_url(), &prefix);
+    intake.role = minimax_connector::config::Role::Intake;
+    let mut worker = common::settings_for(&common::redis_url(), &prefix);
+    worker.role = minimax_connector::config::Role::Worker;
+    common::put_tenant(&intake, "shop-r", common::tenant_body(common::SECRET)).await;
+    let front = common::spawn_app_with(intake, Arc::new(Tagged("intake", ran.clone()))).await;
+    let back = common::spawn_app_with(worker, Arc::new(Tagged("worker", ran.clone()))).await;
+
+    // The worker-only instance serves no webhooks...
+    let body = common::fixture_body("shopify", "order.rest-2026-07.json");
+    let headers = common::reqwest_headers(&common::shopify_headers(
+        "orders/paid",
+        &body,
+        common::SECRET,
+    ));
+    let client = reqwest::Client::new();
+    let res = client
+        .post(back.url("/webhooks/shopify/shop-r"))
+        .headers(headers.clone())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    // ...the intake-only instance accepts it, and the worker instance runs the job.
+    let res = client
+        .post(front.url("/webhooks/shopify/shop-r"))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let id = res.json::<serde_json::Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rec = common::eventually(Duration::from_secs(10), || async {
+        front
+            .queue
+            .get("shop-r", &id)
+            .await
+            .unwrap()
+            .filter(|r| r.state == minimax_connector::queue::JobState::Done)
+    })
+    .await
+    .expect("booked by the worker instance");
+    assert_eq!(rec.result, Some(serde_json::json!({"by": "worker"})));
+    assert_eq!(*ran.lock().unwrap(), vec!["worker"]);
+    // Readiness of each names what it runs.
+    let ready: serde_json::Value = client
+        .get(front.url("/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["workers"], "not run by this instance");
+}

@@ -611,3 +611,47 @@ async fn a_wake_up_between_claim_and_park_is_not_lost() {
         .unwrap()
         .contains(&"shop-z".to_owned()));
 }
+
+#[test]
+fn a_failing_job_older_than_the_maximum_age_is_dead_with_the_last_error() {
+    let c = cfg();
+    let now = Utc::now();
+    let job = |age_secs: i64, attempt: u32| ClaimedJob {
+        id: "j".into(),
+        tenant: "t".into(),
+        payload: "{}".into(),
+        attempt,
+        created_at: now - chrono::Duration::seconds(age_secs),
+        lease: "l".into(),
+    };
+    let err = || JobError::Retry {
+        reason: "minimax answered 503".into(),
+        not_before: None,
+    };
+    // Young and with attempts left: delayed, counted.
+    assert!(matches!(
+        minimax_connector::worker::decide(&job(10, 1), err(), &c, now),
+        Finish::Delay { counts: true, .. }
+    ));
+    // Older than max_age (3600 s): dead although attempts are left.
+    match minimax_connector::worker::decide(&job(3601, 1), err(), &c, now) {
+        Finish::Dead { reason } => {
+            assert!(reason.contains("gave up after 3601 s"), "{reason}");
+            assert!(reason.contains("minimax answered 503"), "{reason}");
+        }
+        other => panic!("expected dead, got {other:?}"),
+    }
+    // Waiting is not bounded by age: a blocked tenant's old job still waits.
+    assert!(matches!(
+        minimax_connector::worker::decide(
+            &job(10_000, 1),
+            JobError::Wait {
+                reason: "blocked".into(),
+                until: now
+            },
+            &c,
+            now
+        ),
+        Finish::Delay { counts: false, .. }
+    ));
+}

@@ -4,7 +4,7 @@
 //! part of the public API (plugins may branch on it), the message is for humans and
 //! never carries secrets, payloads or internal details of 5xx causes.
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::ErrorHandlerResponse;
@@ -118,6 +118,3 @@ pub fn json_errors<B: MessageBody + 'static>(
     let res = ServiceResponse::new(req, response).map_into_boxed_body();
     Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
 }
-
-/// Keeps the `EitherBody` type spelled once.
-pub type JsonErrorBody<B> = EitherBody<B, BoxBody>;

@@ -128,8 +128,3 @@ pub fn app(
         .wrap(ErrorHandlers::new().default_handler(error::json_errors))
         .wrap(actix_web::middleware::from_fn(request_span))
 }
-
-/// A 200 with a JSON body; small helper to keep handlers short.
-pub fn ok_json(value: serde_json::Value) -> HttpResponse {
-    HttpResponse::Ok().json(value)
-}
