@@ -115,9 +115,9 @@ impl Settings {
                 api_base: Some(format!("{{self}}/sandbox/{cc}/API/")),
                 token_url: Some(format!("{{self}}/sandbox/{cc}/AUT/OAuth20/Token")),
             },
-            webhook_secrets: ["woocommerce", "shopify", "generic"]
+            webhook_secrets: crate::webshop::Platform::ALL
                 .into_iter()
-                .map(|p| (p.to_owned(), secret.clone()))
+                .map(|p| (p.as_str().to_owned(), secret.clone()))
                 .collect(),
             settings: Some(demo_booking_settings()),
         });

@@ -172,7 +172,7 @@ pub async fn refresh_tenants(
 
 /// Touches every metric so that all series exist (at zero) from the start.
 pub fn init() {
-    for platform in ["woocommerce", "shopify", "generic"] {
+    for platform in crate::webshop::Platform::ALL.map(crate::webshop::Platform::as_str) {
         for outcome in ["accepted", "duplicate", "ignored", "rejected"] {
             WEBHOOKS.with_label_values(&[platform, outcome]);
         }

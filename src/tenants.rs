@@ -17,7 +17,7 @@ use crate::crypto::{Cipher, CryptoError};
 use crate::mapping::BookingSettings;
 use crate::minimax::{Country, TenantCredentials};
 use crate::queue::valid_tenant_id;
-use crate::webshop::Platform;
+use crate::webshop::{ParseSettings, Platform};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
@@ -84,10 +84,6 @@ impl Tenant {
         }
     }
 
-    pub fn webhook_secret(&self, platform: Platform) -> Option<&SecretString> {
-        self.webhook_secrets.get(platform.as_str())
-    }
-
     /// The admin API's view: no secret values.
     pub fn view(&self) -> TenantView {
         TenantView {
@@ -103,9 +99,14 @@ impl Tenant {
                 api_base: self.minimax.api_base.clone(),
                 token_url: self.minimax.token_url.clone(),
             },
-            webhook_secrets_set: ["woocommerce", "shopify", "generic"]
+            webhook_secrets_set: Platform::ALL
                 .into_iter()
-                .map(|p| (p.to_owned(), self.webhook_secrets.contains_key(p)))
+                .map(|p| {
+                    (
+                        p.as_str().to_owned(),
+                        self.webhook_secrets.contains_key(p.as_str()),
+                    )
+                })
                 .collect(),
             settings: self.settings.clone(),
             created_at: self.created_at,
@@ -168,8 +169,6 @@ pub struct TenantInput {
     pub settings: Option<BookingSettings>,
 }
 
-const PLATFORMS: [&str; 3] = ["woocommerce", "shopify", "generic"];
-
 fn check_url(field: &str, v: &Option<String>, problems: &mut Vec<String>) {
     if let Some(u) = v {
         if url::Url::parse(u)
@@ -229,7 +228,7 @@ impl TenantInput {
             .map(|e| e.webhook_secrets.clone())
             .unwrap_or_default();
         for (platform, secret) in self.webhook_secrets {
-            if !PLATFORMS.contains(&platform.as_str()) {
+            if platform.parse::<Platform>().is_err() {
                 problems.push(format!(
                     "webhook_secrets.{platform}: unknown platform (expected woocommerce, shopify or generic)"
                 ));
@@ -274,6 +273,13 @@ impl TenantInput {
             updated_at: now,
         })
     }
+}
+
+/// A tenant as webhook intake sees it.
+pub struct IntakeView {
+    /// The tenant's webhook secret for the platform, if it has one.
+    pub secret: Option<SecretString>,
+    pub parse: ParseSettings,
 }
 
 /// The stored form: the same fields with every secret sealed.
@@ -321,15 +327,45 @@ impl TenantStore {
         format!("{}:tenant_ids", self.prefix)
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<Tenant>, TenantError> {
+    async fn load(&self, id: &str) -> Result<Option<Stored>, TenantError> {
         if !valid_tenant_id(id) {
             return Ok(None);
         }
         let mut conn = self.pool.get().await?;
         let raw: Option<String> = conn.get(self.key(id)).await?;
         let Some(raw) = raw else { return Ok(None) };
-        let s: Stored =
-            serde_json::from_str(&raw).map_err(|e| TenantError::Corrupt(e.to_string()))?;
+        serde_json::from_str(&raw)
+            .map(Some)
+            .map_err(|e| TenantError::Corrupt(e.to_string()))
+    }
+
+    /// What webhook intake needs of a tenant: the one platform secret (only that one is
+    /// opened: intake is the hot path, and it has no use for the Minimax password) and
+    /// the parse settings. `None` if the tenant is unknown.
+    pub async fn intake(
+        &self,
+        id: &str,
+        platform: Platform,
+    ) -> Result<Option<IntakeView>, TenantError> {
+        let Some(s) = self.load(id).await? else {
+            return Ok(None);
+        };
+        let secret = match s.webhook_secrets.get(platform.as_str()) {
+            Some(sealed) => Some(self.cipher.open(sealed)?),
+            None => None,
+        };
+        Ok(Some(IntakeView {
+            secret,
+            parse: ParseSettings {
+                woo_vat_meta_keys: s.settings.woo_vat_meta_keys,
+            },
+        }))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Tenant>, TenantError> {
+        let Some(s) = self.load(id).await? else {
+            return Ok(None);
+        };
         let open = |v: &String| self.cipher.open(v);
         let mut secrets = BTreeMap::new();
         for (k, v) in &s.webhook_secrets {

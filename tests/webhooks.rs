@@ -30,6 +30,9 @@ async fn env() -> Env {
         common::tenant_body("another-tenant-secret"),
     )
     .await;
+    let mut only_shopify = common::tenant_body(common::SECRET);
+    only_shopify["webhook_secrets"] = serde_json::json!({"shopify": common::SECRET});
+    common::put_tenant(&settings, "no-woo", only_shopify).await;
     let app = common::spawn_app_with(settings, Arc::new(common::OkHandler)).await;
     Env {
         app,
@@ -181,8 +184,29 @@ async fn a_duplicate_delivery_names_the_existing_job_and_creates_none() {
     for platform in ["woocommerce", "shopify", "generic"] {
         let before = env.jobs().await;
         let (h, b) = valid(platform, common::SECRET);
-        let (s1, j1) = env.post(platform, TENANT, h.clone(), b.clone()).await;
-        let (s2, j2) = env.post(platform, TENANT, h, b).await;
+        // The shop's retry: a new delivery id (WooCommerce, Shopify) or a new signed
+        // timestamp (Standard Webhooks), the same event.
+        let retry = match platform {
+            "woocommerce" => {
+                let mut r = h.clone();
+                r.insert("x-wc-webhook-delivery-id", "retry-2".parse().unwrap());
+                r
+            }
+            "shopify" => {
+                let mut r = h.clone();
+                r.insert("x-shopify-webhook-id", "retry-2".parse().unwrap());
+                r
+            }
+            _ => common::reqwest_headers(&common::generic_headers(
+                "msg_2b7f0c",
+                chrono::Utc::now().timestamp() + 1,
+                &b,
+                common::SECRET,
+            )),
+        };
+        assert_ne!(h, retry);
+        let (s1, j1) = env.post(platform, TENANT, h, b.clone()).await;
+        let (s2, j2) = env.post(platform, TENANT, retry, b).await;
         assert_eq!((s1, s2), (202, 202), "{platform}: {j1} {j2}");
         assert_eq!(j1["duplicate"], false);
         assert_eq!(j2["duplicate"], true);
@@ -281,10 +305,36 @@ async fn the_woocommerce_ping_gets_exactly_200_and_no_job() {
         "application/x-www-form-urlencoded".parse().unwrap(),
     );
     let (s, _) = env
-        .post("woocommerce", TENANT, h, b"webhook_id=17".to_vec())
+        .post("woocommerce", TENANT, h.clone(), b"webhook_id=17".to_vec())
         .await;
     assert_eq!(s, 200);
     assert_eq!(env.jobs().await, 0);
+    // A tenant without a WooCommerce secret fails the ping, so the hook is not created
+    // as working and then refused on every delivery.
+    let (s, j) = env
+        .post("woocommerce", "no-woo", h, b"webhook_id=17".to_vec())
+        .await;
+    assert_eq!(
+        (s, j["error"].as_str()),
+        (404, Some("platform_not_configured")),
+        "{j}"
+    );
+}
+
+#[tokio::test]
+async fn a_platform_without_a_secret_is_404_platform_not_configured() {
+    let env = env().await;
+    let (h, b) = valid("shopify", common::SECRET);
+    let (s, j) = env.post("shopify", "no-woo", h, b).await;
+    assert_eq!(s, 202, "{j}: shopify is configured for this tenant");
+    let (h, b) = valid("woocommerce", common::SECRET);
+    let (s, j) = env.post("woocommerce", "no-woo", h, b).await;
+    assert_eq!(
+        (s, j["error"].as_str()),
+        (404, Some("platform_not_configured")),
+        "{j}"
+    );
+    assert!(j["message"].as_str().unwrap().contains("woocommerce"));
 }
 
 #[tokio::test]

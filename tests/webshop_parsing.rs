@@ -393,7 +393,19 @@ fn woo_dedupe_key_follows_modification_time() {
     let mut v = fixture_value(WOO, "order.json");
     let body = serde_json::to_vec(&v).unwrap();
     let a = event_for(Platform::WooCommerce, "order.updated", &body).dedupe_key;
-    let b = event_for(Platform::WooCommerce, "order.updated", &body).dedupe_key;
+    // WooCommerce's retry of a failed delivery has a new delivery id; it is still the
+    // same shop event.
+    let mut h = woo_headers("order.updated", &body, SECRET);
+    h.insert(
+        actix_web::http::header::HeaderName::from_static("x-wc-webhook-delivery-id"),
+        actix_web::http::header::HeaderValue::from_static("ffff99"),
+    );
+    let Intake::Event(retry) =
+        intake(Platform::WooCommerce, &h, &body, &ParseSettings::default()).unwrap()
+    else {
+        panic!("expected an event")
+    };
+    let b = retry.dedupe_key;
     assert_eq!(a, b, "a redelivery of the same snapshot is a duplicate");
     v["date_modified_gmt"] = json!("2017-03-23T10:00:00");
     let body = serde_json::to_vec(&v).unwrap();
@@ -930,4 +942,27 @@ fn generic_docs_examples_parse() {
         parsed += 1;
     }
     assert_eq!(parsed, 2, "the full order example and the refund example");
+}
+
+#[test]
+fn shopify_events_deliveries_with_unprefixed_headers_parse_alike() {
+    // Shopify's newer "Events" delivery drops the `x-` prefix of every header.
+    let body = fixture_body(SHOP, "order.rest-2026-07.json");
+    let classic = event_for(Platform::Shopify, "orders/paid", &body);
+    let sig = hmac_b64(SECRET.as_bytes(), &[&body]);
+    let h = headers(&[
+        ("content-type", "application/json"),
+        ("shopify-topic", "orders/paid"),
+        ("shopify-hmac-sha256", &sig),
+        ("shopify-shop-domain", "jsmith.myshopify.com"),
+        ("shopify-event-id", "98880550-7158-44d4-b7cd-2c97c8a091b5"),
+    ]);
+    let Intake::Event(ev) =
+        intake(Platform::Shopify, &h, &body, &ParseSettings::default()).unwrap()
+    else {
+        panic!("ignored");
+    };
+    assert_eq!(ev.dedupe_key, classic.dedupe_key);
+    assert_eq!(ev.topic, "orders/paid");
+    assert_eq!(ev.event, classic.event);
 }

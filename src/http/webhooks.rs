@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::http::{ApiError, AppState};
 use crate::jobs::Job;
 use crate::metrics::WEBHOOKS;
-use crate::webshop::{self, Intake, ParseSettings, Platform};
+use crate::webshop::{self, Intake, Platform};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks/{platform}/{tenant}", web::post().to(receive));
@@ -51,33 +51,37 @@ async fn receive_inner(
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_platform",
-            format!("unknown platform {platform_name:?}: expected woocommerce, shopify or generic"),
+            format!(
+                "unknown platform {platform_name:?}: expected one of {}",
+                Platform::ALL.map(Platform::as_str).join(", ")
+            ),
         ));
     };
     let p = platform.as_str();
-    let tenant =
-        match tokio::time::timeout(state.redis_timeout, state.tenants.get(&tenant_id)).await {
-            Ok(Ok(Some(t))) => t,
-            Ok(Ok(None)) => {
-                return Err(reject(
-                    p,
-                    StatusCode::NOT_FOUND,
-                    "unknown_tenant",
-                    format!("unknown tenant {tenant_id:?}"),
-                ))
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot read tenant");
-                return Err(ApiError::unavailable("storage unavailable, retry later"));
-            }
-            Err(_) => return Err(ApiError::unavailable("storage unavailable, retry later")),
-        };
-    // WooCommerce checks a new hook with an unsigned ping and wants exactly 200.
-    if platform == Platform::WooCommerce && webshop::is_woocommerce_ping(req.headers(), &body) {
-        tracing::info!("woocommerce ping");
-        return Ok(HttpResponse::Ok().json(json!({"status": "ok"})));
-    }
-    let Some(secret) = tenant.webhook_secret(platform) else {
+    let tenant = match tokio::time::timeout(
+        state.redis_timeout,
+        state.tenants.intake(&tenant_id, platform),
+    )
+    .await
+    {
+        Ok(Ok(Some(t))) => t,
+        Ok(Ok(None)) => {
+            return Err(reject(
+                p,
+                StatusCode::NOT_FOUND,
+                "unknown_tenant",
+                format!("unknown tenant {tenant_id:?}"),
+            ))
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot read tenant");
+            return Err(ApiError::unavailable("storage unavailable, retry later"));
+        }
+        Err(_) => return Err(ApiError::unavailable("storage unavailable, retry later")),
+    };
+    // Before the ping: a hook whose secret is missing must fail when it is created,
+    // not be pinged "ok" and then refuse every delivery until the shop disables it.
+    let Some(secret) = tenant.secret else {
         return Err(reject(
             p,
             StatusCode::NOT_FOUND,
@@ -85,19 +89,21 @@ async fn receive_inner(
             format!("tenant {tenant_id:?} has no {p} webhook secret configured"),
         ));
     };
+    // WooCommerce checks a new hook with an unsigned ping and wants exactly 200.
+    if platform == Platform::WooCommerce && webshop::is_woocommerce_ping(req.headers(), &body) {
+        tracing::info!("woocommerce ping");
+        return Ok(HttpResponse::Ok().json(json!({"status": "ok"})));
+    }
     let verified = webshop::verify(
         platform,
-        secret,
+        &secret,
         req.headers(),
         &body,
         Utc::now(),
         state.signature_tolerance,
     )
     .map_err(|e| webshop_error(p, e))?;
-    let settings = ParseSettings {
-        woo_vat_meta_keys: tenant.settings.woo_vat_meta_keys.clone(),
-    };
-    let incoming = match webshop::parse(platform, &verified, req.headers(), &settings)
+    let incoming = match webshop::parse(&verified, req.headers(), &tenant.parse)
         .map_err(|e| webshop_error(p, e))?
     {
         Intake::Ignored { topic } => {
@@ -127,7 +133,7 @@ async fn receive_inner(
         state.redis_timeout,
         state
             .queue
-            .enqueue(&tenant.id, Some(&dedupe), &payload, None),
+            .enqueue(&tenant_id, Some(&dedupe), &payload, None),
     )
     .await
     {

@@ -229,6 +229,14 @@ pub struct Line {
     pub taxes: Vec<LineTax>,
 }
 
+/// The rate of a line taxed at exactly one known rate.
+pub(crate) fn single_rate(taxes: &[LineTax]) -> Option<Decimal> {
+    match taxes {
+        [only] => only.rate_percent,
+        _ => None,
+    }
+}
+
 /// One tax rate's share of a line, shipping line or fee.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LineTax {
@@ -453,6 +461,15 @@ impl Address {
     /// True when no field is set (shops send all-blank address objects for "none").
     pub fn is_empty(&self) -> bool {
         *self == Address::default()
+    }
+
+    /// "First Last" from whichever parts are present.
+    pub(crate) fn joined_name(first: &Option<String>, last: &Option<String>) -> Option<String> {
+        let parts: Vec<&str> = [first.as_deref(), last.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
     }
 }
 

@@ -115,12 +115,6 @@ pub enum WebshopError {
     /// Our configuration is wrong (e.g. a `whsec_` secret that is not base64): not the caller's fault.
     #[error("webhook secret is not usable: {0}")]
     InvalidSecret(&'static str),
-    /// A bug in the caller: a body verified for one platform was parsed as another.
-    #[error("payload was verified for {verified} but parsed as {requested}")]
-    PlatformMismatch {
-        verified: Platform,
-        requested: Platform,
-    },
 }
 
 impl WebshopError {
@@ -138,7 +132,7 @@ impl WebshopError {
             WebshopError::MissingField { .. }
             | WebshopError::InvalidField { .. }
             | WebshopError::InvalidPayload { .. } => 422,
-            WebshopError::InvalidSecret(_) | WebshopError::PlatformMismatch { .. } => 500,
+            WebshopError::InvalidSecret(_) => 500,
         }
     }
 
@@ -157,7 +151,6 @@ impl WebshopError {
             WebshopError::InvalidField { .. } => "invalid_field",
             WebshopError::InvalidPayload { .. } => "invalid_payload",
             WebshopError::InvalidSecret(_) => "invalid_secret",
-            WebshopError::PlatformMismatch { .. } => "platform_mismatch",
         }
     }
 
@@ -276,20 +269,14 @@ pub fn verify<'a>(
     Ok(Verified { platform, body })
 }
 
-/// Turns a verified body into an [`Intake`].
+/// Turns a verified body into an [`Intake`], with the parser of the platform it was
+/// verified for.
 pub fn parse(
-    platform: Platform,
     verified: &Verified<'_>,
     headers: &HeaderMap,
     settings: &ParseSettings,
 ) -> Result<Intake, WebshopError> {
-    if platform != verified.platform {
-        return Err(WebshopError::PlatformMismatch {
-            verified: verified.platform,
-            requested: platform,
-        });
-    }
-    match platform {
+    match verified.platform {
         Platform::WooCommerce => woocommerce::parse(verified.body, headers, settings),
         Platform::Shopify => shopify::parse(verified.body, headers),
         Platform::Generic => generic::parse(verified.body, headers),
@@ -342,6 +329,22 @@ pub(crate) fn header_str<'h>(
                 reason: "not visible ASCII",
             }),
     }
+}
+
+/// The first of `names` that is present with a non-empty value (platforms deliver the
+/// same header under a legacy and a newer name).
+pub(crate) fn first_header<'h>(
+    headers: &'h HeaderMap,
+    names: &[&'static str],
+) -> Result<Option<&'h str>, WebshopError> {
+    for name in names {
+        if let Some(v) = header_str(headers, name)? {
+            if !v.is_empty() {
+                return Ok(Some(v));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// A required, non-empty header.

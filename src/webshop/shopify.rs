@@ -10,12 +10,13 @@ use actix_web::http::header::HeaderMap;
 use rust_decimal::Decimal;
 
 use super::event::{
-    Address, Customer, Discount, DiscountKind, Fee, Line, LineTax, Order, PaymentMethod, Refund,
-    RefundAdjustment, RefundLine, RefundShipping, ShippingLine, ShopEvent, TaxLine,
+    single_rate, Address, Customer, Discount, DiscountKind, Fee, Line, LineTax, Order,
+    PaymentMethod, Refund, RefundAdjustment, RefundLine, RefundShipping, ShippingLine, ShopEvent,
+    TaxLine,
 };
 use super::money::{checked_mul, checked_sub, checked_sum};
 use super::reader::Obj;
-use super::{header_str, parse_json, IncomingEvent, Intake, Platform, Source, WebshopError};
+use super::{first_header, parse_json, IncomingEvent, Intake, Platform, Source, WebshopError};
 
 /// Signature header names: classic webhooks, then the newer un-prefixed "Events" delivery.
 pub const SIGNATURE_HEADERS: [&str; 2] = ["x-shopify-hmac-sha256", "shopify-hmac-sha256"];
@@ -23,20 +24,6 @@ const TOPIC_HEADERS: [&str; 2] = ["x-shopify-topic", "shopify-topic"];
 const DOMAIN_HEADERS: [&str; 2] = ["x-shopify-shop-domain", "shopify-shop-domain"];
 const EVENT_ID_HEADERS: [&str; 2] = ["x-shopify-event-id", "shopify-event-id"];
 const WEBHOOK_ID_HEADERS: [&str; 2] = ["x-shopify-webhook-id", "shopify-webhook-id"];
-
-fn first_header<'h>(
-    headers: &'h HeaderMap,
-    names: &[&'static str; 2],
-) -> Result<Option<&'h str>, WebshopError> {
-    for name in names {
-        if let Some(v) = header_str(headers, name)? {
-            if !v.is_empty() {
-                return Ok(Some(v));
-            }
-        }
-    }
-    Ok(None)
-}
 
 /// Parses a verified Shopify body.
 pub fn parse(body: &[u8], headers: &HeaderMap) -> Result<Intake, WebshopError> {
@@ -90,7 +77,7 @@ pub fn parse(body: &[u8], headers: &HeaderMap) -> Result<Intake, WebshopError> {
 
 /// Chooses the event for an order topic. Refunds are not derived from order updates:
 /// Shopify sends `refunds/create` for each, and deriving them here would book them twice.
-pub fn order_event(topic: &str, order: Order) -> ShopEvent {
+fn order_event(topic: &str, order: Order) -> ShopEvent {
     if topic == "orders/cancelled" || order.cancelled_at.is_some() {
         return ShopEvent::OrderCancelled(order);
     }
@@ -158,13 +145,6 @@ fn percent(t: &Obj<'_>) -> Result<Option<Decimal>, WebshopError> {
     }
 }
 
-fn single_rate(taxes: &[LineTax]) -> Option<Decimal> {
-    match taxes {
-        [only] => only.rate_percent,
-        _ => None,
-    }
-}
-
 fn allocations(o: &Obj<'_>) -> Result<Option<Decimal>, WebshopError> {
     if !o.has("discount_allocations") {
         return Ok(None);
@@ -180,18 +160,6 @@ fn allocations(o: &Obj<'_>) -> Result<Option<Decimal>, WebshopError> {
 pub fn parse_order(body: &[u8]) -> Result<Order, WebshopError> {
     let json = parse_json(body)?;
     order_from(&Obj::root(&json)?)
-}
-
-/// Parses a refund resource (the webhook body of `refunds/create`).
-pub fn parse_refund(body: &[u8]) -> Result<Refund, WebshopError> {
-    let json = parse_json(body)?;
-    refund_from(&Obj::root(&json)?, None)
-}
-
-/// Parses a customer resource (the webhook body of `customers/*`).
-pub fn parse_customer(body: &[u8]) -> Result<Customer, WebshopError> {
-    let json = parse_json(body)?;
-    customer_from(&Obj::root(&json)?)
 }
 
 fn order_from(root: &Obj<'_>) -> Result<Order, WebshopError> {
@@ -556,16 +524,7 @@ fn address(a: &Obj<'_>) -> Result<Option<Address>, WebshopError> {
     let last_name = a.opt_text("last_name")?;
     let name = match a.opt_text("name")? {
         Some(n) => Some(n),
-        None => match (&first_name, &last_name) {
-            (None, None) => None,
-            (f, l) => Some(
-                [f.as_deref(), l.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-        },
+        None => Address::joined_name(&first_name, &last_name),
     };
     let street = [a.opt_text("address1")?, a.opt_text("address2")?]
         .into_iter()

@@ -12,8 +12,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::event::{
-    Address, Customer, Discount, DiscountKind, Fee, Line, LineTax, Order, PaymentMethod, Refund,
-    RefundLine, RefundShipping, ShippingLine, ShopEvent, TaxLine,
+    single_rate, Address, Customer, Discount, DiscountKind, Fee, Line, LineTax, Order,
+    PaymentMethod, Refund, RefundLine, RefundShipping, ShippingLine, ShopEvent, TaxLine,
 };
 use super::money::{checked_sub, checked_sum};
 use super::reader::Obj;
@@ -69,7 +69,7 @@ pub fn parse(
 /// Chooses the event for an order snapshot. Cancellation wins over refunds (a cancelled
 /// order is voided as a whole); any recorded refund makes it a refund event, carrying the
 /// newest refund plus the full order (with all refunds) for reconciliation.
-pub fn order_event(order: Order) -> ShopEvent {
+fn order_event(order: Order) -> ShopEvent {
     let status = order.status.as_str();
     if status == "cancelled" {
         return ShopEvent::OrderCancelled(order);
@@ -125,12 +125,6 @@ struct Rate {
 pub fn parse_order(body: &[u8], settings: &ParseSettings) -> Result<Order, WebshopError> {
     let json = parse_json(body)?;
     order_from(&Obj::root(&json)?, settings)
-}
-
-/// Parses a customer resource (the webhook body of `customer.*`).
-pub fn parse_customer(body: &[u8], settings: &ParseSettings) -> Result<Customer, WebshopError> {
-    let json = parse_json(body)?;
-    customer_from(&Obj::root(&json)?, settings)
 }
 
 fn order_from(root: &Obj<'_>, settings: &ParseSettings) -> Result<Order, WebshopError> {
@@ -430,14 +424,6 @@ fn line_taxes(item: &Obj<'_>, rates: &[Rate]) -> Result<Vec<LineTax>, WebshopErr
     Ok(out)
 }
 
-/// The line's rate when it is taxed at exactly one known rate.
-fn single_rate(taxes: &[LineTax]) -> Option<Decimal> {
-    match taxes {
-        [only] => only.rate_percent,
-        _ => None,
-    }
-}
-
 fn discount_kind(shop_kind: Option<&str>) -> DiscountKind {
     match shop_kind {
         Some("percent") | Some("percentage") => DiscountKind::Percentage,
@@ -449,16 +435,7 @@ fn discount_kind(shop_kind: Option<&str>) -> DiscountKind {
 fn address(a: &Obj<'_>) -> Result<Option<Address>, WebshopError> {
     let first_name = a.opt_text("first_name")?;
     let last_name = a.opt_text("last_name")?;
-    let name = match (&first_name, &last_name) {
-        (None, None) => None,
-        (f, l) => Some(
-            [f.as_deref(), l.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-    };
+    let name = Address::joined_name(&first_name, &last_name);
     let street = [a.opt_text("address_1")?, a.opt_text("address_2")?]
         .into_iter()
         .flatten()

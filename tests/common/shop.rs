@@ -155,7 +155,7 @@ pub fn intake(
 ) -> Result<Intake, WebshopError> {
     let secret = SecretString::from(SECRET);
     let verified = verify(platform, &secret, headers, body, now(), TOLERANCE)?;
-    parse(platform, &verified, headers, settings)
+    parse(&verified, headers, settings)
 }
 
 /// Signs and parses, expecting an event.
