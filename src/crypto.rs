@@ -106,6 +106,22 @@ impl Cipher {
     }
 }
 
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A 32-byte key for one purpose (`label`) derived from a secret, so one configured
+/// secret can key several things without them sharing a key.
+pub fn derive_key(label: &str, secret: &SecretString) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(label.as_bytes());
+    h.update(b":");
+    h.update(secret.expose_secret().as_bytes());
+    h.finalize().into()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

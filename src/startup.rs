@@ -95,18 +95,18 @@ impl Application {
         {
             // A public HMAC key would make the stored fingerprints brute-forceable
             // password hashes; derive a secret one from the at-rest key instead.
-            use sha2::Digest;
-            let mut h = sha2::Sha256::new();
-            h.update(b"minimax-connector/fingerprint-key/v1:");
-            h.update(settings.security.encryption_key.expose_secret().as_bytes());
-            let derived: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            minimax_settings.fingerprint_key = secrecy::SecretString::from(derived);
+            let derived = crate::crypto::derive_key(
+                "minimax-connector/fingerprint-key/v1",
+                &settings.security.encryption_key,
+            );
+            minimax_settings.fingerprint_key =
+                secrecy::SecretString::from(crate::crypto::hex(&derived));
         }
-        let minimax = Minimax::new_with_cipher(
+        let minimax = Minimax::new(
             minimax_settings,
             pool.clone(),
             prefix.clone(),
-            Some(cipher.clone()),
+            cipher.clone(),
         )
         .context("minimax settings")?;
         if settings.security.encryption_key.expose_secret() == crate::config::DEMO_ENCRYPTION_KEY {

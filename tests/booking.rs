@@ -1024,7 +1024,7 @@ async fn a_cancellation_settles_an_unconfirmed_booking_that_never_happened() {
                 reference: Some("2025-00045".into()),
                 customer_id: Some(1),
                 document_date: Some(chrono::Utc::now().date_naive()),
-                updated_at: None,
+                value: None,
             },
         )
         .await
@@ -1044,4 +1044,108 @@ async fn a_cancellation_settles_an_unconfirmed_booking_that_never_happened() {
         .await;
     assert!(rec.result.unwrap()["skipped"].is_string());
     assert!(env.invoices().is_empty());
+}
+
+#[tokio::test]
+async fn a_received_order_whose_answer_is_lost_is_adopted_and_a_cancellation_invalidates_it() {
+    let mut orders = base_settings();
+    orders["document"] = json!("received_order");
+    let env = env_with(orders).await;
+    env.sb.state.inject(
+        Fault::new("/orders", FaultAction::DropAfterHandling)
+            .method("POST")
+            .times(1),
+    );
+    let paid = generic_example();
+    let rec = env.done(&env.generic(&paid, "msg-ro-paid").await).await;
+    assert_eq!(rec.result.unwrap()["adopted"], true, "found by Reference");
+    assert_eq!(env.sb.state.orders(env.org).len(), 1);
+
+    let mut cancelled = paid.clone();
+    cancelled["kind"] = json!("order_cancelled");
+    let rec = env
+        .done(&env.generic(&cancelled, "msg-ro-cancel").await)
+        .await;
+    assert_eq!(rec.result.unwrap()["status"], "invalidated");
+    let orders = env.sb.state.orders(env.org);
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        orders[0]["Status"], "R",
+        "invalidated in Minimax: {}",
+        orders[0]
+    );
+    // A late paid delivery books nothing.
+    let rec = env.done(&env.generic(&paid, "msg-ro-late").await).await;
+    assert!(rec.result.unwrap()["skipped"].is_string());
+    assert_eq!(env.sb.state.orders(env.org).len(), 1);
+}
+
+#[tokio::test]
+async fn a_cancellation_before_a_received_order_is_booked_stops_the_late_paid_event() {
+    let mut orders = base_settings();
+    orders["document"] = json!("received_order");
+    let env = env_with(orders).await;
+    let mut cancelled = generic_example();
+    cancelled["kind"] = json!("order_cancelled");
+    env.done(&env.generic(&cancelled, "msg-rc-cancel").await)
+        .await;
+    let rec = env
+        .done(&env.generic(&generic_example(), "msg-rc-paid").await)
+        .await;
+    assert!(rec.result.unwrap()["skipped"].is_string());
+    assert!(env.sb.state.orders(env.org).is_empty());
+}
+
+#[tokio::test]
+async fn the_customer_is_written_only_when_the_shops_data_changed() {
+    let env = env().await;
+    let order = |n: u32, city: &str| {
+        let mut o = generic_example();
+        o["order"]["shop_order_id"] = json!(format!("C{n}"));
+        o["order"]["number"] = json!(format!("C-{n}"));
+        o["order"]["billing"]["city"] = json!(city);
+        o
+    };
+    env.done(&env.generic(&order(1, "Ljubljana"), "msg-cu-1").await)
+        .await;
+    // Same data: no read, no write of the customer.
+    env.sb.state.reset_counters();
+    env.done(&env.generic(&order(2, "Ljubljana"), "msg-cu-2").await)
+        .await;
+    let c = env.sb.state.counters();
+    assert_eq!(
+        (c.kind("get customers/{id}"), c.kind("put customers/{id}")),
+        (0, 0)
+    );
+    // The buyer moved: one read, one write.
+    env.sb.state.reset_counters();
+    env.done(&env.generic(&order(3, "Maribor"), "msg-cu-3").await)
+        .await;
+    let c = env.sb.state.counters();
+    assert_eq!(
+        (c.kind("get customers/{id}"), c.kind("put customers/{id}")),
+        (1, 1)
+    );
+    let customers = env.sb.state.customers(env.org);
+    assert_eq!(customers.len(), 1);
+    assert_eq!(customers[0]["City"], "Maribor");
+}
+
+#[tokio::test]
+async fn a_job_that_lost_the_order_lock_cannot_renew_it() {
+    let records = minimax_connector::booking::records::Records::new(
+        common::pool(&common::redis_url()),
+        common::unique_prefix("lock"),
+    );
+    let mine = records.lock("t", "o1", 200).await.unwrap().unwrap();
+    assert!(
+        records.lock("t", "o1", 200).await.unwrap().is_none(),
+        "held"
+    );
+    assert!(records.refresh("t", "o1", &mine, 200).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // It expired and another job took it: the first job must stop writing.
+    let theirs = records.lock("t", "o1", 10_000).await.unwrap().unwrap();
+    assert!(!records.refresh("t", "o1", &mine, 10_000).await.unwrap());
+    assert!(records.refresh("t", "o1", &theirs, 10_000).await.unwrap());
 }

@@ -1148,3 +1148,18 @@ fn decide_for_each_trigger_and_event() {
         Decision::Book
     );
 }
+
+#[test]
+fn refunds_without_a_shop_id_get_distinct_references() {
+    // The reference names the refund by the key its booking record uses, so adopting
+    // one refund's credit note after a lost answer can never pick up another's.
+    let o = two_rate_order();
+    let mut a = refund("12.20", json!([{"shop_line_id": "1", "quantity": "1"}]));
+    let mut b = refund("10.95", json!([{"shop_line_id": "2", "quantity": "1"}]));
+    a.shop_refund_id = None;
+    b.shop_refund_id = None;
+    let ra = credit(&a, Some(&o)).unwrap().invoice.document_reference.unwrap();
+    let rb = credit(&b, Some(&o)).unwrap().invoice.document_reference.unwrap();
+    assert_ne!(ra, rb);
+    assert_eq!(ra, format!("1001/R{}", a.key()));
+}

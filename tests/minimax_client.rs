@@ -4,6 +4,8 @@
 //! only the keys under its prefix.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -50,7 +52,13 @@ impl Env {
 
     /// A new client instance (as another process would have), sharing Redis.
     fn instance(&self) -> Minimax {
-        Minimax::new(self.settings.clone(), redis_pool(), self.prefix.clone()).expect("client")
+        Minimax::new(
+            self.settings.clone(),
+            common::pool(&common::redis_url()),
+            self.prefix.clone(),
+            common::cipher(),
+        )
+        .expect("client")
     }
 
     fn creds(&self, tenant: &str) -> TenantCredentials {
@@ -517,10 +525,14 @@ async fn update_customer_survives_a_concurrent_change() {
     let id = invoice.customer.unwrap().id.unwrap();
     env.sandbox
         .inject(Fault::new("/customers/", FaultAction::ConcurrencyConflict).method("PUT"));
-    client
-        .update_customer(id, |c| c.city = Some("Maribor".into()))
+    let wrote = client
+        .update_customer(id, |c| {
+            c.city = Some("Maribor".into());
+            true
+        })
         .await
         .unwrap();
+    assert!(wrote);
     let c = client.get_customer(id).await.unwrap();
     assert_eq!(c.city.as_deref(), Some("Maribor"));
     assert_eq!(c.name.as_deref(), Some("Janez Kupec"));
@@ -528,6 +540,18 @@ async fn update_customer_survives_a_concurrent_change() {
     assert_eq!(counters.kind("put customers/{id}"), 2);
     // Read, conflicting PUT, re-read, PUT, and the final check.
     assert_eq!(counters.kind("get customers/{id}"), 3);
+    // Nothing to change: one read, no write.
+    env.sandbox.reset_counters();
+    let wrote = client.update_customer(id, |_| false).await.unwrap();
+    assert!(!wrote);
+    let counters = env.sandbox.counters();
+    assert_eq!(
+        (
+            counters.kind("get customers/{id}"),
+            counters.kind("put customers/{id}")
+        ),
+        (1, 0)
+    );
     env.cleanup().await;
 }
 

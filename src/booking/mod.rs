@@ -30,11 +30,14 @@ use crate::mapping::{
     PaymentMethodRef, VatRateRef,
 };
 use crate::minimax::models::{self, Contact, Fk, IssuedInvoiceFilter, Item};
-use crate::minimax::{Disposition, InvoiceAction, Minimax, MinimaxError, TenantClient};
+use crate::minimax::{
+    Disposition, InvoiceAction, Minimax, MinimaxError, OrderAction, TenantClient,
+};
 use crate::queue::ClaimedJob;
 use crate::tenants::{Tenant, TenantStore};
 use crate::webshop::{Order, Refund, ShopEvent};
 use crate::worker::{JobError, JobHandler};
+use rust_decimal::Decimal;
 
 use records::{Doc, Record, RecordState, Records};
 
@@ -168,6 +171,8 @@ impl Booker {
             records: &self.records,
             order_id: &order_id,
             job,
+            lock: &lock,
+            lock_ttl_ms: self.lock_ttl.as_millis() as u64,
         };
         let result = match (decision, event) {
             (Decision::Book, _) => match event.order() {
@@ -202,6 +207,15 @@ struct Ctx<'a> {
     records: &'a Records,
     order_id: &'a str,
     job: &'a ClaimedJob,
+    /// This job's token of the order lock, renewed before every write to Minimax.
+    lock: &'a str,
+    lock_ttl_ms: u64,
+}
+
+/// A document about to be created.
+enum Draft<'a> {
+    Invoice(&'a models::IssuedInvoice),
+    Order(&'a models::Order),
 }
 
 fn today() -> NaiveDate {
@@ -213,17 +227,82 @@ impl Ctx<'_> {
         &self.tenant.settings
     }
 
-    async fn book(&self, order: &Order) -> Result<Value> {
-        let kind = self.settings().document;
-        let doc = if kind == DocumentKind::ReceivedOrder {
+    /// The record kind an order is booked under.
+    fn main_doc(&self) -> Doc {
+        if self.settings().document == DocumentKind::ReceivedOrder {
             Doc::ReceivedOrder
         } else {
             Doc::Invoice
-        };
-        let existing = self
+        }
+    }
+
+    /// Renews the order lock; a job that lost it must not write to Minimax.
+    async fn hold(&self) -> Result<()> {
+        if self
             .records
-            .get(&self.tenant.id, self.order_id, &doc)
+            .refresh(&self.tenant.id, self.order_id, self.lock, self.lock_ttl_ms)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(BookingError::Wait {
+                reason: format!(
+                    "lost the lock of order {}; another job may be booking it",
+                    self.order_id
+                ),
+                until: Utc::now() + chrono::Duration::seconds(2),
+            })
+        }
+    }
+
+    /// The record of `doc`, with an unconfirmed intent settled first: adopted when
+    /// Minimax has the document, else left as an intent (nothing was created).
+    /// Settling comes before any other work, so a retry after a lost answer costs the
+    /// search and nothing else.
+    /// Also says whether it adopted.
+    async fn settled(&self, doc: &Doc) -> Result<(Option<Record>, bool)> {
+        let rec = self
+            .records
+            .get(&self.tenant.id, self.order_id, doc)
             .await?;
+        let rec = match rec {
+            Some(r) if r.state == RecordState::Intent => r,
+            other => return Ok((other, false)),
+        };
+        let Some(reference) = rec.reference.clone() else {
+            return Ok((Some(rec), false));
+        };
+        let found = match doc {
+            Doc::ReceivedOrder => self.find_order(&reference).await?,
+            Doc::Invoice | Doc::CreditNote(_) => match (rec.customer_id, rec.document_date) {
+                (Some(customer), Some(date)) => {
+                    self.find_invoice(&reference, customer, date, rec.value)
+                        .await?
+                }
+                _ => None,
+            },
+        };
+        let Some(id) = found else {
+            return Ok((Some(rec), false));
+        };
+        tracing::warn!(
+            minimax_id = id,
+            "adopting the document an earlier attempt created"
+        );
+        let adopted = Record {
+            state: RecordState::Created,
+            minimax_id: Some(id),
+            ..rec
+        };
+        self.records
+            .put(&self.tenant.id, self.order_id, doc, &adopted)
+            .await?;
+        Ok((Some(adopted), true))
+    }
+
+    async fn book(&self, order: &Order) -> Result<Value> {
+        let doc = self.main_doc();
+        let (existing, adopted) = self.settled(&doc).await?;
         if let Some(rec) = &existing {
             match rec.state {
                 RecordState::Cancelled => {
@@ -231,25 +310,19 @@ impl Ctx<'_> {
                 }
                 RecordState::Deleted => {
                     return Ok(
-                        json!({"skipped": "the booked draft was deleted after a cancellation"}),
+                        json!({"skipped": "the booked document was withdrawn after a cancellation"}),
                     )
                 }
                 RecordState::Created | RecordState::Issued => {
-                    let mut out = self.finish_invoice(&doc, rec.clone(), false).await?;
+                    let mut out = self.finish(&doc, rec.clone(), adopted).await?;
                     // Shops send updates of booked orders; a changed total is not
                     // re-booked silently but shown with the job for the accountant.
-                    if let Some(booked) = self
-                        .records
-                        .snapshot(&self.tenant.id, self.order_id)
-                        .await?
-                    {
-                        if booked.total != order.total {
-                            tracing::warn!(booked = %booked.total, now = %order.total, "booked order changed in the shop");
-                            out["warning"] = json!(format!(
-                                "the order changed after it was booked (total {} → {}); the booked document was left as it is",
-                                booked.total, order.total
-                            ));
-                        }
+                    if let Some(booked) = rec.value.filter(|v| *v != order.total) {
+                        tracing::warn!(booked = %booked, now = %order.total, "booked order changed in the shop");
+                        out["warning"] = json!(format!(
+                            "the order changed after it was booked (total {} → {}); the booked document was left as it is",
+                            booked, order.total
+                        ));
                     }
                     return Ok(out);
                 }
@@ -260,140 +333,54 @@ impl Ctx<'_> {
         let org = self.org_data(order, date).await?;
         let customer_id = self.ensure_customer(order, &org).await?;
         let item_ids = self.ensure_items(order, &org).await?;
-        match doc {
+        let settings = self.settings();
+        let rec = match doc {
             Doc::ReceivedOrder => {
-                let planned = mapping::order_plan(
-                    order,
-                    self.settings(),
-                    &org,
-                    customer_id,
-                    &item_ids,
-                    date,
-                )?;
+                let planned =
+                    mapping::order_plan(order, settings, &org, customer_id, &item_ids, date)?;
                 let reference = planned
                     .reference
                     .clone()
                     .unwrap_or_else(|| self.order_id.to_owned());
-                if let Some(rec) = &existing {
-                    if let Some(id) = self.find_order(&reference).await? {
-                        tracing::warn!(
-                            minimax_id = id,
-                            "adopting the order an earlier attempt created"
-                        );
-                        let rec = Record {
-                            state: RecordState::Created,
-                            minimax_id: Some(id),
-                            ..rec.clone()
-                        };
-                        self.records
-                            .put(&self.tenant.id, self.order_id, &doc, &rec)
-                            .await?;
-                        return Ok(self.result("received_order", &rec, true));
-                    }
-                }
-                let mut rec = Record {
-                    state: RecordState::Intent,
-                    minimax_id: None,
-                    number: None,
-                    reference: Some(reference),
-                    customer_id: Some(customer_id),
-                    document_date: Some(date),
-                    updated_at: None,
-                };
-                self.records
-                    .put(&self.tenant.id, self.order_id, &doc, &rec)
-                    .await?;
-                let id = self.client.create_order(&planned).await?;
-                rec.state = RecordState::Created;
-                rec.minimax_id = Some(id);
-                self.records
-                    .put(&self.tenant.id, self.order_id, &doc, &rec)
-                    .await?;
-                Ok(self.result("received_order", &rec, false))
+                let intent = Record::intent(reference, Some(customer_id), date, Some(order.total));
+                self.create_once(&doc, intent, Draft::Order(&planned))
+                    .await?
             }
             _ => {
-                let plan = mapping::invoice_plan(
-                    order,
-                    self.settings(),
-                    &org,
-                    customer_id,
-                    &item_ids,
-                    date,
-                )?;
+                let plan =
+                    mapping::invoice_plan(order, settings, &org, customer_id, &item_ids, date)?;
                 let reference = plan
                     .invoice
                     .document_reference
                     .clone()
                     .unwrap_or_else(|| self.order_id.to_owned());
+                // Kept for refunds that arrive without their order (Shopify).
                 self.records
                     .put_snapshot(&self.tenant.id, self.order_id, order)
                     .await?;
-                let rec = self
-                    .create_invoice_once(
-                        &doc,
-                        existing,
-                        &plan.invoice,
-                        &reference,
-                        customer_id,
-                        date,
-                    )
-                    .await?;
-                self.finish_invoice(&doc, rec.0, rec.1).await
+                let intent = Record::intent(reference, Some(customer_id), date, Some(order.total));
+                self.create_once(&doc, intent, Draft::Invoice(&plan.invoice))
+                    .await?
             }
-        }
+        };
+        self.finish(&doc, rec, false).await
     }
 
-    /// Creates the invoice unless an earlier attempt already did (adopting it then).
-    /// Returns the record and whether it was adopted.
-    async fn create_invoice_once(
-        &self,
-        doc: &Doc,
-        existing: Option<Record>,
-        invoice: &models::IssuedInvoice,
-        reference: &str,
-        customer_id: i64,
-        date: NaiveDate,
-    ) -> Result<(Record, bool)> {
-        if let Some(rec) = &existing {
-            if rec.state == RecordState::Intent {
-                let search_date = rec.document_date.unwrap_or(date);
-                let search_customer = rec.customer_id.unwrap_or(customer_id);
-                if let Some(id) = self
-                    .find_invoice(reference, search_customer, search_date)
-                    .await?
-                {
-                    tracing::warn!(
-                        minimax_id = id,
-                        "adopting the invoice an earlier attempt created"
-                    );
-                    let rec = Record {
-                        state: RecordState::Created,
-                        minimax_id: Some(id),
-                        ..rec.clone()
-                    };
-                    self.records
-                        .put(&self.tenant.id, self.order_id, doc, &rec)
-                        .await?;
-                    return Ok((rec, true));
-                }
-            }
-        }
-        let mut rec = Record {
-            state: RecordState::Intent,
-            minimax_id: None,
-            number: None,
-            reference: Some(reference.to_owned()),
-            customer_id: Some(customer_id),
-            document_date: Some(date),
-            updated_at: None,
-        };
+    /// Writes the intent, creates the document, records its id. A create Minimax
+    /// refused outright (400/409) created nothing: its intent is forgotten, so the
+    /// retry after the fix does not search.
+    async fn create_once(&self, doc: &Doc, mut rec: Record, draft: Draft<'_>) -> Result<Record> {
+        self.hold().await?;
         self.records
             .put(&self.tenant.id, self.order_id, doc, &rec)
             .await?;
-        let id = match self.client.create_issued_invoice(invoice).await {
+        let created = match draft {
+            Draft::Invoice(invoice) => self.client.create_issued_invoice(invoice).await,
+            Draft::Order(order) => self.client.create_order(order).await,
+        };
+        let id = match created {
             Ok(id) => id,
             Err(e @ MinimaxError::Validation { .. }) => {
-                // Refused outright: nothing was created, so no search is needed later.
                 self.records
                     .delete(&self.tenant.id, self.order_id, doc)
                     .await?;
@@ -406,12 +393,12 @@ impl Ctx<'_> {
         self.records
             .put(&self.tenant.id, self.order_id, doc, &rec)
             .await?;
-        tracing::info!(minimax_id = id, "issued invoice created");
-        Ok((rec, false))
+        tracing::info!(minimax_id = id, "document created");
+        Ok(rec)
     }
 
     /// After the create: issue (and make the PDF) when the settings ask for it.
-    async fn finish_invoice(&self, doc: &Doc, mut rec: Record, adopted: bool) -> Result<Value> {
+    async fn finish(&self, doc: &Doc, mut rec: Record, adopted: bool) -> Result<Value> {
         let kind_name = match doc {
             Doc::ReceivedOrder => return Ok(self.result("received_order", &rec, adopted)),
             Doc::CreditNote(_) => "credit_note",
@@ -435,6 +422,7 @@ impl Ctx<'_> {
         let current = self.client.get_issued_invoice(id).await?;
         let mut attachment = None;
         if current.status.as_deref() != Some("I") {
+            self.hold().await?;
             let action = if want == DocumentKind::InvoiceIssuedWithPdf {
                 InvoiceAction::IssueAndGeneratePdf
             } else {
@@ -488,26 +476,44 @@ impl Ctx<'_> {
         })
     }
 
-    /// Looks for an invoice an earlier attempt created: the customer's invoices of the
-    /// document date (the API has no `DocumentReference` filter), read one by one.
+    /// Looks for an invoice an earlier attempt created: among the customer's invoices
+    /// around the document date (the API has no `DocumentReference` filter), reading
+    /// first those worth the planned `value`, newest first, through every page. A
+    /// catch-all customer can have many invoices a day; the value keeps the reads few.
     async fn find_invoice(
         &self,
         reference: &str,
         customer_id: i64,
         date: NaiveDate,
+        value: Option<Decimal>,
     ) -> Result<Option<i64>> {
-        let filter = IssuedInvoiceFilter {
-            customer_id: Some(customer_id),
-            date_issued_from: date.pred_opt(),
-            date_issued_to: date.succ_opt(),
-            page_size: Some(100),
-            ..Default::default()
-        };
-        let page = self.client.list_issued_invoices(&filter).await?;
-        for row in page.rows.iter().rev() {
-            let Some(id) = row.issued_invoice_id else {
-                continue;
+        let mut candidates = Vec::new();
+        let mut page_no = 1;
+        loop {
+            let filter = IssuedInvoiceFilter {
+                customer_id: Some(customer_id),
+                date_issued_from: date.pred_opt(),
+                date_issued_to: date.succ_opt(),
+                current_page: Some(page_no),
+                page_size: Some(100),
+                ..Default::default()
             };
+            let page = self.client.list_issued_invoices(&filter).await?;
+            let got = page.rows.len();
+            candidates.extend(
+                page.rows
+                    .iter()
+                    .filter_map(|r| Some((r.issued_invoice_id?, r.invoice_value))),
+            );
+            if got == 0 || candidates.len() as i64 >= page.total_rows {
+                break;
+            }
+            page_no += 1;
+        }
+        // `InvoiceValue` is in the domestic currency, so a foreign-currency invoice may
+        // not match: matching values only go first, nothing is skipped.
+        candidates.sort_by_key(|(id, v)| (value.is_some() && *v != value, std::cmp::Reverse(*id)));
+        for (id, _) in candidates {
             let inv = self.client.get_issued_invoice(id).await?;
             if inv.document_reference.as_deref() == Some(reference) {
                 return Ok(Some(id));
@@ -669,23 +675,27 @@ impl Ctx<'_> {
             let mut h = Sha256::new();
             h.update(&body);
             h.update(plan.email.as_deref().unwrap_or("").as_bytes());
-            hex(&h.finalize())
+            crate::crypto::hex(&h.finalize())
         };
         let tenant = &self.tenant.id;
         match self.client.customer_id_by_code(&plan.code).await? {
             Some(id) => {
                 let known = self.records.customer_digest(tenant, &plan.code).await?;
                 if known.as_deref() != Some(digest.as_str()) {
-                    let current = self.client.get_customer(id).await;
-                    match current {
-                        Ok(existing) if mapping::customer_needs_update(&existing, &plan) => {
-                            let wanted = plan.customer.clone();
-                            self.client
-                                .update_customer(id, move |c| merge_customer(c, &wanted))
-                                .await?;
-                            tracing::info!(customer_id = id, "customer updated");
-                        }
-                        Ok(_) => {}
+                    // One read; the write only when a field we own differs.
+                    let updated = self
+                        .client
+                        .update_customer(id, |c| {
+                            let changed = mapping::customer_needs_update(c, &plan);
+                            if changed {
+                                merge_customer(c, &plan.customer);
+                            }
+                            changed
+                        })
+                        .await;
+                    match updated {
+                        Ok(true) => tracing::info!(customer_id = id, "customer updated"),
+                        Ok(false) => {}
                         Err(MinimaxError::NotFound { .. }) => {
                             self.client.forget_customer_code(&plan.code).await;
                             return Err(BookingError::Minimax(MinimaxError::Transient {
@@ -797,79 +807,76 @@ impl Ctx<'_> {
     }
 
     async fn cancel(&self, order: &Order) -> Result<Value> {
-        let s = self.settings();
         let tenant = &self.tenant.id;
-        let rec = self
-            .records
-            .get(tenant, self.order_id, &Doc::Invoice)
-            .await?;
-        let Some(rec) = rec else {
-            let marker = Record {
-                state: RecordState::Cancelled,
-                minimax_id: None,
-                number: None,
-                reference: order.number.clone(),
-                customer_id: None,
-                document_date: None,
-                updated_at: None,
-            };
-            self.records
-                .put(tenant, self.order_id, &Doc::Invoice, &marker)
-                .await?;
-            return Ok(json!({"skipped": "cancelled before it was booked; nothing to undo"}));
+        let doc = self.main_doc();
+        let (rec, _) = self.settled(&doc).await?;
+        let rec = match rec {
+            None => {
+                // A late "paid" delivery of a cancelled order must book nothing.
+                let marker = Record::marker(RecordState::Cancelled, order.number.clone());
+                self.records
+                    .put(tenant, self.order_id, &doc, &marker)
+                    .await?;
+                return Ok(json!({"skipped": "cancelled before it was booked; nothing to undo"}));
+            }
+            Some(rec) => rec,
         };
-        if s.cancel_action == CancelAction::Ignore {
+        if self.settings().cancel_action == CancelAction::Ignore {
             return Ok(
                 json!({"skipped": "cancellations are not booked (settings.cancel_action = ignore)", "minimax_id": rec.minimax_id}),
             );
         }
-        let rec = match rec.state {
+        match rec.state {
             RecordState::Cancelled | RecordState::Deleted => {
-                return Ok(json!({"skipped": "already cancelled"}))
+                Ok(json!({"skipped": "already cancelled"}))
             }
-            RecordState::Intent => match self.resolve_intent(&rec).await? {
-                Some(rec) => rec,
-                None => {
-                    let marker = Record {
-                        state: RecordState::Cancelled,
-                        ..rec
-                    };
-                    self.records
-                        .put(tenant, self.order_id, &Doc::Invoice, &marker)
-                        .await?;
-                    return Ok(
-                        json!({"skipped": "the unconfirmed booking was never created; nothing to undo"}),
-                    );
-                }
+            RecordState::Intent => {
+                // `settled` found nothing: the unconfirmed create never happened.
+                let marker = Record {
+                    state: RecordState::Cancelled,
+                    ..rec
+                };
+                self.records
+                    .put(tenant, self.order_id, &doc, &marker)
+                    .await?;
+                Ok(json!({"skipped": "the unconfirmed booking was never created; nothing to undo"}))
+            }
+            RecordState::Created | RecordState::Issued => match doc {
+                Doc::ReceivedOrder => self.invalidate_order(rec).await,
+                _ => self.undo_invoice(rec, "cancel").await,
             },
-            RecordState::Created | RecordState::Issued => rec,
-        };
-        self.undo_invoice(rec, "cancel").await
+        }
     }
 
-    /// Settles an intent whose create may have succeeded unheard: the adopted record,
-    /// or `None` when Minimax has no such invoice.
-    async fn resolve_intent(&self, rec: &Record) -> Result<Option<Record>> {
-        let (Some(reference), Some(customer), Some(date)) =
-            (rec.reference.as_deref(), rec.customer_id, rec.document_date)
-        else {
-            return Ok(None);
+    /// A cancelled shop order invalidates its received order in Minimax.
+    async fn invalidate_order(&self, rec: Record) -> Result<Value> {
+        let Some(id) = rec.minimax_id else {
+            return Err(BookingError::Permanent(
+                "booking record without a Minimax id".into(),
+            ));
         };
-        let found = self.find_invoice(reference, customer, date).await?;
-        let Some(id) = found else { return Ok(None) };
-        tracing::warn!(
-            minimax_id = id,
-            "adopting the invoice an earlier attempt created"
-        );
-        let adopted = Record {
-            state: RecordState::Created,
-            minimax_id: Some(id),
-            ..rec.clone()
+        self.hold().await?;
+        match self
+            .client
+            .order_action(id, OrderAction::Invalidate, None)
+            .await
+        {
+            Ok(_) => {}
+            // Already invalidated (an earlier attempt whose answer was lost).
+            Err(MinimaxError::Validation { status: 409, .. })
+                if self.client.get_order(id).await?.status.as_deref() == Some("R") => {}
+            Err(e) => return Err(e.into()),
+        }
+        let rec = Record {
+            state: RecordState::Deleted,
+            ..rec
         };
         self.records
-            .put(&self.tenant.id, self.order_id, &Doc::Invoice, &adopted)
+            .put(&self.tenant.id, self.order_id, &Doc::ReceivedOrder, &rec)
             .await?;
-        Ok(Some(adopted))
+        Ok(
+            json!({"document": "received_order", "minimax_id": id, "status": "invalidated", "shop_order_id": self.order_id}),
+        )
     }
 
     /// Undoes a booked invoice: a draft is deleted, an issued one credited in full.
@@ -895,6 +902,7 @@ impl Ctx<'_> {
                 .await?;
             return self.credit_in_full(&rec, key).await;
         }
+        self.hold().await?;
         self.client.delete_issued_invoice(id).await?;
         let rec = Record {
             state: RecordState::Deleted,
@@ -915,7 +923,7 @@ impl Ctx<'_> {
         let earlier = self.records.get(tenant, self.order_id, &doc).await?;
         if let Some(done) = &earlier {
             if matches!(done.state, RecordState::Created | RecordState::Issued) {
-                return self.finish_invoice(&doc, done.clone(), false).await;
+                return self.finish(&doc, done.clone(), false).await;
             }
         }
         let Some(id) = invoice.minimax_id else {
@@ -937,7 +945,7 @@ impl Ctx<'_> {
                     ..intent
                 };
                 self.records.put(tenant, self.order_id, &doc, &rec).await?;
-                return self.finish_invoice(&doc, rec, true).await;
+                return self.finish(&doc, rec, true).await;
             }
         }
         let reference = format!(
@@ -945,15 +953,8 @@ impl Ctx<'_> {
             invoice.reference.as_deref().unwrap_or(self.order_id),
             key
         );
-        let mut rec = Record {
-            state: RecordState::Intent,
-            minimax_id: None,
-            number: None,
-            reference: Some(reference),
-            customer_id: invoice.customer_id,
-            document_date: Some(today()),
-            updated_at: None,
-        };
+        let mut rec = Record::intent(reference, invoice.customer_id, today(), None);
+        self.hold().await?;
         self.records.put(tenant, self.order_id, &doc, &rec).await?;
         let result = self
             .client
@@ -970,7 +971,7 @@ impl Ctx<'_> {
         if new_id.is_none() {
             return Ok(self.result("credit_note", &rec, false));
         }
-        self.finish_invoice(&doc, rec, false).await
+        self.finish(&doc, rec, false).await
     }
 
     async fn find_full_credit(&self, invoice_id: i64, intent: &Record) -> Result<Option<i64>> {
@@ -1001,9 +1002,9 @@ impl Ctx<'_> {
     /// every earlier refund of it not credited yet, oldest first: a refund is never
     /// missed because its own delivery was skipped or merged into a later one.
     async fn refund(&self, refund: &Refund, order: Option<&Order>) -> Result<Value> {
-        let key = refund_key(refund);
+        let key = refund.key();
         let mut earlier: Vec<&Refund> = order
-            .map(|o| o.refunds.iter().filter(|r| refund_key(r) != key).collect())
+            .map(|o| o.refunds.iter().filter(|r| r.key() != key).collect())
             .unwrap_or_default();
         earlier.sort_by_key(|r| {
             (
@@ -1026,31 +1027,30 @@ impl Ctx<'_> {
 
     async fn refund_one(&self, refund: &Refund, order: Option<&Order>) -> Result<Value> {
         let tenant = &self.tenant.id;
-        let refund_key = refund_key(refund);
+        let refund_key = refund.key();
         let doc = Doc::CreditNote(refund_key.clone());
-        let existing = self.records.get(tenant, self.order_id, &doc).await?;
+        let (existing, adopted) = self.settled(&doc).await?;
         if let Some(done) = &existing {
             if matches!(done.state, RecordState::Created | RecordState::Issued) {
-                return self.finish_invoice(&doc, done.clone(), false).await;
+                return self.finish(&doc, done.clone(), adopted).await;
             }
         }
-        let mut invoice = self
-            .records
-            .get(tenant, self.order_id, &Doc::Invoice)
-            .await?;
-        if let Some(r) = invoice.clone().filter(|r| r.state == RecordState::Intent) {
-            invoice = self.resolve_intent(&r).await?;
-        }
+        let (mut invoice, _) = self.settled(&Doc::Invoice).await?;
         // The first news of an order may be its refund (WooCommerce sends the whole
         // order with it): the paid order is booked first, then credited.
-        if let (None, Some(order)) = (&invoice, order) {
-            if self.settings().document != DocumentKind::ReceivedOrder {
-                self.book(order).await?;
-                invoice = self
-                    .records
-                    .get(tenant, self.order_id, &Doc::Invoice)
-                    .await?;
-            }
+        let unbooked = matches!(
+            &invoice,
+            None | Some(Record {
+                state: RecordState::Intent,
+                ..
+            })
+        );
+        if let (true, Some(order)) = (unbooked, order) {
+            self.book(order).await?;
+            invoice = self
+                .records
+                .get(tenant, self.order_id, &Doc::Invoice)
+                .await?;
         }
         let invoice = match invoice {
             Some(r) if matches!(r.state, RecordState::Created | RecordState::Issued) => r,
@@ -1060,11 +1060,6 @@ impl Ctx<'_> {
                 )
             }
             _ => {
-                if self.settings().document == DocumentKind::ReceivedOrder {
-                    return Ok(
-                        json!({"skipped": "refunds of received orders are handled in Minimax"}),
-                    );
-                }
                 // Wait for the invoice (its job may be queued behind this refund).
                 if Utc::now() - self.job.created_at > REFUND_WAIT_LIMIT {
                     return Err(BookingError::Permanent(format!(
@@ -1083,23 +1078,20 @@ impl Ctx<'_> {
         };
         let snapshot;
         let order = match order {
-            Some(o) => Some(o),
+            Some(o) => o,
             None => {
                 snapshot = self.records.snapshot(tenant, self.order_id).await?;
-                snapshot.as_ref()
+                snapshot.as_ref().ok_or_else(|| {
+                    BookingError::Permanent(format!(
+                        "refund of order {} arrived without the order, and the booked order was not kept",
+                        self.order_id
+                    ))
+                })?
             }
         };
-        if let Some(order) = order {
-            if mapping::is_full_refund(refund, order) && invoice.state == RecordState::Issued {
-                return self.credit_in_full(&invoice, &refund_key).await;
-            }
+        if mapping::is_full_refund(refund, order) && invoice.state == RecordState::Issued {
+            return self.credit_in_full(&invoice, &refund_key).await;
         }
-        let Some(order) = order else {
-            return Err(BookingError::Permanent(format!(
-                "refund of order {} arrived without the order, and the booked order was not kept",
-                self.order_id
-            )));
-        };
         let Some(customer_id) = invoice.customer_id else {
             return Err(BookingError::Permanent(
                 "invoice record without a customer".into(),
@@ -1123,29 +1115,11 @@ impl Ctx<'_> {
             .document_reference
             .clone()
             .unwrap_or_else(|| format!("{}/R{}", self.order_id, refund_key));
-        let (rec, adopted) = self
-            .create_invoice_once(&doc, existing, &plan.invoice, &reference, customer_id, date)
+        let intent = Record::intent(reference, Some(customer_id), date, Some(-refund.amount));
+        let rec = self
+            .create_once(&doc, intent, Draft::Invoice(&plan.invoice))
             .await?;
-        self.finish_invoice(&doc, rec, adopted).await
-    }
-}
-
-/// A stable key of a refund: the shop's id, else a digest of what it gave back.
-fn refund_key(refund: &Refund) -> String {
-    match &refund.shop_refund_id {
-        Some(id) if !id.is_empty() => id.clone(),
-        _ => {
-            let mut h = Sha256::new();
-            h.update(refund.amount.to_string().as_bytes());
-            h.update(
-                refund
-                    .created_at
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default()
-                    .as_bytes(),
-            );
-            format!("h{}", &hex(&h.finalize())[..16])
-        }
+        self.finish(&doc, rec, false).await
     }
 }
 
@@ -1160,8 +1134,4 @@ fn merge_customer(current: &mut models::Customer, wanted: &models::Customer) {
     current.country_name = w.country_name;
     current.vat_identification_number = w.vat_identification_number;
     current.subject_to_vat = w.subject_to_vat.or(current.subject_to_vat.take());
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

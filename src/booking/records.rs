@@ -10,9 +10,10 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use deadpool_redis::Pool;
 use redis::AsyncCommands;
+use rust_decimal::Decimal;
 
 /// Which document of an order a record is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +75,41 @@ pub struct Record {
     pub reference: Option<String>,
     pub customer_id: Option<i64>,
     pub document_date: Option<NaiveDate>,
-    pub updated_at: Option<DateTime<Utc>>,
+    /// The planned document total: orders the candidates of an adoption search.
+    pub value: Option<Decimal>,
+}
+
+impl Record {
+    /// An intent to create the document with `reference` for `customer_id` on `date`.
+    pub fn intent(
+        reference: String,
+        customer_id: Option<i64>,
+        date: NaiveDate,
+        value: Option<Decimal>,
+    ) -> Self {
+        Record {
+            state: RecordState::Intent,
+            minimax_id: None,
+            number: None,
+            reference: Some(reference),
+            customer_id,
+            document_date: Some(date),
+            value,
+        }
+    }
+
+    /// A marker without a document (cancelled before it was booked).
+    pub fn marker(state: RecordState, reference: Option<String>) -> Self {
+        Record {
+            state,
+            minimax_id: None,
+            number: None,
+            reference,
+            customer_id: None,
+            document_date: None,
+            value: None,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -92,6 +127,14 @@ impl Records {
         format!("{}:{{t:{}}}:booking:{}", self.prefix, tenant, order)
     }
 
+    fn key(&self, tenant: &str, order: &str, doc: &Doc) -> String {
+        format!("{}:{}", self.base(tenant, order), doc.key_part())
+    }
+
+    fn customers_key(&self, tenant: &str) -> String {
+        format!("{}:{{t:{}}}:customers", self.prefix, tenant)
+    }
+
     pub async fn get(
         &self,
         tenant: &str,
@@ -99,9 +142,7 @@ impl Records {
         doc: &Doc,
     ) -> Result<Option<Record>, redis::RedisError> {
         let mut conn = self.conn().await?;
-        let f: HashMap<String, String> = conn
-            .hgetall(format!("{}:{}", self.base(tenant, order), doc.key_part()))
-            .await?;
+        let f: HashMap<String, String> = conn.hgetall(self.key(tenant, order, doc)).await?;
         let Some(state) = f.get("state").and_then(|s| RecordState::parse(s)) else {
             return Ok(None);
         };
@@ -113,9 +154,7 @@ impl Records {
             reference: get("reference"),
             customer_id: get("customer_id").and_then(|v| v.parse().ok()),
             document_date: get("document_date").and_then(|v| v.parse().ok()),
-            updated_at: get("updated_at")
-                .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
-                .map(|d| d.with_timezone(&Utc)),
+            value: get("value").and_then(|v| v.parse().ok()),
         }))
     }
 
@@ -127,7 +166,7 @@ impl Records {
         rec: &Record,
     ) -> Result<(), redis::RedisError> {
         let mut conn = self.conn().await?;
-        let key = format!("{}:{}", self.base(tenant, order), doc.key_part());
+        let key = self.key(tenant, order, doc);
         let fields: Vec<(&str, String)> = vec![
             ("state", rec.state.as_str().to_owned()),
             (
@@ -144,6 +183,10 @@ impl Records {
                 "document_date",
                 rec.document_date.map(|d| d.to_string()).unwrap_or_default(),
             ),
+            (
+                "value",
+                rec.value.map(|v| v.to_string()).unwrap_or_default(),
+            ),
             ("updated_at", Utc::now().to_rfc3339()),
         ];
         let _: () = conn.hset_multiple(key, &fields).await?;
@@ -158,9 +201,7 @@ impl Records {
         doc: &Doc,
     ) -> Result<(), redis::RedisError> {
         let mut conn = self.conn().await?;
-        let _: () = conn
-            .del(format!("{}:{}", self.base(tenant, order), doc.key_part()))
-            .await?;
+        let _: () = conn.del(self.key(tenant, order, doc)).await?;
         Ok(())
     }
 
@@ -182,6 +223,27 @@ impl Records {
             .query_async(&mut *conn)
             .await?;
         Ok(ok.map(|_| token))
+    }
+
+    /// Renews the order's lock for `ttl_ms` if `token` still holds it. A booking calls
+    /// it before each write to Minimax: a job that lost its lock (it ran past the TTL)
+    /// must not create a document another job may be creating.
+    pub async fn refresh(
+        &self,
+        tenant: &str,
+        order: &str,
+        token: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, redis::RedisError> {
+        const REFRESH: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+        let mut conn = self.conn().await?;
+        let held: i64 = redis::Script::new(REFRESH)
+            .key(format!("{}:lock", self.base(tenant, order)))
+            .arg(token)
+            .arg(ttl_ms)
+            .invoke_async(&mut *conn)
+            .await?;
+        Ok(held == 1)
     }
 
     pub async fn unlock(&self, tenant: &str, order: &str, token: &str) {
@@ -235,8 +297,7 @@ impl Records {
         code: &str,
     ) -> Result<Option<String>, redis::RedisError> {
         let mut conn = self.conn().await?;
-        conn.hget(format!("{}:{{t:{}}}:customers", self.prefix, tenant), code)
-            .await
+        conn.hget(self.customers_key(tenant), code).await
     }
 
     pub async fn set_customer_digest(
@@ -246,13 +307,7 @@ impl Records {
         digest: &str,
     ) -> Result<(), redis::RedisError> {
         let mut conn = self.conn().await?;
-        let _: () = conn
-            .hset(
-                format!("{}:{{t:{}}}:customers", self.prefix, tenant),
-                code,
-                digest,
-            )
-            .await?;
+        let _: () = conn.hset(self.customers_key(tenant), code, digest).await?;
         Ok(())
     }
 

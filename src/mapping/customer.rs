@@ -122,10 +122,7 @@ fn code_from(prefix: &str, key: &str) -> String {
     if plain.chars().count() <= MAX_CODE {
         return plain;
     }
-    let hex: String = Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = crate::crypto::hex(&Sha256::digest(key.as_bytes()));
     let room = MAX_CODE.saturating_sub(prefix.chars().count()).max(8);
     truncate(
         &format!("{prefix}{}", &hex[..room.min(hex.len())]),

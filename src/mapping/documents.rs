@@ -19,10 +19,10 @@ use crate::webshop::{Order, Refund};
 use super::amounts::{compute_totals, price_row, reconcile, round2, DocTotals, RowDiscount};
 use super::customer::{address_name, country, street};
 use super::lines::{
-    clean_name, is_paid, line_rate, payment_method, plan_lines, resolve_rate, truncate, LineKind,
-    PlannedLine, TaxFacts, MAX_ITEM_CODE, UNIT,
+    clean_name, is_paid, item_for, line_rate, payment_method, plan_lines, resolve_rate, truncate,
+    LineKind, PlannedLine, TaxFacts, UNIT,
 };
-use super::settings::{BookingSettings, ItemStrategy};
+use super::settings::BookingSettings;
 use super::{MappingError, OrgData};
 
 /// An item the rows reference, with what is needed to create it if missing.
@@ -376,32 +376,8 @@ fn credit_lines(
                     settings,
                     org,
                 )?;
-                let (code, item_name, item_type, create) = match settings.item_strategy {
-                    ItemStrategy::GenericPerVatRate => (
-                        format!("{}{}", settings.generic_item_prefix, rate.code),
-                        format!(
-                            "Web sales, VAT {} ({} %)",
-                            rate.code,
-                            rate.percent.normalize()
-                        ),
-                        "S",
-                        true,
-                    ),
-                    strategy => {
-                        let sku = rl
-                            .sku
-                            .as_deref()
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty() && s.chars().count() <= MAX_ITEM_CODE)
-                            .ok_or_else(|| MappingError::MissingSku { line: name.clone() })?;
-                        (
-                            sku.to_owned(),
-                            name.clone(),
-                            "B",
-                            strategy == ItemStrategy::BySkuCreateMissing,
-                        )
-                    }
-                };
+                let (code, item_name, item_type, create) =
+                    item_for(settings, &rate, rl.sku.as_deref(), None, &name)?;
                 PlannedLine {
                     kind: LineKind::Product,
                     shop_line_id: rl.shop_line_id.clone(),
@@ -622,10 +598,9 @@ pub fn credit_note_plan(
     let mut invoice = invoice_header(order, settings, org, customer_id, document_date)?;
     invoice.issued_invoice_report_template = org.credit_note_report_template_id.map(Fk::id);
     let number = order.map_or_else(|| refund.shop_order_id.clone(), order_reference);
-    invoice.document_reference = Some(format!(
-        "{number}/R{}",
-        refund.shop_refund_id.as_deref().unwrap_or("")
-    ));
+    // The refund's key, as the booking record uses: two refunds without shop ids never
+    // share a reference, so adopting one after a lost answer cannot take the other.
+    invoice.document_reference = Some(format!("{number}/R{}", refund.key()));
     invoice.prices_on_invoice = Some("D".into());
     invoice.issued_invoice_rows = invoice_rows(&lines, true, false, item_ids, org)?;
     let pm = order.and_then(|o| payment_method(o, settings, org).ok().flatten());

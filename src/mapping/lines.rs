@@ -62,6 +62,46 @@ pub(crate) struct TaxFacts<'a> {
 
 /// Plans every line, shipping line and fee of the order (zero shipping and fee lines
 /// are left out: they change nothing and only clutter the document).
+/// The Minimax item of a product line per the item strategy: its code, name, type and
+/// whether it may be created. One rule for invoices and credit notes.
+pub(crate) fn item_for(
+    settings: &BookingSettings,
+    rate: &VatRateRef,
+    sku: Option<&str>,
+    product_id: Option<&String>,
+    name: &str,
+) -> Result<(String, String, &'static str, bool), MappingError> {
+    if settings.item_strategy == ItemStrategy::GenericPerVatRate {
+        return Ok((
+            format!("{}{}", settings.generic_item_prefix, rate.code),
+            format!(
+                "Web sales, VAT {} ({} %)",
+                rate.code,
+                rate.percent.normalize()
+            ),
+            "S",
+            true,
+        ));
+    }
+    let create = settings.item_strategy == ItemStrategy::BySkuCreateMissing;
+    let missing = || MappingError::MissingSku {
+        line: name.to_owned(),
+    };
+    let code = match sku.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(sku) => sku.to_owned(),
+        // Creating items anyway: a stable code from the shop's product id.
+        None if create => format!("WEB-P{}", product_id.ok_or_else(missing)?),
+        None => return Err(missing()),
+    };
+    if code.chars().count() > MAX_ITEM_CODE {
+        return Err(MappingError::Unsupported(format!(
+            "SKU '{code}' of line '{name}' is longer than the {MAX_ITEM_CODE} \
+             characters of a Minimax item code"
+        )));
+    }
+    Ok((code, name.to_owned(), "B", create))
+}
+
 pub(crate) fn plan_lines(
     order: &Order,
     settings: &BookingSettings,
@@ -85,37 +125,13 @@ pub(crate) fn plan_lines(
             settings,
             org,
         )?;
-        let (item_code, item_name, item_type, create) = match settings.item_strategy {
-            ItemStrategy::GenericPerVatRate => (
-                format!("{}{}", settings.generic_item_prefix, rate.code),
-                format!(
-                    "Web sales, VAT {} ({} %)",
-                    rate.code,
-                    rate.percent.normalize()
-                ),
-                "S",
-                true,
-            ),
-            strategy => {
-                let create = strategy == ItemStrategy::BySkuCreateMissing;
-                let code = match l.sku.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                    Some(sku) => sku.to_owned(),
-                    // Creating items anyway: a stable code from the shop's product id.
-                    None if create => match l.variant_id.as_ref().or(l.product_id.as_ref()) {
-                        Some(id) => format!("WEB-P{id}"),
-                        None => return Err(MappingError::MissingSku { line: name }),
-                    },
-                    None => return Err(MappingError::MissingSku { line: name }),
-                };
-                if code.chars().count() > MAX_ITEM_CODE {
-                    return Err(MappingError::Unsupported(format!(
-                        "SKU '{code}' of line '{name}' is longer than the {MAX_ITEM_CODE} \
-                         characters of a Minimax item code"
-                    )));
-                }
-                (code, name.clone(), "B", create)
-            }
-        };
+        let (item_code, item_name, item_type, create) = item_for(
+            settings,
+            &rate,
+            l.sku.as_deref(),
+            l.variant_id.as_ref().or(l.product_id.as_ref()),
+            &name,
+        )?;
         out.push(PlannedLine {
             kind: LineKind::Product,
             shop_line_id: l.shop_line_id.clone(),

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-pub use amounts::{compute_totals, reconcile, shop_vat_by_percent, DocTotals};
+pub use amounts::{compute_totals, reconcile, DocTotals};
 pub use customer::{country_codes, customer_needs_update, customer_plan, CustomerPlan};
 pub use decide::{decide, Decision};
 pub use documents::{

@@ -404,15 +404,20 @@ impl TenantClient {
 
     /// Reads the customer, applies `edit`, and PUTs it with the fresh `RowVersion`;
     /// on a concurrency error re-reads, re-applies and retries once.
-    pub async fn update_customer<F>(&self, id: i64, edit: F) -> Result<(), MinimaxError>
+    /// Reads the customer, lets `edit` change it, and writes it back only when `edit`
+    /// says it changed something (one read, no write, when nothing changed). Returns
+    /// whether it wrote.
+    pub async fn update_customer<F>(&self, id: i64, edit: F) -> Result<bool, MinimaxError>
     where
-        F: Fn(&mut Customer) + Send + Sync,
+        F: Fn(&mut Customer) -> bool + Send + Sync,
     {
         let url = self.org_url(&["customers", &id.to_string()], &[])?;
         let mut attempt = 0;
         loop {
             let mut customer = self.get_customer(id).await?;
-            edit(&mut customer);
+            if !edit(&mut customer) {
+                return Ok(false);
+            }
             customer.customer_id = Some(id);
             match self
                 .put(url.clone(), &customer, "customers/update", "customer")
@@ -425,7 +430,7 @@ impl TenantClient {
                         what: "customer".into(),
                     });
                 }
-                other => return other,
+                other => return other.map(|()| true),
             }
         }
     }

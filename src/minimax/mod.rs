@@ -263,37 +263,14 @@ pub struct Minimax {
 }
 
 impl Minimax {
-    /// A client whose cached tokens are sealed with a key derived from
-    /// `fingerprint_key` (the same on every instance with the same configuration).
+    /// The shared client; `cipher` seals the access tokens cached in Redis (the
+    /// service's at-rest key).
     pub fn new(
         settings: MinimaxSettings,
         redis: deadpool_redis::Pool,
         key_prefix: String,
+        cipher: crate::crypto::Cipher,
     ) -> Result<Self, MinimaxError> {
-        Self::new_with_cipher(settings, redis, key_prefix, None)
-    }
-
-    /// As [`Minimax::new`], sealing cached tokens with `cipher` (the service's
-    /// at-rest key) when given.
-    pub fn new_with_cipher(
-        settings: MinimaxSettings,
-        redis: deadpool_redis::Pool,
-        key_prefix: String,
-        cipher: Option<crate::crypto::Cipher>,
-    ) -> Result<Self, MinimaxError> {
-        let cipher = match cipher {
-            Some(c) => c,
-            None => {
-                use base64::Engine;
-                use sha2::Digest;
-                let mut h = sha2::Sha256::new();
-                h.update(b"minimax-connector/token-cache/v1:");
-                h.update(settings.fingerprint_key.expose_secret().as_bytes());
-                let key = base64::engine::general_purpose::STANDARD.encode(h.finalize());
-                crate::crypto::Cipher::new("tok", &SecretString::from(key), &HashMap::new())
-                    .map_err(|e| MinimaxError::Config(e.to_string()))?
-            }
-        };
         if settings.rate_per_sec.is_nan() || settings.rate_per_sec <= 0.0 || settings.burst == 0 {
             return Err(MinimaxError::Config(
                 "rate_per_sec and burst must be positive".into(),

@@ -70,11 +70,7 @@ pub(crate) fn fingerprint(
         mac.update(&(part.len() as u64).to_be_bytes());
         mac.update(part.as_bytes());
     }
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::crypto::hex(&mac.finalize().into_bytes())
 }
 
 const POLL: Duration = Duration::from_millis(50);

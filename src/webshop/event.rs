@@ -498,6 +498,28 @@ pub struct Refund {
     pub adjustments: Vec<RefundAdjustment>,
 }
 
+impl Refund {
+    /// A stable key of this refund across deliveries: the shop's id, else a digest of
+    /// what was given back and when (bookings and credit-note references use it).
+    pub fn key(&self) -> String {
+        match &self.shop_refund_id {
+            Some(id) if !id.is_empty() => id.clone(),
+            _ => {
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                h.update(self.amount.to_string().as_bytes());
+                h.update(
+                    self.created_at
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
+                format!("h{}", &crate::crypto::hex(&h.finalize())[..16])
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefundLine {
     /// The refunded order line (`Line::shop_line_id`).

@@ -243,3 +243,8 @@ pub fn reqwest_headers(h: &actix_web::http::header::HeaderMap) -> reqwest::heade
 pub async fn spawn_app(settings: Settings) -> TestApp {
     start(settings, None).await
 }
+
+/// The at-rest cipher of the default test configuration.
+pub fn cipher() -> minimax_connector::crypto::Cipher {
+    settings_for(&redis_url(), "unused").cipher().unwrap()
+}
