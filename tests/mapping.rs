@@ -1158,8 +1158,16 @@ fn refunds_without_a_shop_id_get_distinct_references() {
     let mut b = refund("10.95", json!([{"shop_line_id": "2", "quantity": "1"}]));
     a.shop_refund_id = None;
     b.shop_refund_id = None;
-    let ra = credit(&a, Some(&o)).unwrap().invoice.document_reference.unwrap();
-    let rb = credit(&b, Some(&o)).unwrap().invoice.document_reference.unwrap();
+    let ra = credit(&a, Some(&o))
+        .unwrap()
+        .invoice
+        .document_reference
+        .unwrap();
+    let rb = credit(&b, Some(&o))
+        .unwrap()
+        .invoice
+        .document_reference
+        .unwrap();
     assert_ne!(ra, rb);
     assert_eq!(ra, format!("1001/R{}", a.key()));
 }

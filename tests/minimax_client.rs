@@ -9,7 +9,7 @@ mod common;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use minimax_connector::minimax::models::{
     Customer, Fk, IssuedInvoice, IssuedInvoicePaymentMethod, IssuedInvoiceRow,
 };
@@ -319,7 +319,14 @@ async fn the_sandbox_limit_answers_429_with_retry_after() {
         client.item_by_code("ART-001").await.unwrap();
     }
     let err = client.item_by_code("ART-002").await.unwrap_err();
-    assert!(matches!(err, MinimaxError::TenantPaused { .. }), "{err:?}");
+    // The pause lasts as long as Minimax's Retry-After says (here: until the oldest of
+    // the 3 calls is 24 h old), not a default.
+    match &err {
+        MinimaxError::TenantPaused { until } => {
+            assert!(*until > Utc::now() + chrono::Duration::hours(23), "{until}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
     assert_eq!(env.sandbox.counters().rate_limited, 1);
     env.cleanup().await;
 }
@@ -348,8 +355,15 @@ async fn sample_invoice(client: &TenantClient) -> IssuedInvoice {
         client.customer_id_by_code(&code).await.unwrap(),
         Some(customer_id)
     );
-    let s = client.vat_rate_by_code("S", today, None).await.unwrap();
-    let p = client.vat_rate_by_code("P", today, None).await.unwrap();
+    let rates = client.vat_rates(today, None).await.unwrap();
+    let rate = |code: &str| {
+        rates
+            .iter()
+            .find(|r| r.code.as_deref() == Some(code))
+            .cloned()
+            .unwrap()
+    };
+    let (s, p) = (rate("S"), rate("P"));
     let item1 = client.item_id_by_code("ART-001").await.unwrap().unwrap();
     let item2 = client.item_id_by_code("ART-002").await.unwrap().unwrap();
     let trr = client
@@ -497,7 +511,8 @@ async fn a_warm_lookup_makes_no_call() {
     let lookups = |client: TenantClient| async move {
         client.country_by_code("SI").await.unwrap();
         client.currency_by_code("EUR").await.unwrap();
-        client.vat_rate_by_code("S", today, None).await.unwrap();
+        // The VAT-rate list of the date, as the booking looks rates up.
+        client.vat_rates(today, None).await.unwrap();
         client.item_id_by_code("ART-001").await.unwrap().unwrap();
         client.payment_methods().await.unwrap();
         client.document_numberings().await.unwrap();
@@ -666,8 +681,15 @@ async fn the_cached_token_is_sealed_in_redis() {
     let issued = env.sandbox.issued_tokens();
     assert_eq!(issued.len(), 1);
     let mut conn = redis_pool().get().await.unwrap();
+    // Tokens are kept per login: `{prefix}:{f:<fingerprint>}:token`.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:{{f:*}}:token", env.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
     let stored: String = redis::cmd("GET")
-        .arg(format!("{}:{{t:shop-1}}:token", env.prefix))
+        .arg(&keys[0])
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -679,5 +701,123 @@ async fn the_cached_token_is_sealed_in_redis() {
         .await
         .unwrap();
     assert_eq!(env.sandbox.counters().token_requests, 1);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn tenants_sharing_a_login_share_its_token_and_its_block() {
+    // Two shops booking into one organisation with the same Minimax login.
+    let env = Env::new(SandboxSettings::default(), |_| {}).await;
+    let mm = env.instance();
+    let a = mm.tenant(env.creds("shop-a"));
+    let b = mm.tenant(env.creds("shop-b"));
+    a.my_organisations().await.unwrap();
+    b.my_organisations().await.unwrap();
+    assert_eq!(
+        env.sandbox.counters().token_requests,
+        1,
+        "one token for the login"
+    );
+
+    // The same wrong password on both: one rejected request in all, never two.
+    let wrong = |t: &str| TenantCredentials {
+        password: SecretString::from("wrong-password"),
+        ..env.creds(t)
+    };
+    env.sandbox.reset_counters();
+    let err_a = mm
+        .tenant(wrong("shop-a"))
+        .my_organisations()
+        .await
+        .unwrap_err();
+    let err_b = mm
+        .tenant(wrong("shop-b"))
+        .my_organisations()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err_a.disposition(), Disposition::WaitUntil(_)),
+        "{err_a}"
+    );
+    assert!(
+        matches!(err_b, MinimaxError::CredentialsBlocked { .. }),
+        "{err_b}"
+    );
+    assert_eq!(env.sandbox.counters().token_requests, 1);
+    assert!(matches!(
+        mm.tenant(wrong("shop-b")).auth_state().await,
+        AuthState::Blocked { .. }
+    ));
+    // The right login is another key: not blocked.
+    assert_eq!(
+        mm.tenant(env.creds("shop-b")).auth_state().await,
+        AuthState::Ok
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_monthly_budget_is_enforced_and_shared_by_instances() {
+    let env = Env::new(SandboxSettings::default(), |s| s.monthly_budget = 4).await;
+    // Two instances (two processes in production) spend one organisation's budget.
+    let (one, two) = (env.tenant(&env.instance()), env.tenant(&env.instance()));
+    one.my_organisations().await.unwrap();
+    two.my_organisations().await.unwrap();
+    one.my_organisations().await.unwrap();
+    two.my_organisations().await.unwrap();
+    let err = one.my_organisations().await.unwrap_err();
+    match &err {
+        MinimaxError::BudgetExhausted { window, until } => {
+            assert_eq!(*window, BudgetWindow::Month);
+            assert_eq!(until.day(), 1, "frees on the 1st: {until}");
+            assert!(*until > Utc::now());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        two.my_organisations().await.unwrap_err(),
+        MinimaxError::BudgetExhausted {
+            window: BudgetWindow::Month,
+            ..
+        }
+    ));
+    assert_eq!(env.sandbox.counters().api_calls, 4);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_spaces_calls_and_gives_the_job_back_when_the_wait_is_too_long() {
+    // 2 calls/s with a burst of 2: the 3rd and 4th call wait for tokens...
+    let env = Env::new(SandboxSettings::default(), |s| {
+        s.rate_per_sec = 2.0;
+        s.burst = 2;
+        s.max_rate_wait_ms = 2_000;
+    })
+    .await;
+    let client = env.tenant(&env.instance());
+    client.my_organisations().await.unwrap(); // token request is not rate-limited
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        client.my_organisations().await.unwrap();
+    }
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    env.cleanup().await;
+
+    // ...and a wait longer than max_rate_wait_ms hands the call back as retryable.
+    let env = Env::new(SandboxSettings::default(), |s| {
+        s.rate_per_sec = 0.1;
+        s.burst = 1;
+        s.max_rate_wait_ms = 100;
+    })
+    .await;
+    let client = env.tenant(&env.instance());
+    client.my_organisations().await.unwrap();
+    let err = client.my_organisations().await.unwrap_err();
+    assert!(
+        matches!(err.disposition(), Disposition::Retry { after: Some(_) }),
+        "{err:?}"
+    );
+    assert_eq!(env.sandbox.counters().api_calls, 1);
     env.cleanup().await;
 }

@@ -381,13 +381,11 @@ impl TenantClient {
             .and_then(|c| c.customer_id))
     }
 
+    /// `GET customers/{id}`. On a 404 the caller drops the code it looked the id up by
+    /// ([`TenantClient::forget_customer_code`]): only it knows the code.
     pub async fn get_customer(&self, id: i64) -> Result<Customer, MinimaxError> {
         let url = self.org_url(&["customers", &id.to_string()], &[])?;
-        let result = self.get_json(url, "customers/id", "customer").await;
-        if let Err(MinimaxError::NotFound { .. }) = &result {
-            self.forget_id("customer", id).await;
-        }
-        result
+        self.get_json(url, "customers/id", "customer").await
     }
 
     /// `POST customers`; returns the new id and caches code → id.
@@ -402,11 +400,10 @@ impl TenantClient {
         Ok(id)
     }
 
-    /// Reads the customer, applies `edit`, and PUTs it with the fresh `RowVersion`;
-    /// on a concurrency error re-reads, re-applies and retries once.
-    /// Reads the customer, lets `edit` change it, and writes it back only when `edit`
-    /// says it changed something (one read, no write, when nothing changed). Returns
-    /// whether it wrote.
+    /// Reads the customer, lets `edit` change it, and PUTs it with the fresh
+    /// `RowVersion` only when `edit` says it changed something (one read, no write,
+    /// when nothing changed); on a concurrency error re-reads, re-applies and retries
+    /// once. Returns whether it wrote.
     pub async fn update_customer<F>(&self, id: i64, edit: F) -> Result<bool, MinimaxError>
     where
         F: Fn(&mut Customer) -> bool + Send + Sync,
@@ -424,24 +421,9 @@ impl TenantClient {
                 .await
             {
                 Err(MinimaxError::Concurrency { .. }) if attempt == 0 => attempt += 1,
-                Err(MinimaxError::NotFound { .. }) => {
-                    self.forget_id("customer", id).await;
-                    return Err(MinimaxError::NotFound {
-                        what: "customer".into(),
-                    });
-                }
                 other => return other.map(|()| true),
             }
         }
-    }
-
-    pub async fn customer_contacts(&self, customer_id: i64) -> Result<Vec<Contact>, MinimaxError> {
-        let url = self.org_url(
-            &["customers", &customer_id.to_string(), "contacts"],
-            &[("PageSize", LIST_PAGE.to_string())],
-        )?;
-        let page: Page<Contact> = self.get_json(url, "contacts/list", "contacts").await?;
-        Ok(page.rows)
     }
 
     pub async fn create_contact(
@@ -484,15 +466,6 @@ impl TenantClient {
         Ok(self.item_by_code(code).await?.and_then(|i| i.item_id))
     }
 
-    pub async fn get_item(&self, id: i64) -> Result<Item, MinimaxError> {
-        let url = self.org_url(&["items", &id.to_string()], &[])?;
-        let result = self.get_json(url, "items/id", "item").await;
-        if let Err(MinimaxError::NotFound { .. }) = &result {
-            self.forget_id("item", id).await;
-        }
-        result
-    }
-
     pub async fn create_item(&self, item: &Item) -> Result<i64, MinimaxError> {
         let url = self.org_url(&["items"], &[])?;
         let id = self.create(url, item, "items/create", "item").await?;
@@ -506,27 +479,14 @@ impl TenantClient {
         self.forget_code("item", code).await;
     }
 
+    /// Code → id, kept without expiry (issue 3): dropped when Minimax answers 404.
     async fn remember_code(&self, kind: &str, code: &str, id: i64) {
         self.cache_put(&format!("{kind}-code:{code}"), &id, None)
-            .await;
-        self.cache_put(&format!("{kind}-id:{id}"), &code, None)
             .await;
     }
 
     async fn forget_code(&self, kind: &str, code: &str) {
-        let mut keys = vec![format!("{kind}-code:{code}")];
-        if let Some(id) = self.cache_get::<i64>(&keys[0]).await {
-            keys.push(format!("{kind}-id:{id}"));
-        }
-        self.cache_del(&keys).await;
-    }
-
-    async fn forget_id(&self, kind: &str, id: i64) {
-        let mut keys = vec![format!("{kind}-id:{id}")];
-        if let Some(code) = self.cache_get::<String>(&keys[0]).await {
-            keys.push(format!("{kind}-code:{code}"));
-        }
-        self.cache_del(&keys).await;
+        self.cache_del(&[format!("{kind}-code:{code}")]).await;
     }
 
     // ---------------------------------------------------------- code lists
@@ -579,26 +539,6 @@ impl TenantClient {
     pub async fn currency_by_code(&self, code: &str) -> Result<Currency, MinimaxError> {
         let ttl = self.inner.settings.code_list_ttl_secs;
         self.cached_by_code("currencies", code, &[], format!("currency:{code}"), ttl)
-            .await
-    }
-
-    /// `vatrates/code(S)?date=…[&countryID=…]`, cached per code, date and country.
-    pub async fn vat_rate_by_code(
-        &self,
-        code: &str,
-        date: NaiveDate,
-        country_id: Option<i64>,
-    ) -> Result<VatRate, MinimaxError> {
-        let ttl = self.inner.settings.vat_rate_ttl_secs;
-        let mut query = vec![("date", date.format("%Y-%m-%d").to_string())];
-        if let Some(c) = country_id {
-            query.push(("countryID", c.to_string()));
-        }
-        let what = format!(
-            "vatrate:{code}:{date}:{}",
-            country_id.map(|c| c.to_string()).unwrap_or_default()
-        );
-        self.cached_by_code("vatrates", code, &query, what, ttl)
             .await
     }
 

@@ -226,7 +226,6 @@ impl std::fmt::Debug for TenantCredentials {
 
 /// A token held in process memory.
 struct CachedToken {
-    fingerprint: String,
     token: SecretString,
     valid_until: std::time::Instant,
 }
@@ -243,10 +242,6 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    fn tenant_key(&self, tenant: &str, what: &str) -> String {
-        format!("{}:{{t:{}}}:{}", self.prefix, tenant, what)
-    }
-
     fn org_key(&self, org: i64, what: &str) -> String {
         format!("{}:{{o:{}}}:{}", self.prefix, org, what)
     }
@@ -334,9 +329,13 @@ impl Minimax {
             .unwrap_or_else(|| country.client_secret.clone());
         let fingerprint = token::fingerprint(
             &self.inner.settings.fingerprint_key,
-            &creds.username,
-            creds.password.expose_secret(),
-            &client_id,
+            &[
+                &creds.username,
+                creds.password.expose_secret(),
+                &client_id,
+                client_secret.expose_secret(),
+                &token_url,
+            ],
         );
         TenantClient {
             inner: self.inner.clone(),

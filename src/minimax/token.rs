@@ -1,14 +1,18 @@
-//! Access tokens per tenant, with lockout protection.
+//! Access tokens per Minimax login, with lockout protection.
+//!
+//! Everything here is keyed by the login's fingerprint (an HMAC of username, password,
+//! client id and secret, and token URL), not by tenant: tenants that share a login share
+//! its token and its block, so N tenants with a wrong password still make one rejected
+//! request, and changed credentials are simply another key.
 //!
 //! Guarantees:
-//! - one token request per tenant per expiry across tasks (in-process single flight) and
+//! - one token request per login per expiry across tasks (in-process single flight) and
 //!   instances (Redis lock `SET NX PX`; the others poll the Redis cache);
-//! - the token lives in process and in Redis (`{p}:{t:<tenant>}:token`, TTL
-//!   `expires_in - margin`), tagged with the credential fingerprint so changed
-//!   credentials never reuse an old token;
-//! - after one rejected token request the fingerprint is recorded as blocked
-//!   (`{p}:{t:<tenant>}:auth:blocked`, no TTL) and no further token request is made with
-//!   those credentials; other credentials (a different fingerprint) unblock the tenant.
+//! - the token lives in process and in Redis (`{p}:{f:<fingerprint>}:token`, sealed, TTL
+//!   `expires_in - margin`);
+//! - after one rejected token request the login is recorded as blocked
+//!   (`{p}:{f:<fingerprint>}:auth:blocked`, no TTL) and no further token request is made
+//!   with it; other credentials (another fingerprint) are not blocked.
 //!
 //! Tokens, passwords and client secrets are never logged or put in errors.
 
@@ -39,7 +43,6 @@ pub enum AuthState {
 
 #[derive(Serialize, Deserialize)]
 struct StoredToken {
-    fp: String,
     /// The access token, sealed with the service's cipher.
     token: String,
     /// Unix ms after which the token must not be used.
@@ -48,25 +51,20 @@ struct StoredToken {
 
 #[derive(Serialize, Deserialize)]
 struct StoredBlock {
-    fp: String,
     reason: String,
     since: DateTime<Utc>,
 }
 
-/// HMAC-SHA256 over length-prefixed username, password and client id, hex encoded.
-pub(crate) fn fingerprint(
-    key: &SecretString,
-    username: &str,
-    password: &str,
-    client_id: &str,
-) -> String {
+/// HMAC-SHA256 over the length-prefixed parts of a login (username, password, client
+/// id and secret, token URL), hex encoded.
+pub(crate) fn fingerprint(key: &SecretString, parts: &[&str]) -> String {
     // HMAC accepts keys of any length, so this cannot fail; fall back to an empty key
     // rather than panic if that ever changed.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose_secret().as_bytes())
         .unwrap_or_else(|_| {
             <Hmac<Sha256> as Mac>::new_from_slice(b"minimax").unwrap_or_else(|_| unreachable!())
         });
-    for part in [username, password, client_id] {
+    for part in parts {
         mac.update(&(part.len() as u64).to_be_bytes());
         mac.update(part.as_bytes());
     }
@@ -80,21 +78,29 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0";
 
 impl TenantClient {
+    fn login_key(&self, what: &str) -> String {
+        format!("{}:{{f:{}}}:{}", self.inner.prefix, self.fingerprint, what)
+    }
+
     fn token_key(&self) -> String {
-        self.inner.tenant_key(&self.creds.tenant_id, "token")
+        self.login_key("token")
     }
 
     fn lock_key(&self) -> String {
-        self.inner.tenant_key(&self.creds.tenant_id, "token:lock")
+        self.login_key("token:lock")
     }
 
     fn block_key(&self) -> String {
-        self.inner.tenant_key(&self.creds.tenant_id, "auth:blocked")
+        self.login_key("auth:blocked")
     }
 
     /// Current auth state of the tenant's credentials (for status and metrics).
     pub async fn auth_state(&self) -> AuthState {
-        match self.read_block().await {
+        let block = match self.inner.conn().await {
+            Ok(mut conn) => self.read_block(&mut conn).await,
+            Err(e) => Err(e),
+        };
+        match block {
             Ok(Some(block)) => AuthState::Blocked {
                 reason: block.reason,
                 since: block.since,
@@ -111,24 +117,14 @@ impl TenantClient {
         Ok(())
     }
 
-    /// The block of the current credentials, if any. A block recorded for other
-    /// credentials does not apply (the credentials changed) and is removed.
-    async fn read_block(&self) -> Result<Option<StoredBlock>, MinimaxError> {
-        let mut conn = self.inner.conn().await?;
+    /// The block of this login, if any (on the caller's connection: the token path
+    /// must not hold two pool connections at once).
+    async fn read_block(
+        &self,
+        conn: &mut deadpool_redis::Connection,
+    ) -> Result<Option<StoredBlock>, MinimaxError> {
         let raw: Option<String> = conn.get(self.block_key()).await?;
-        let Some(raw) = raw else { return Ok(None) };
-        match serde_json::from_str::<StoredBlock>(&raw) {
-            Ok(block) if block.fp == self.fingerprint => Ok(Some(block)),
-            _ => {
-                // Only drop the record we just read, not a newer one for new credentials.
-                let _: i64 = redis::Script::new(RELEASE_LOCK)
-                    .key(self.block_key())
-                    .arg(&raw)
-                    .invoke_async(&mut conn)
-                    .await?;
-                Ok(None)
-            }
-        }
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
     }
 
     fn blocked_error(&self, block: StoredBlock) -> MinimaxError {
@@ -146,10 +142,9 @@ impl TenantClient {
 
     fn process_cached(&self, stale: Option<&str>) -> Option<SecretString> {
         let map = self.inner.tokens.lock().ok()?;
-        let cached = map.get(&self.creds.tenant_id)?;
-        let usable = cached.fingerprint == self.fingerprint
-            && cached.valid_until > Instant::now()
-            && Some(cached.token.expose_secret()) != stale;
+        let cached = map.get(&self.fingerprint)?;
+        let usable =
+            cached.valid_until > Instant::now() && Some(cached.token.expose_secret()) != stale;
         usable.then(|| cached.token.clone())
     }
 
@@ -158,9 +153,8 @@ impl TenantClient {
         let remaining = Duration::from_millis(u64::try_from(remaining).unwrap_or(0));
         if let Ok(mut map) = self.inner.tokens.lock() {
             map.insert(
-                self.creds.tenant_id.clone(),
+                self.fingerprint.clone(),
                 CachedToken {
-                    fingerprint: self.fingerprint.clone(),
                     token: SecretString::from(token),
                     valid_until: Instant::now() + remaining,
                 },
@@ -182,9 +176,8 @@ impl TenantClient {
             return Ok(None);
         };
         let token = token.expose_secret().to_owned();
-        let usable = stored.fp == self.fingerprint
-            && stored.until_ms > Utc::now().timestamp_millis()
-            && Some(token.as_str()) != stale;
+        let usable =
+            stored.until_ms > Utc::now().timestamp_millis() && Some(token.as_str()) != stale;
         if !usable {
             return Ok(None);
         }
@@ -194,7 +187,7 @@ impl TenantClient {
 
     fn flight(&self) -> Arc<tokio::sync::Mutex<()>> {
         match self.inner.flights.lock() {
-            Ok(mut map) => map.entry(self.creds.tenant_id.clone()).or_default().clone(),
+            Ok(mut map) => map.entry(self.fingerprint.clone()).or_default().clone(),
             // A poisoned map only loses in-process single flight; Redis still guards.
             Err(_) => Arc::new(tokio::sync::Mutex::new(())),
         }
@@ -227,7 +220,7 @@ impl TenantClient {
             if let Some(token) = self.redis_cached(&mut conn, stale).await? {
                 return Ok(token);
             }
-            if let Some(block) = self.read_block().await? {
+            if let Some(block) = self.read_block(&mut conn).await? {
                 return Err(self.blocked_error(block));
             }
             let got: Option<String> = redis::cmd("SET")
@@ -242,7 +235,7 @@ impl TenantClient {
                 // Someone may have finished between our cache read and the lock.
                 let result = match self.redis_cached(&mut conn, stale).await {
                     Ok(Some(token)) => Ok(token),
-                    Ok(None) => match self.read_block().await {
+                    Ok(None) => match self.read_block(&mut conn).await {
                         Ok(Some(block)) => Err(self.blocked_error(block)),
                         Ok(None) => self.request_token(&mut conn).await,
                         Err(e) => Err(e),
@@ -328,7 +321,6 @@ impl TenantClient {
                 let usable_ms = i64::try_from(usable_secs * 1000).unwrap_or(i64::MAX / 4);
                 let until_ms = Utc::now().timestamp_millis() + usable_ms;
                 let stored = StoredToken {
-                    fp: self.fingerprint.clone(),
                     token: self.inner.cipher.seal(&parsed.access_token),
                     until_ms,
                 };
@@ -351,7 +343,6 @@ impl TenantClient {
                 };
                 let since = Utc::now();
                 let block = StoredBlock {
-                    fp: self.fingerprint.clone(),
                     reason: reason.clone(),
                     since,
                 };
@@ -381,17 +372,27 @@ mod tests {
     #[test]
     fn fingerprint_depends_on_each_part_and_hides_the_password() {
         let key = SecretString::from("k");
-        let a = fingerprint(&key, "user", "secret", "client");
+        let a = fingerprint(&key, &["user", "secret", "client"]);
         assert_eq!(a.len(), 64);
         assert!(!a.contains("secret"));
-        assert_ne!(a, fingerprint(&key, "user", "secret2", "client"));
-        assert_ne!(a, fingerprint(&key, "user2", "secret", "client"));
-        assert_ne!(a, fingerprint(&key, "user", "secret", "client2"));
+        assert_ne!(a, fingerprint(&key, &["user", "secret2", "client"]));
+        assert_ne!(a, fingerprint(&key, &["user2", "secret", "client"]));
+        assert_ne!(a, fingerprint(&key, &["user", "secret", "client2"]));
         // Length prefixes keep boundaries: ("ab","c") differs from ("a","bc").
         assert_ne!(
-            fingerprint(&key, "ab", "c", ""),
-            fingerprint(&key, "a", "bc", "")
+            fingerprint(&key, &["ab", "c", ""]),
+            fingerprint(&key, &["a", "bc", ""])
         );
-        assert_eq!(a, fingerprint(&key, "user", "secret", "client"));
+        assert_eq!(a, fingerprint(&key, &["user", "secret", "client"]));
+        // The client secret and token URL are parts of the login too.
+        let full = fingerprint(&key, &["user", "secret", "client", "cs", "https://t"]);
+        assert_ne!(
+            full,
+            fingerprint(&key, &["user", "secret", "client", "cs2", "https://t"])
+        );
+        assert_ne!(
+            full,
+            fingerprint(&key, &["user", "secret", "client", "cs", "https://u"])
+        );
     }
 }

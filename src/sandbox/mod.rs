@@ -674,12 +674,9 @@ fn dropped() -> HttpResponse {
 }
 
 fn parse_country(seg: &str) -> Option<Country> {
-    match seg.to_ascii_uppercase().as_str() {
-        "SI" => Some(Country::SI),
-        "HR" => Some(Country::HR),
-        "RS" => Some(Country::RS),
-        _ => None,
-    }
+    Country::ALL
+        .into_iter()
+        .find(|c| c.code().eq_ignore_ascii_case(seg))
 }
 
 async fn dispatch(

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -27,7 +27,7 @@ use tracing::Instrument;
 use super::{internal, storage, storage_unavailable, tenant_error, valid_id, AdminError};
 use crate::http::{ApiError, AppState};
 use crate::mapping::BookingSettings;
-use crate::minimax::{AuthState, Country, MinimaxError, TenantClient, TenantCredentials};
+use crate::minimax::{AuthState, Country, MinimaxError};
 use crate::queue::JobState;
 use crate::tenants::{MinimaxLoginInput, Tenant, TenantInput};
 
@@ -270,60 +270,10 @@ fn prepare_patch(
 }
 
 // ------------------------------------------------------------ credentials and blocks
-
-fn same_secret(a: &Option<SecretString>, b: &Option<SecretString>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
-        _ => false,
-    }
-}
-
-/// Whether anything that goes into a token request or decides where it goes changed.
-fn credentials_changed(old: &Tenant, new: &Tenant) -> bool {
-    let (a, b) = (&old.minimax, &new.minimax);
-    old.country != new.country
-        || a.username != b.username
-        || a.password.expose_secret() != b.password.expose_secret()
-        || a.client_id != b.client_id
-        || !same_secret(&a.client_secret, &b.client_secret)
-        || a.api_base != b.api_base
-        || a.token_url != b.token_url
-}
-
-/// A client handle for the tenant's block record only: `clear_block` addresses the
-/// record by tenant id, whatever the credentials (so a tenant that cannot be decrypted
-/// can still be unblocked or deleted cleanly).
-fn block_handle(state: &AppState, id: &str) -> TenantClient {
-    state.minimax.tenant(TenantCredentials {
-        tenant_id: id.to_owned(),
-        country: Country::SI,
-        organisation_id: 0,
-        username: String::new(),
-        password: SecretString::default(),
-        client_id: None,
-        client_secret: None,
-        api_base: None,
-        token_url: None,
-    })
-}
-
-async fn clear_block(state: &AppState, id: &str) -> Result<(), ApiError> {
-    storage(state, "clear block", block_handle(state, id).clear_block()).await
-}
-
-/// After a store: new or changed credentials start unblocked. A failure to clear is
-/// logged, not returned: the tenant is stored, and a block recorded for other
-/// credentials (another fingerprint) does not apply to the new ones anyway.
-async fn after_store(state: &AppState, old: Option<&Tenant>, new: &Tenant) {
-    let changed = old.is_none_or(|o| credentials_changed(o, new));
-    if changed {
-        match clear_block(state, &new.id).await {
-            Ok(()) => tracing::info!("credentials set; any block lifted"),
-            Err(_) => tracing::warn!("credentials changed but the block could not be cleared"),
-        }
-    }
-}
+//
+// Blocks belong to a Minimax login (its fingerprint), not to a tenant: changed
+// credentials are another login and start unblocked by themselves, while re-sending the
+// same wrong password stays blocked. Only `unblock` lifts a block explicitly.
 
 fn auth_json(state: &AuthState) -> Value {
     match state {
@@ -408,7 +358,6 @@ async fn put(
             .into_tenant(&id, existing.as_ref())
             .map_err(tenant_error)?;
         let created = save(&state, &tenant, existing.as_ref()).await?;
-        after_store(&state, existing.as_ref(), &tenant).await;
         tracing::info!(created, "tenant stored");
         let mut res = if created {
             let mut r = HttpResponse::Created();
@@ -455,7 +404,6 @@ async fn patch(
             .into_tenant(&id, Some(&existing))
             .map_err(tenant_error)?;
         save(&state, &tenant, Some(&existing)).await?;
-        after_store(&state, Some(&existing), &tenant).await;
         tracing::info!("tenant patched");
         Ok(HttpResponse::Ok().json(tenant.view()))
     }
@@ -476,10 +424,6 @@ async fn delete(
         let existed = storage(&state, "delete tenant", state.tenants.delete(&id)).await?;
         if !existed {
             return Err(unknown_tenant(&id));
-        }
-        // A tenant re-created under this id starts without the old block.
-        if clear_block(&state, &id).await.is_err() {
-            tracing::warn!("tenant deleted but its credentials block could not be cleared");
         }
         tracing::info!("tenant deleted (its jobs are kept)");
         Ok(HttpResponse::NoContent().finish())
@@ -627,7 +571,7 @@ async fn unblock(
     let before = tokio::time::timeout(state.redis_timeout, client.auth_state())
         .await
         .map_err(|_| storage_unavailable())?;
-    clear_block(&state, &t.id).await?;
+    storage(&state, "clear block", client.clear_block()).await?;
     let was_blocked = matches!(before, AuthState::Blocked { .. });
     tracing::info!(tenant = %t.id, was_blocked, "credentials block lifted by an operator");
     Ok(HttpResponse::Ok().json(json!({
