@@ -320,7 +320,7 @@ impl TenantStore {
     }
 
     fn key(&self, id: &str) -> String {
-        format!("{}:{{t:{}}}:tenant", self.prefix, id)
+        crate::queue::tenant_key(&self.prefix, id, "tenant")
     }
 
     fn index_key(&self) -> String {

@@ -15,6 +15,8 @@ use deadpool_redis::Pool;
 use redis::AsyncCommands;
 use rust_decimal::Decimal;
 
+use crate::queue::tenant_key;
+
 /// Which document of an order a record is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Doc {
@@ -124,7 +126,7 @@ impl Records {
     }
 
     fn base(&self, tenant: &str, order: &str) -> String {
-        format!("{}:{{t:{}}}:booking:{}", self.prefix, tenant, order)
+        tenant_key(&self.prefix, tenant, &format!("booking:{order}"))
     }
 
     fn key(&self, tenant: &str, order: &str, doc: &Doc) -> String {
@@ -132,7 +134,7 @@ impl Records {
     }
 
     fn customers_key(&self, tenant: &str) -> String {
-        format!("{}:{{t:{}}}:customers", self.prefix, tenant)
+        tenant_key(&self.prefix, tenant, "customers")
     }
 
     pub async fn get(

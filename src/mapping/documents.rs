@@ -146,9 +146,7 @@ fn invoice_header(
     customer_id: i64,
     document_date: NaiveDate,
 ) -> Result<IssuedInvoice, MappingError> {
-    let due = document_date
-        .checked_add_days(Days::new(u64::from(settings.payment_due_days)))
-        .ok_or_else(|| MappingError::Unsupported("payment due date out of range".into()))?;
+    let due = due_date(document_date, settings)?;
     let mut inv = IssuedInvoice {
         invoice_type: Some("R".into()),
         customer: Some(Fk::id(customer_id)),
@@ -166,25 +164,62 @@ fn invoice_header(
     let Some(order) = order else {
         return Ok(inv);
     };
-    if let Some(b) = order.billing.as_ref().filter(|a| !a.is_empty()) {
-        let (fk, name) = country(b.country_code.as_deref(), org)?;
-        inv.addressee_name = address_name(b).map(|s| truncate(&s, 250));
-        inv.addressee_address = street(b).map(|s| truncate(&s, 250));
-        inv.addressee_postal_code = b.postcode.as_deref().map(|s| truncate(s, 30));
-        inv.addressee_city = b.city.as_deref().map(|s| truncate(s, 250));
-        inv.addressee_country = Some(fk);
-        inv.addressee_country_name = name;
+    if let Some(a) = address_fields(order.billing.as_ref(), org, 250)? {
+        inv.addressee_name = a.name;
+        inv.addressee_address = a.address;
+        inv.addressee_postal_code = a.postal_code;
+        inv.addressee_city = a.city;
+        inv.addressee_country = Some(a.country);
+        inv.addressee_country_name = a.country_name;
     }
-    if let Some(s) = order.shipping.as_ref().filter(|a| !a.is_empty()) {
-        let (fk, name) = country(s.country_code.as_deref(), org)?;
-        inv.recipient_name = address_name(s).map(|s| truncate(&s, 250));
-        inv.recipient_address = street(s).map(|s| truncate(&s, 250));
-        inv.recipient_postal_code = s.postcode.as_deref().map(|s| truncate(s, 30));
-        inv.recipient_city = s.city.as_deref().map(|s| truncate(s, 250));
-        inv.recipient_country = Some(fk);
-        inv.recipient_country_name = name;
+    if let Some(a) = address_fields(order.shipping.as_ref(), org, 250)? {
+        inv.recipient_name = a.name;
+        inv.recipient_address = a.address;
+        inv.recipient_postal_code = a.postal_code;
+        inv.recipient_city = a.city;
+        inv.recipient_country = Some(a.country);
+        inv.recipient_country_name = a.country_name;
     }
     Ok(inv)
+}
+
+/// An address as Minimax's addressee/recipient fields take it, within their lengths.
+struct AddressFields {
+    name: Option<String>,
+    address: Option<String>,
+    postal_code: Option<String>,
+    city: Option<String>,
+    country: Fk,
+    /// Only abroad: Minimax refuses a country name for the home country.
+    country_name: Option<String>,
+}
+
+fn address_fields(
+    a: Option<&crate::webshop::Address>,
+    org: &OrgData,
+    name_max: usize,
+) -> Result<Option<AddressFields>, MappingError> {
+    let Some(a) = a.filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    let (country, country_name) = country(a.country_code.as_deref(), org)?;
+    Ok(Some(AddressFields {
+        name: address_name(a).map(|s| truncate(&s, name_max)),
+        address: street(a).map(|s| truncate(&s, 250)),
+        postal_code: a.postcode.as_deref().map(|s| truncate(s, 30)),
+        city: a.city.as_deref().map(|s| truncate(s, 250)),
+        country,
+        country_name,
+    }))
+}
+
+fn due_date(
+    document_date: NaiveDate,
+    settings: &BookingSettings,
+) -> Result<NaiveDate, MappingError> {
+    document_date
+        .checked_add_days(Days::new(u64::from(settings.payment_due_days)))
+        .ok_or_else(|| MappingError::Unsupported("payment due date out of range".into()))
 }
 
 fn order_reference(order: &Order) -> String {
@@ -265,9 +300,7 @@ pub fn order_plan(
             });
         }
     }
-    let due = document_date
-        .checked_add_days(Days::new(u64::from(settings.payment_due_days)))
-        .ok_or_else(|| MappingError::Unsupported("payment due date out of range".into()))?;
+    let due = due_date(document_date, settings)?;
     let mut out = MmOrder {
         received_issued: Some("P".into()),
         date: Some(midnight(document_date)),
@@ -285,23 +318,22 @@ pub fn order_plan(
         order_rows: rows,
         ..MmOrder::default()
     };
-    if let Some(b) = order.billing.as_ref().filter(|a| !a.is_empty()) {
-        let (fk, name) = country(b.country_code.as_deref(), org)?;
-        out.customer_name = address_name(b).map(|s| truncate(&s, 100));
-        out.customer_address = street(b).map(|s| truncate(&s, 250));
-        out.customer_postal_code = b.postcode.as_deref().map(|s| truncate(s, 30));
-        out.customer_city = b.city.as_deref().map(|s| truncate(s, 250));
-        out.customer_country = Some(fk);
-        out.customer_country_name = name;
+    // The order's customer name is limited to 100 characters (RS help page).
+    if let Some(a) = address_fields(order.billing.as_ref(), org, 100)? {
+        out.customer_name = a.name;
+        out.customer_address = a.address;
+        out.customer_postal_code = a.postal_code;
+        out.customer_city = a.city;
+        out.customer_country = Some(a.country);
+        out.customer_country_name = a.country_name;
     }
-    if let Some(s) = order.shipping.as_ref().filter(|a| !a.is_empty()) {
-        let (fk, name) = country(s.country_code.as_deref(), org)?;
-        out.recipient_name = address_name(s).map(|s| truncate(&s, 250));
-        out.recipient_address = street(s).map(|s| truncate(&s, 250));
-        out.recipient_postal_code = s.postcode.as_deref().map(|s| truncate(s, 30));
-        out.recipient_city = s.city.as_deref().map(|s| truncate(s, 250));
-        out.recipient_country = Some(fk);
-        out.recipient_country_name = name;
+    if let Some(a) = address_fields(order.shipping.as_ref(), org, 250)? {
+        out.recipient_name = a.name;
+        out.recipient_address = a.address;
+        out.recipient_postal_code = a.postal_code;
+        out.recipient_city = a.city;
+        out.recipient_country = Some(a.country);
+        out.recipient_country_name = a.country_name;
     }
     Ok(out)
 }

@@ -210,6 +210,12 @@ pub fn valid_tenant_id(tenant: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// `p:{t:T}:<what>`: every key of one tenant — queue, tenant record, booking records —
+/// shares the tenant's hash tag, so they live in one Redis Cluster slot.
+pub fn tenant_key(prefix: &str, tenant: &str, what: &str) -> String {
+    format!("{prefix}:{{t:{tenant}}}:{what}")
+}
+
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
@@ -233,7 +239,7 @@ impl Queue {
 
     /// `p:{t:T}:` — the base of every key of one tenant.
     pub fn tenant_base(&self, tenant: &str) -> String {
-        format!("{}:{{t:{}}}:", self.cfg.prefix, tenant)
+        tenant_key(&self.cfg.prefix, tenant, "")
     }
 
     fn tenants_key(&self) -> String {
