@@ -2,7 +2,7 @@
 //! (webhooks, health, admin).
 //!
 //! The document is written by hand in `docs/openapi.json` and compiled in, so the
-//! served contract is exactly the reviewed file; `tests/admin.rs` checks that it parses
+//! served contract is exactly the reviewed file; `tests/it/admin.rs` checks that it parses
 //! and names every route. (A derive-based generator was not used: it would add proc
 //! macros to every build and spread the contract over handler attributes.)
 

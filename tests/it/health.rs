@@ -2,15 +2,15 @@
 //! that the test stops and restarts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::helpers;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test]
 async fn live_and_ready_answer_and_unknown_routes_get_a_json_404() {
-    let settings = common::settings_for(&common::redis_url(), &common::unique_prefix("health"));
-    let app = common::spawn_app_with(settings, Arc::new(common::OkHandler)).await;
+    let settings = helpers::settings_for(&helpers::redis_url(), &helpers::unique_prefix("health"));
+    let app = helpers::spawn_app_with(settings, Arc::new(helpers::OkHandler)).await;
     let client = reqwest::Client::new();
 
     let live = client.get(app.url("/health/live")).send().await.unwrap();
@@ -36,9 +36,9 @@ async fn live_and_ready_answer_and_unknown_routes_get_a_json_404() {
 
 #[tokio::test]
 async fn readiness_follows_redis_down_and_back_without_a_restart() {
-    let mut redis = common::RedisServer::start();
-    let settings = common::settings_for(&redis.url(), &common::unique_prefix("ready"));
-    let app = common::spawn_app_with(settings, Arc::new(common::OkHandler)).await;
+    let mut redis = helpers::RedisServer::start();
+    let settings = helpers::settings_for(&redis.url(), &helpers::unique_prefix("ready"));
+    let app = helpers::spawn_app_with(settings, Arc::new(helpers::OkHandler)).await;
     let client = reqwest::Client::new();
     let status = |c: reqwest::Client, url: String| async move {
         c.get(url).send().await.unwrap().status().as_u16()
@@ -46,7 +46,7 @@ async fn readiness_follows_redis_down_and_back_without_a_restart() {
     assert_eq!(status(client.clone(), app.url("/health/ready")).await, 200);
 
     redis.stop();
-    let down = common::eventually(Duration::from_secs(10), || {
+    let down = helpers::eventually(Duration::from_secs(10), || {
         let c = client.clone();
         let u = app.url("/health/ready");
         async move { (status(c, u).await == 503).then_some(()) }
@@ -69,7 +69,7 @@ async fn readiness_follows_redis_down_and_back_without_a_restart() {
     assert_eq!(status(client.clone(), app.url("/health/live")).await, 200);
 
     redis.restart();
-    let up = common::eventually(Duration::from_secs(10), || {
+    let up = helpers::eventually(Duration::from_secs(10), || {
         let c = client.clone();
         let u = app.url("/health/ready");
         async move { (status(c, u).await == 200).then_some(()) }
@@ -80,16 +80,16 @@ async fn readiness_follows_redis_down_and_back_without_a_restart() {
 
 #[tokio::test]
 async fn metrics_are_served_in_prometheus_text_format() {
-    let prefix = common::unique_prefix("metrics");
-    let settings = common::settings_for(&common::redis_url(), &prefix);
-    let app = common::spawn_app_with(settings, Arc::new(common::OkHandler)).await;
+    let prefix = helpers::unique_prefix("metrics");
+    let settings = helpers::settings_for(&helpers::redis_url(), &prefix);
+    let app = helpers::spawn_app_with(settings, Arc::new(helpers::OkHandler)).await;
     let id = app
         .queue
         .enqueue("shop-m", None, "{}", None)
         .await
         .unwrap()
         .id;
-    common::eventually(Duration::from_secs(5), || async {
+    helpers::eventually(Duration::from_secs(5), || async {
         app.queue
             .get("shop-m", &id)
             .await
@@ -131,15 +131,15 @@ async fn graceful_stop_lets_the_in_flight_job_finish() {
             Ok(serde_json::json!("finished"))
         }
     }
-    let settings = common::settings_for(&common::redis_url(), &common::unique_prefix("stop"));
-    let mut app = common::spawn_app_with(settings, Arc::new(Slow)).await;
+    let settings = helpers::settings_for(&helpers::redis_url(), &helpers::unique_prefix("stop"));
+    let mut app = helpers::spawn_app_with(settings, Arc::new(Slow)).await;
     let id = app
         .queue
         .enqueue("shop-s", None, "{}", None)
         .await
         .unwrap()
         .id;
-    common::eventually(Duration::from_secs(5), || async {
+    helpers::eventually(Duration::from_secs(5), || async {
         app.queue
             .get("shop-s", &id)
             .await
@@ -172,22 +172,22 @@ impl minimax_connector::worker::JobHandler for Tagged {
 
 #[tokio::test]
 async fn an_intake_instance_and_a_worker_instance_share_one_redis() {
-    let prefix = common::unique_prefix("roles");
+    let prefix = helpers::unique_prefix("roles");
     let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut intake = common::settings_for(&common::redis_url(), &prefix);
+    let mut intake = helpers::settings_for(&helpers::redis_url(), &prefix);
     intake.role = minimax_connector::config::Role::Intake;
-    let mut worker = common::settings_for(&common::redis_url(), &prefix);
+    let mut worker = helpers::settings_for(&helpers::redis_url(), &prefix);
     worker.role = minimax_connector::config::Role::Worker;
-    common::put_tenant(&intake, "shop-r", common::tenant_body(common::SECRET)).await;
-    let front = common::spawn_app_with(intake, Arc::new(Tagged("intake", ran.clone()))).await;
-    let back = common::spawn_app_with(worker, Arc::new(Tagged("worker", ran.clone()))).await;
+    helpers::put_tenant(&intake, "shop-r", helpers::tenant_body(helpers::SECRET)).await;
+    let front = helpers::spawn_app_with(intake, Arc::new(Tagged("intake", ran.clone()))).await;
+    let back = helpers::spawn_app_with(worker, Arc::new(Tagged("worker", ran.clone()))).await;
 
     // The worker-only instance serves no webhooks...
-    let body = common::fixture_body("shopify", "order.rest-2026-07.json");
-    let headers = common::reqwest_headers(&common::shopify_headers(
+    let body = helpers::fixture_body("shopify", "order.rest-2026-07.json");
+    let headers = helpers::reqwest_headers(&helpers::shopify_headers(
         "orders/paid",
         &body,
-        common::SECRET,
+        helpers::SECRET,
     ));
     let client = reqwest::Client::new();
     let res = client
@@ -211,7 +211,7 @@ async fn an_intake_instance_and_a_worker_instance_share_one_redis() {
         .as_str()
         .unwrap()
         .to_owned();
-    let rec = common::eventually(Duration::from_secs(10), || async {
+    let rec = helpers::eventually(Duration::from_secs(10), || async {
         front
             .queue
             .get("shop-r", &id)

@@ -2,9 +2,7 @@
 //! expected event, with amounts compared against values read from the fixture JSON.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use minimax_connector::webshop::event::EventKind;
 use minimax_connector::webshop::{
     shopify, woocommerce, DiscountKind, Intake, Order, ParseSettings, Platform, ShopEvent,

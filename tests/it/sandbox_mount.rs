@@ -1,7 +1,7 @@
 //! The sandbox mounted under `/sandbox` in an actix app, as the main app will do it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::helpers;
 
 use actix_web::{web, App, HttpServer};
 use minimax_connector::minimax::models::Customer;
@@ -81,7 +81,7 @@ async fn mounted_under_a_prefix_with_case_insensitive_paths() {
     si.token_url = format!("{base}/SI/AUT/OAuth20/Token");
     si.client_id = settings.client_id.clone();
     si.client_secret = settings.client_secret.clone();
-    let mm = Minimax::new(mm_settings, pool.clone(), prefix.clone(), common::cipher()).unwrap();
+    let mm = Minimax::new(mm_settings, pool.clone(), prefix.clone(), helpers::cipher()).unwrap();
     let client = mm.tenant(TenantCredentials {
         tenant_id: "mounted".into(),
         country: Country::SI,

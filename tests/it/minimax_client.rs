@@ -4,7 +4,7 @@
 //! only the keys under its prefix.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::helpers;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -54,9 +54,9 @@ impl Env {
     fn instance(&self) -> Minimax {
         Minimax::new(
             self.settings.clone(),
-            common::pool(&common::redis_url()),
+            helpers::pool(&helpers::redis_url()),
             self.prefix.clone(),
-            common::cipher(),
+            helpers::cipher(),
         )
         .expect("client")
     }

@@ -2,9 +2,7 @@
 //! for every platform. Nothing may panic; every failure is a 4xx `WebshopError`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use minimax_connector::webshop::{Intake, ParseSettings, Platform};
 use proptest::prelude::*;
 use serde_json::Value;

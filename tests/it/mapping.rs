@@ -5,12 +5,12 @@
 //! items, payment methods, refunds, decisions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::helpers;
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use common::*;
+use helpers::*;
 use minimax_connector::mapping::{
     compute_totals, credit_note_item_needs, credit_note_plan, customer_needs_update, customer_plan,
     decide, invoice_plan, is_full_refund, item_needs, order_plan, BookingSettings, BookingTrigger,

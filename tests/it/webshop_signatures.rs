@@ -2,10 +2,10 @@
 //! byte, content type, and for generic the timestamp window and `whsec_` secrets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::helpers;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
-use common::*;
+use helpers::*;
 use minimax_connector::webshop::{parse, verify, ParseSettings, Platform, WebshopError};
 use secrecy::SecretString;
 
@@ -259,7 +259,7 @@ fn generic_whsec_secret_is_base64_key() {
     );
     assert!(ok.is_ok());
     // Signing with the literal text instead of the decoded key must not verify.
-    let literal = common::hmac_b64(
+    let literal = helpers::hmac_b64(
         secret.as_bytes(),
         &[
             b"msg_1.",

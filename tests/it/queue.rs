@@ -3,7 +3,7 @@
 //! burning attempts, fencing of stale workers, fairness, key layout, manual retry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::helpers;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,7 +49,7 @@ async fn wait_for_state(
     state: JobState,
     timeout: Duration,
 ) -> minimax_connector::queue::JobRecord {
-    common::eventually(timeout, || async {
+    helpers::eventually(timeout, || async {
         q.get(tenant, id)
             .await
             .unwrap()
@@ -63,7 +63,7 @@ async fn wait_for_state(
 
 #[tokio::test]
 async fn same_dedupe_key_from_50_concurrent_tasks_yields_one_job() {
-    let q = common::queue(&common::unique_prefix("dedupe"));
+    let q = helpers::queue(&helpers::unique_prefix("dedupe"));
     let mut tasks = Vec::new();
     for i in 0..50 {
         let q = q.clone();
@@ -101,7 +101,7 @@ async fn same_dedupe_key_from_50_concurrent_tasks_yields_one_job() {
 
 #[tokio::test]
 async fn invalid_tenant_ids_are_refused() {
-    let q = common::queue(&common::unique_prefix("tenantid"));
+    let q = helpers::queue(&helpers::unique_prefix("tenantid"));
     for bad in ["", "a}b", "x y", &"a".repeat(65)] {
         assert!(q.enqueue(bad, None, "{}", None).await.is_err(), "{bad:?}");
     }
@@ -109,20 +109,20 @@ async fn invalid_tenant_ids_are_refused() {
 
 #[test]
 fn killed_worker_job_is_delivered_again_after_the_visibility_timeout() {
-    let prefix = common::unique_prefix("kill");
+    let prefix = helpers::unique_prefix("kill");
     let started = Arc::new(std::sync::Barrier::new(2));
     // The "process" that dies: its own runtime, shut down mid-job, so no code of it
     // runs afterwards (no ack, no lease renewal), as with SIGKILL.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let id = rt.block_on(async {
-        let q = common::queue(&prefix);
+        let q = helpers::queue(&prefix);
         q.enqueue("shop-k", None, "{}", None).await.unwrap().id
     });
     {
         let started = started.clone();
         let prefix = prefix.clone();
         rt.spawn(async move {
-            let q = common::queue(&prefix);
+            let q = helpers::queue(&prefix);
             let mut c = cfg();
             c.visibility_timeout = Duration::from_secs(3);
             let handler = FnHandler(move |_: &ClaimedJob| {
@@ -139,7 +139,7 @@ fn killed_worker_job_is_delivered_again_after_the_visibility_timeout() {
 
     let rt2 = tokio::runtime::Runtime::new().unwrap();
     rt2.block_on(async {
-        let q = common::queue(&prefix);
+        let q = helpers::queue(&prefix);
         let rec = q.get("shop-k", &id).await.unwrap().unwrap();
         assert_eq!(
             rec.state,
@@ -182,7 +182,7 @@ fn killed_worker_job_is_delivered_again_after_the_visibility_timeout() {
 
 #[tokio::test]
 async fn failing_handler_is_retried_with_backoff_then_dead_with_the_last_error() {
-    let q = common::queue(&common::unique_prefix("backoff"));
+    let q = helpers::queue(&helpers::unique_prefix("backoff"));
     let id = q.enqueue("shop-b", None, "{}", None).await.unwrap().id;
     let c = cfg();
     let pool = WorkerPool::start(
@@ -217,7 +217,7 @@ async fn failing_handler_is_retried_with_backoff_then_dead_with_the_last_error()
 
 #[tokio::test]
 async fn a_delayed_job_waits_for_its_not_before_time() {
-    let q = common::queue(&common::unique_prefix("notbefore"));
+    let q = helpers::queue(&helpers::unique_prefix("notbefore"));
     let id = q.enqueue("shop-n", None, "{}", None).await.unwrap().id;
     let starts = Arc::new(Mutex::new(Vec::new()));
     let s = starts.clone();
@@ -251,7 +251,7 @@ async fn a_delayed_job_waits_for_its_not_before_time() {
 
 #[tokio::test]
 async fn permanent_failure_goes_dead_at_once_with_the_reason() {
-    let q = common::queue(&common::unique_prefix("permanent"));
+    let q = helpers::queue(&helpers::unique_prefix("permanent"));
     let id = q.enqueue("shop-p", None, "{}", None).await.unwrap().id;
     let pool = WorkerPool::start(
         q.clone(),
@@ -274,7 +274,7 @@ async fn permanent_failure_goes_dead_at_once_with_the_reason() {
 
 #[tokio::test]
 async fn waiting_does_not_use_up_attempts() {
-    let q = common::queue(&common::unique_prefix("wait"));
+    let q = helpers::queue(&helpers::unique_prefix("wait"));
     let id = q.enqueue("shop-w", None, "{}", None).await.unwrap().id;
     let calls = Arc::new(AtomicU32::new(0));
     let c2 = calls.clone();
@@ -306,7 +306,7 @@ async fn waiting_does_not_use_up_attempts() {
 
 #[tokio::test]
 async fn job_record_shows_states_history_and_result() {
-    let q = common::queue(&common::unique_prefix("record"));
+    let q = helpers::queue(&helpers::unique_prefix("record"));
     let id = q
         .enqueue("shop-r", Some("k1"), r#"{"v":1}"#, None)
         .await
@@ -376,7 +376,7 @@ async fn job_record_shows_states_history_and_result() {
 
 #[tokio::test]
 async fn a_stale_worker_cannot_overwrite_the_new_lease_holder() {
-    let q = common::queue(&common::unique_prefix("fence"));
+    let q = helpers::queue(&helpers::unique_prefix("fence"));
     let id = q.enqueue("shop-f", None, "{}", None).await.unwrap().id;
     let Claim::Job(old) = q.claim("shop-f", 1).await.unwrap() else {
         panic!()
@@ -416,7 +416,7 @@ async fn a_stale_worker_cannot_overwrite_the_new_lease_holder() {
 
 #[tokio::test]
 async fn dead_jobs_retry_all_touches_only_that_tenant_and_discard_removes() {
-    let q = common::queue(&common::unique_prefix("retryall"));
+    let q = helpers::queue(&helpers::unique_prefix("retryall"));
     let mut ids = Vec::new();
     for tenant in ["shop-x", "shop-y"] {
         for _ in 0..3 {
@@ -449,7 +449,7 @@ async fn dead_jobs_retry_all_touches_only_that_tenant_and_discard_removes() {
 
 #[tokio::test]
 async fn one_tenants_backlog_does_not_hold_up_another_tenant() {
-    let q = common::queue_with(&common::unique_prefix("fair"), 2);
+    let q = helpers::queue_with(&helpers::unique_prefix("fair"), 2);
     for i in 0..2000 {
         q.enqueue("big-shop", None, &format!("{i}"), None)
             .await
@@ -493,8 +493,8 @@ async fn one_tenants_backlog_does_not_hold_up_another_tenant() {
 
 #[tokio::test]
 async fn keys_carry_the_prefix_and_a_per_tenant_hash_tag() {
-    let prefix = common::unique_prefix("keys");
-    let q = common::queue(&prefix);
+    let prefix = helpers::unique_prefix("keys");
+    let q = helpers::queue(&prefix);
     q.enqueue("shop-h", Some("dk"), "{}", None).await.unwrap();
     let Claim::Job(j) = q.claim("shop-h", 10_000).await.unwrap() else {
         panic!()
@@ -540,7 +540,7 @@ fn full_jitter_backoff_stays_under_a_growing_capped_ceiling() {
 
 #[tokio::test]
 async fn a_wake_up_between_claim_and_park_is_not_lost() {
-    let q = common::queue_with(&common::unique_prefix("park"), 1);
+    let q = helpers::queue_with(&helpers::unique_prefix("park"), 1);
     let now = || minimax_connector::queue::now_ms();
     let later = Utc::now() + chrono::Duration::seconds(60);
 

@@ -2,7 +2,7 @@
 //! jobs; every kind of bad request gets its status, a JSON error and no job.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::helpers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,26 +14,27 @@ use serde_json::Value;
 const TENANT: &str = "shop-one";
 
 struct Env {
-    app: common::TestApp,
+    app: helpers::TestApp,
     client: reqwest::Client,
 }
 
 /// An intake-only app (no workers, so jobs stay queued for inspection).
 async fn env() -> Env {
-    let mut settings = common::settings_for(&common::redis_url(), &common::unique_prefix("hooks"));
+    let mut settings =
+        helpers::settings_for(&helpers::redis_url(), &helpers::unique_prefix("hooks"));
     settings.role = minimax_connector::config::Role::Intake;
     settings.server.body_limit_bytes = 256 * 1024;
-    common::put_tenant(&settings, TENANT, common::tenant_body(common::SECRET)).await;
-    common::put_tenant(
+    helpers::put_tenant(&settings, TENANT, helpers::tenant_body(helpers::SECRET)).await;
+    helpers::put_tenant(
         &settings,
         "shop-two",
-        common::tenant_body("another-tenant-secret"),
+        helpers::tenant_body("another-tenant-secret"),
     )
     .await;
-    let mut only_shopify = common::tenant_body(common::SECRET);
-    only_shopify["webhook_secrets"] = serde_json::json!({"shopify": common::SECRET});
-    common::put_tenant(&settings, "no-woo", only_shopify).await;
-    let app = common::spawn_app_with(settings, Arc::new(common::OkHandler)).await;
+    let mut only_shopify = helpers::tenant_body(helpers::SECRET);
+    only_shopify["webhook_secrets"] = serde_json::json!({"shopify": helpers::SECRET});
+    helpers::put_tenant(&settings, "no-woo", only_shopify).await;
+    let app = helpers::spawn_app_with(settings, Arc::new(helpers::OkHandler)).await;
     Env {
         app,
         client: reqwest::Client::new(),
@@ -71,13 +72,13 @@ impl Env {
 }
 
 fn woo(topic: &str, body: &[u8], secret: &str) -> reqwest::header::HeaderMap {
-    common::reqwest_headers(&common::woo_headers(topic, body, secret))
+    helpers::reqwest_headers(&helpers::woo_headers(topic, body, secret))
 }
 fn shopify(topic: &str, body: &[u8], secret: &str) -> reqwest::header::HeaderMap {
-    common::reqwest_headers(&common::shopify_headers(topic, body, secret))
+    helpers::reqwest_headers(&helpers::shopify_headers(topic, body, secret))
 }
 fn generic(id: &str, body: &[u8], secret: &str) -> reqwest::header::HeaderMap {
-    common::reqwest_headers(&common::generic_headers(
+    helpers::reqwest_headers(&helpers::generic_headers(
         id,
         chrono::Utc::now().timestamp(),
         body,
@@ -97,11 +98,11 @@ fn generic_body() -> Vec<u8> {
 fn valid(platform: &str, secret: &str) -> (reqwest::header::HeaderMap, Vec<u8>) {
     match platform {
         "woocommerce" => {
-            let b = common::fixture_body("woocommerce", "order.json");
+            let b = helpers::fixture_body("woocommerce", "order.json");
             (woo("order.updated", &b, secret), b)
         }
         "shopify" => {
-            let b = common::fixture_body("shopify", "order.rest-2026-07.json");
+            let b = helpers::fixture_body("shopify", "order.rest-2026-07.json");
             (shopify("orders/paid", &b, secret), b)
         }
         _ => {
@@ -144,10 +145,10 @@ async fn every_order_and_customer_fixture_is_accepted_and_stored_as_its_canonica
         ("shopify", "customer.rest-2026-07.json", "customers/update"),
     ];
     for (i, (platform, file, topic)) in cases.iter().enumerate() {
-        let body = common::fixture_body(platform, file);
+        let body = helpers::fixture_body(platform, file);
         let mut headers = match *platform {
-            "woocommerce" => woo(topic, &body, common::SECRET),
-            _ => shopify(topic, &body, common::SECRET),
+            "woocommerce" => woo(topic, &body, helpers::SECRET),
+            _ => shopify(topic, &body, helpers::SECRET),
         };
         // Distinct deliveries: Shopify event ids differ per delivery.
         headers.insert("x-shopify-event-id", format!("evt-{i}").parse().unwrap());
@@ -159,7 +160,7 @@ async fn every_order_and_customer_fixture_is_accepted_and_stored_as_its_canonica
         assert_eq!(rec.state, JobState::Queued);
         let Job::ShopEventV1 { incoming, .. } = Job::from_payload(&rec.payload).unwrap();
         // The stored event is what the parser makes of the same body.
-        let direct = common::event_for(platform.parse().unwrap(), topic, &body);
+        let direct = helpers::event_for(platform.parse().unwrap(), topic, &body);
         assert_eq!(incoming.event, direct.event, "{file}");
         if let Some(order) = incoming.event.order() {
             let fixture: Value = serde_json::from_slice(&body).unwrap();
@@ -183,7 +184,7 @@ async fn a_duplicate_delivery_names_the_existing_job_and_creates_none() {
     let env = env().await;
     for platform in ["woocommerce", "shopify", "generic"] {
         let before = env.jobs().await;
-        let (h, b) = valid(platform, common::SECRET);
+        let (h, b) = valid(platform, helpers::SECRET);
         // The shop's retry: a new delivery id (WooCommerce, Shopify) or a new signed
         // timestamp (Standard Webhooks), the same event.
         let retry = match platform {
@@ -197,11 +198,11 @@ async fn a_duplicate_delivery_names_the_existing_job_and_creates_none() {
                 r.insert("x-shopify-webhook-id", "retry-2".parse().unwrap());
                 r
             }
-            _ => common::reqwest_headers(&common::generic_headers(
+            _ => helpers::reqwest_headers(&helpers::generic_headers(
                 "msg_2b7f0c",
                 chrono::Utc::now().timestamp() + 1,
                 &b,
-                common::SECRET,
+                helpers::SECRET,
             )),
         };
         assert_ne!(h, retry);
@@ -232,7 +233,7 @@ async fn bad_signatures_are_401_with_a_json_error_and_leave_no_job() {
             "{platform} other tenant"
         );
         // Body truncated after signing.
-        let (h, mut b) = valid(platform, common::SECRET);
+        let (h, mut b) = valid(platform, helpers::SECRET);
         b.truncate(b.len() / 2);
         assert_eq!(
             env.post(platform, TENANT, h, b).await.0,
@@ -240,7 +241,7 @@ async fn bad_signatures_are_401_with_a_json_error_and_leave_no_job() {
             "{platform} truncated"
         );
         // No signature at all.
-        let (mut h, b) = valid(platform, common::SECRET);
+        let (mut h, b) = valid(platform, helpers::SECRET);
         for name in [
             "x-wc-webhook-signature",
             "x-shopify-hmac-sha256",
@@ -259,12 +260,12 @@ async fn bad_signatures_are_401_with_a_json_error_and_leave_no_job() {
 async fn a_signed_but_truncated_body_is_a_400_naming_the_problem() {
     let env = env().await;
     for platform in ["woocommerce", "shopify", "generic"] {
-        let (_, b) = valid(platform, common::SECRET);
+        let (_, b) = valid(platform, helpers::SECRET);
         let cut = b[..b.len() / 2].to_vec();
         let h = match platform {
-            "woocommerce" => woo("order.updated", &cut, common::SECRET),
-            "shopify" => shopify("orders/paid", &cut, common::SECRET),
-            _ => generic("msg_cut", &cut, common::SECRET),
+            "woocommerce" => woo("order.updated", &cut, helpers::SECRET),
+            "shopify" => shopify("orders/paid", &cut, helpers::SECRET),
+            _ => generic("msg_cut", &cut, helpers::SECRET),
         };
         let (s, j) = env.post(platform, TENANT, h, cut).await;
         assert_eq!(s, 400, "{platform}: {j}");
@@ -279,15 +280,15 @@ async fn oversized_bodies_get_413_and_wrong_content_types_415() {
     for platform in ["woocommerce", "shopify", "generic"] {
         let big = vec![b' '; 300 * 1024];
         let h = match platform {
-            "woocommerce" => woo("order.updated", &big, common::SECRET),
-            "shopify" => shopify("orders/paid", &big, common::SECRET),
-            _ => generic("msg_big", &big, common::SECRET),
+            "woocommerce" => woo("order.updated", &big, helpers::SECRET),
+            "shopify" => shopify("orders/paid", &big, helpers::SECRET),
+            _ => generic("msg_big", &big, helpers::SECRET),
         };
         let (s, j) = env.post(platform, TENANT, h, big).await;
         assert_eq!(s, 413, "{platform}: {j}");
         assert_eq!(j["error"], "payload_too_large", "{j}");
 
-        let (mut h, b) = valid(platform, common::SECRET);
+        let (mut h, b) = valid(platform, helpers::SECRET);
         h.insert("content-type", "text/plain".parse().unwrap());
         let (s, j) = env.post(platform, TENANT, h, b).await;
         assert_eq!(s, 415, "{platform}: {j}");
@@ -324,10 +325,10 @@ async fn the_woocommerce_ping_gets_exactly_200_and_no_job() {
 #[tokio::test]
 async fn a_platform_without_a_secret_is_404_platform_not_configured() {
     let env = env().await;
-    let (h, b) = valid("shopify", common::SECRET);
+    let (h, b) = valid("shopify", helpers::SECRET);
     let (s, j) = env.post("shopify", "no-woo", h, b).await;
     assert_eq!(s, 202, "{j}: shopify is configured for this tenant");
-    let (h, b) = valid("woocommerce", common::SECRET);
+    let (h, b) = valid("woocommerce", helpers::SECRET);
     let (s, j) = env.post("woocommerce", "no-woo", h, b).await;
     assert_eq!(
         (s, j["error"].as_str()),
@@ -340,7 +341,7 @@ async fn a_platform_without_a_secret_is_404_platform_not_configured() {
 #[tokio::test]
 async fn unknown_tenants_platforms_and_ignored_topics() {
     let env = env().await;
-    let (h, b) = valid("woocommerce", common::SECRET);
+    let (h, b) = valid("woocommerce", helpers::SECRET);
     let (s, j) = env
         .post("woocommerce", "no-such-shop", h.clone(), b.clone())
         .await;
@@ -351,7 +352,7 @@ async fn unknown_tenants_platforms_and_ignored_topics() {
         .post(
             "woocommerce",
             "bad}id",
-            woo("order.updated", &b, common::SECRET),
+            woo("order.updated", &b, helpers::SECRET),
             b,
         )
         .await;
@@ -362,7 +363,7 @@ async fn unknown_tenants_platforms_and_ignored_topics() {
         .post(
             "woocommerce",
             TENANT,
-            woo("product.updated", &product, common::SECRET),
+            woo("product.updated", &product, helpers::SECRET),
             product,
         )
         .await;
@@ -373,13 +374,13 @@ async fn unknown_tenants_platforms_and_ignored_topics() {
 
 #[tokio::test]
 async fn while_redis_is_down_webhooks_get_503_not_2xx() {
-    let mut redis = common::RedisServer::start();
-    let mut settings = common::settings_for(&redis.url(), &common::unique_prefix("down"));
+    let mut redis = helpers::RedisServer::start();
+    let mut settings = helpers::settings_for(&redis.url(), &helpers::unique_prefix("down"));
     settings.role = minimax_connector::config::Role::Intake;
-    common::put_tenant(&settings, TENANT, common::tenant_body(common::SECRET)).await;
-    let app = common::spawn_app_with(settings, Arc::new(common::OkHandler)).await;
+    helpers::put_tenant(&settings, TENANT, helpers::tenant_body(helpers::SECRET)).await;
+    let app = helpers::spawn_app_with(settings, Arc::new(helpers::OkHandler)).await;
     let client = reqwest::Client::new();
-    let (h, b) = valid("shopify", common::SECRET);
+    let (h, b) = valid("shopify", helpers::SECRET);
     redis.stop();
     let res = client
         .post(app.url(&format!("/webhooks/shopify/{TENANT}")))
@@ -395,9 +396,9 @@ async fn while_redis_is_down_webhooks_get_503_not_2xx() {
     // Back up: the shop's retry is accepted (the tenant survived only if Redis kept it;
     // this Redis keeps nothing, so re-create it as the operator would).
     redis.restart();
-    let mut settings = common::settings_for(&redis.url(), "unused");
+    let mut settings = helpers::settings_for(&redis.url(), "unused");
     settings.redis.key_prefix = app.queue.prefix().to_owned();
-    common::put_tenant(&settings, TENANT, common::tenant_body(common::SECRET)).await;
+    helpers::put_tenant(&settings, TENANT, helpers::tenant_body(helpers::SECRET)).await;
     let res = client
         .post(app.url(&format!("/webhooks/shopify/{TENANT}")))
         .headers(h)

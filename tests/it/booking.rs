@@ -4,7 +4,7 @@
 //! setting and a retry turn into bookings, and the calls a booking costs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::helpers;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 const TENANT: &str = "shop-e2e";
 
 struct Env {
-    app: common::TestApp,
+    app: helpers::TestApp,
     sb: SandboxHandle,
     org: i64,
     client: reqwest::Client,
@@ -58,7 +58,8 @@ async fn env_full(booking: Value, password: Option<&str>) -> Env {
             .add_vat_rate(org, &format!("US{i}"), Decimal::from_str(p).unwrap())
             .unwrap();
     }
-    let mut settings = common::settings_for(&common::redis_url(), &common::unique_prefix("book"));
+    let mut settings =
+        helpers::settings_for(&helpers::redis_url(), &helpers::unique_prefix("book"));
     settings.queue.backoff_base_ms = 50;
     settings.queue.backoff_max_ms = 400;
     settings.queue.max_attempts = 6;
@@ -68,7 +69,7 @@ async fn env_full(booking: Value, password: Option<&str>) -> Env {
     // Blocked credentials: waiting jobs look again after a second (default 5 min).
     settings.minimax.blocked_recheck_secs = 1;
     let sbs = sb.state.settings().clone();
-    common::put_tenant(
+    helpers::put_tenant(
         &settings,
         TENANT,
         json!({
@@ -82,12 +83,12 @@ async fn env_full(booking: Value, password: Option<&str>) -> Env {
                 "api_base": sb.api_base(Country::SI),
                 "token_url": sb.token_url(Country::SI),
             },
-            "webhook_secrets": {"woocommerce": common::SECRET, "shopify": common::SECRET, "generic": common::SECRET},
+            "webhook_secrets": {"woocommerce": helpers::SECRET, "shopify": helpers::SECRET, "generic": helpers::SECRET},
             "settings": booking,
         }),
     )
     .await;
-    let app = common::spawn_app(settings.clone()).await;
+    let app = helpers::spawn_app(settings.clone()).await;
     Env {
         app,
         sb,
@@ -123,31 +124,32 @@ impl Env {
     }
 
     async fn woo(&self, topic: &str, body: &[u8], source: &str) -> String {
-        let mut h = common::reqwest_headers(&common::woo_headers(topic, body, common::SECRET));
+        let mut h = helpers::reqwest_headers(&helpers::woo_headers(topic, body, helpers::SECRET));
         h.insert("x-wc-webhook-source", source.parse().unwrap());
         self.post("woocommerce", h, body.to_vec()).await
     }
 
     async fn shopify(&self, topic: &str, body: &[u8], event_id: &str) -> String {
-        let mut h = common::reqwest_headers(&common::shopify_headers(topic, body, common::SECRET));
+        let mut h =
+            helpers::reqwest_headers(&helpers::shopify_headers(topic, body, helpers::SECRET));
         h.insert("x-shopify-event-id", event_id.parse().unwrap());
         self.post("shopify", h, body.to_vec()).await
     }
 
     async fn generic(&self, event: &Value, msg_id: &str) -> String {
         let body = serde_json::to_vec(event).unwrap();
-        let h = common::reqwest_headers(&common::generic_headers(
+        let h = helpers::reqwest_headers(&helpers::generic_headers(
             msg_id,
             chrono::Utc::now().timestamp(),
             &body,
-            common::SECRET,
+            helpers::SECRET,
         ));
         self.post("generic", h, body).await
     }
 
     /// Waits until the job is done or dead.
     async fn settle(&self, id: &str) -> JobRecord {
-        common::eventually(Duration::from_secs(20), || async {
+        helpers::eventually(Duration::from_secs(20), || async {
             self.app
                 .queue
                 .get(TENANT, id)
@@ -191,7 +193,7 @@ fn dec(s: &str) -> Decimal {
 }
 
 fn generic_example() -> Value {
-    serde_json::from_str(include_str!("../docs/examples/generic-order-paid.json")).unwrap()
+    serde_json::from_str(include_str!("../../docs/examples/generic-order-paid.json")).unwrap()
 }
 
 /// The booked invoice's value and the shop's total agree to the cent.
@@ -235,7 +237,7 @@ async fn every_fixture_order_books_to_the_cent_or_is_refused_naming_both_figures
         ("shopify", "order.python-fixture.json", "orders/paid", None),
     ];
     for (i, (platform, file, topic, total)) in cases.iter().enumerate() {
-        let body = common::fixture_body(platform, file);
+        let body = helpers::fixture_body(platform, file);
         let id = match *platform {
             "woocommerce" => {
                 env.woo(topic, &body, &format!("https://shop{i}.example/"))
@@ -267,7 +269,7 @@ async fn every_fixture_order_books_to_the_cent_or_is_refused_naming_both_figures
 #[tokio::test]
 async fn a_woocommerce_order_first_seen_with_its_refunds_is_booked_then_credited() {
     let env = env().await;
-    let body = common::fixture_body("woocommerce", "order_partially_refunded.ios.json");
+    let body = helpers::fixture_body("woocommerce", "order_partially_refunded.ios.json");
     let order: Value = serde_json::from_slice(&body).unwrap();
     let total = dec(order["total"].as_str().unwrap());
     let id = env
@@ -416,7 +418,7 @@ async fn table_of_orders_books_each_to_the_cent() {
 #[tokio::test]
 async fn the_same_order_delivered_five_times_is_one_document() {
     let env = env().await;
-    let body = common::fixture_body("woocommerce", "order.json");
+    let body = helpers::fixture_body("woocommerce", "order.json");
     // Five distinct deliveries (different sources → different dedupe keys), as
     // WooCommerce re-sends `order.updated` on every change.
     let mut ids = Vec::new();
@@ -449,7 +451,7 @@ async fn a_create_whose_answer_is_lost_is_adopted_not_repeated() {
         env.sb
             .state
             .inject(Fault::new("/issuedinvoices", fault).method("POST").times(1));
-        let body = common::fixture_body("woocommerce", "order.json");
+        let body = helpers::fixture_body("woocommerce", "order.json");
         let id = env
             .woo("order.updated", &body, "https://lost.example/")
             .await;
@@ -513,7 +515,7 @@ async fn a_refund_that_arrives_before_its_order_waits_then_books() {
         "lines": [{"shop_line_id": "1", "sku": "MUG-01", "name": "Coffee mug", "quantity": "1", "subtotal": "9.00", "tax": "1.98"}]
     }});
     let refund_job = env.generic(&refund, "msg-early-refund").await;
-    let waiting = common::eventually(Duration::from_secs(10), || async {
+    let waiting = helpers::eventually(Duration::from_secs(10), || async {
         env.app
             .queue
             .get(TENANT, &refund_job)
@@ -599,7 +601,7 @@ async fn dead_jobs_name_the_fix_and_book_after_it_and_a_retry() {
 }
 
 async fn update_settings(env: &Env, booking: Value) {
-    let store = common::tenant_store(&env.settings);
+    let store = helpers::tenant_store(&env.settings);
     let mut t = store.get(TENANT).await.unwrap().unwrap();
     t.settings = serde_json::from_value(booking).unwrap();
     store.put(&t).await.unwrap();
@@ -816,7 +818,7 @@ async fn a_wrong_password_makes_one_token_request_jobs_wait_and_book_after_the_f
     // Every job is waiting; they have looked again (recheck every second) without a
     // second token request.
     for id in &ids {
-        let waiting = common::eventually(Duration::from_secs(10), || async {
+        let waiting = helpers::eventually(Duration::from_secs(10), || async {
             env.app.queue.get(TENANT, id).await.unwrap().filter(|r| {
                 r.state == JobState::Delayed
                     && r.history.iter().filter(|a| a.outcome == "wait").count() >= 2
@@ -884,14 +886,15 @@ async fn a_wrong_password_makes_one_token_request_jobs_wait_and_book_after_the_f
 async fn demo_mode_books_into_the_embedded_sandbox() {
     // What `cargo run` does: demo on, the sandbox mounted in the service itself, the
     // demo tenant seeded with `{self}` pointing at this instance.
-    let mut settings = common::settings_for(&common::redis_url(), &common::unique_prefix("demo"));
+    let mut settings =
+        helpers::settings_for(&helpers::redis_url(), &helpers::unique_prefix("demo"));
     settings.demo.enabled = true;
     settings.apply_demo();
     settings.minimax.rate_per_sec = 500.0;
     settings.minimax.burst = 500;
-    let app = common::spawn_app(settings.clone()).await;
-    let store = common::tenant_store(&settings);
-    let tenant = common::eventually(Duration::from_secs(10), || async {
+    let app = helpers::spawn_app(settings.clone()).await;
+    let store = helpers::tenant_store(&settings);
+    let tenant = helpers::eventually(Duration::from_secs(10), || async {
         store.get("demo").await.unwrap()
     })
     .await
@@ -904,7 +907,7 @@ async fn demo_mode_books_into_the_embedded_sandbox() {
         .starts_with(&app.base));
 
     let body = serde_json::to_vec(&generic_example()).unwrap();
-    let h = common::reqwest_headers(&common::generic_headers(
+    let h = helpers::reqwest_headers(&helpers::generic_headers(
         "msg-demo",
         chrono::Utc::now().timestamp(),
         &body,
@@ -922,7 +925,7 @@ async fn demo_mode_books_into_the_embedded_sandbox() {
         .as_str()
         .unwrap()
         .to_owned();
-    let rec = common::eventually(Duration::from_secs(20), || async {
+    let rec = helpers::eventually(Duration::from_secs(20), || async {
         app.queue
             .get("demo", &id)
             .await
@@ -1009,7 +1012,7 @@ async fn a_cancellation_settles_an_unconfirmed_booking_that_never_happened() {
     let env = env().await;
     // An earlier attempt wrote its intent and died before Minimax created anything.
     let records = minimax_connector::booking::records::Records::new(
-        common::pool(&common::redis_url()),
+        helpers::pool(&helpers::redis_url()),
         env.settings.redis.key_prefix.clone(),
     );
     records
@@ -1134,8 +1137,8 @@ async fn the_customer_is_written_only_when_the_shops_data_changed() {
 #[tokio::test]
 async fn a_job_that_lost_the_order_lock_cannot_renew_it() {
     let records = minimax_connector::booking::records::Records::new(
-        common::pool(&common::redis_url()),
-        common::unique_prefix("lock"),
+        helpers::pool(&helpers::redis_url()),
+        helpers::unique_prefix("lock"),
     );
     let mine = records.lock("t", "o1", 200).await.unwrap().unwrap();
     assert!(

@@ -1,11 +1,9 @@
 //! Helpers shared by the integration tests: Redis connections with a unique key
 //! prefix per test, a private `redis-server` for tests that stop Redis, settings for
 //! an app on a free port.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod shop;
-#[allow(unused_imports)]
-pub use shop::*;
+pub use crate::shop::*;
 
 use std::net::TcpListener;
 use std::path::Path;

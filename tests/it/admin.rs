@@ -5,7 +5,7 @@
 //! OpenAPI document.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::helpers;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,7 +87,7 @@ fn assert_no_secret_in_logs() {
 // ------------------------------------------------------------------------ env
 
 struct Env {
-    app: common::TestApp,
+    app: helpers::TestApp,
     settings: Settings,
     client: reqwest::Client,
     /// Every response body seen, to scan for secrets.
@@ -96,10 +96,11 @@ struct Env {
 
 async fn env_with(role: Role) -> Env {
     capture_logs();
-    let mut settings = common::settings_for(&common::redis_url(), &common::unique_prefix("admin"));
+    let mut settings =
+        helpers::settings_for(&helpers::redis_url(), &helpers::unique_prefix("admin"));
     settings.role = role;
     settings.security.admin_tokens = vec![TOKEN.into(), TOKEN_2.into()];
-    let app = common::spawn_app_with(settings.clone(), Arc::new(common::OkHandler)).await;
+    let app = helpers::spawn_app_with(settings.clone(), Arc::new(helpers::OkHandler)).await;
     Env {
         app,
         settings,
@@ -151,7 +152,8 @@ impl Env {
     }
 
     async fn webhook(&self, tenant: &str, body: &[u8], secret: &str) -> u16 {
-        let headers = common::reqwest_headers(&common::woo_headers("order.updated", body, secret));
+        let headers =
+            helpers::reqwest_headers(&helpers::woo_headers("order.updated", body, secret));
         self.client
             .post(self.app.url(&format!("/webhooks/woocommerce/{tenant}")))
             .headers(headers)
@@ -170,7 +172,7 @@ impl Env {
     }
 
     async fn raw_redis(&self, key: &str) -> Option<String> {
-        let pool = common::pool(&self.settings.redis.url);
+        let pool = helpers::pool(&self.settings.redis.url);
         let mut conn = pool.get().await.unwrap();
         redis::cmd("GET")
             .arg(key)
@@ -313,7 +315,7 @@ async fn tenant_lifecycle_keeps_secrets_out_of_responses_logs_and_redis() {
         .call(
             Method::PUT,
             "/admin/tenants/shop-two",
-            Some(common::tenant_body(OTHER_SECRET)),
+            Some(helpers::tenant_body(OTHER_SECRET)),
         )
         .await;
     assert_eq!(s, 201, "{other}");
@@ -353,7 +355,7 @@ async fn tenant_lifecycle_keeps_secrets_out_of_responses_logs_and_redis() {
     assert_eq!(patched["created_at"], got["created_at"]);
 
     // The kept secret still verifies webhooks; another tenant's secret does not.
-    let body = common::fixture_body("woocommerce", "order.json");
+    let body = helpers::fixture_body("woocommerce", "order.json");
     assert_eq!(env.webhook(id, &body, WOO_SECRET).await, 202);
     assert_eq!(env.webhook(id, &body, OTHER_SECRET).await, 401);
     assert_eq!(env.webhook("shop-two", &body, OTHER_SECRET).await, 202);
@@ -582,8 +584,8 @@ async fn invalid_tenants_are_refused_with_a_problem_per_field() {
 // ------------------------------------------------------------------------ jobs
 
 fn payload() -> String {
-    let body = common::fixture_body("woocommerce", "order.json");
-    let incoming = common::event_for(Platform::WooCommerce, "order.updated", &body);
+    let body = helpers::fixture_body("woocommerce", "order.json");
+    let incoming = helpers::event_for(Platform::WooCommerce, "order.updated", &body);
     Job::ShopEventV1 {
         received_at: Utc::now(),
         incoming: Box::new(incoming),
@@ -623,7 +625,7 @@ async fn jobs_are_listed_inspected_retried_and_discarded_per_tenant() {
             .call(
                 Method::PUT,
                 &format!("/admin/tenants/{t}"),
-                Some(common::tenant_body(OTHER_SECRET)),
+                Some(helpers::tenant_body(OTHER_SECRET)),
             )
             .await;
         assert_eq!(s, 201);
@@ -712,7 +714,7 @@ async fn jobs_are_listed_inspected_retried_and_discarded_per_tenant() {
     assert_eq!(history[0]["message"], "VAT rate 22 unknown (0)");
     assert!(history[0]["started_at"].is_string());
     assert!(history[0]["duration_ms"].is_u64());
-    let fixture = common::fixture_value("woocommerce", "order.json");
+    let fixture = helpers::fixture_value("woocommerce", "order.json");
     let event = &job["event"];
     assert_eq!(event["platform"], "woocommerce");
     assert_eq!(event["topic"], "order.updated");
@@ -1093,11 +1095,11 @@ async fn openapi_document_describes_every_route() {
 #[tokio::test]
 async fn admin_answers_503_while_redis_is_down() {
     capture_logs();
-    let mut redis = common::RedisServer::start();
-    let mut settings = common::settings_for(&redis.url(), &common::unique_prefix("admin-down"));
+    let mut redis = helpers::RedisServer::start();
+    let mut settings = helpers::settings_for(&redis.url(), &helpers::unique_prefix("admin-down"));
     settings.role = Role::Intake;
     settings.security.admin_tokens = vec![TOKEN.into()];
-    let app = common::spawn_app_with(settings.clone(), Arc::new(common::OkHandler)).await;
+    let app = helpers::spawn_app_with(settings.clone(), Arc::new(helpers::OkHandler)).await;
     let env = Env {
         app,
         settings,
@@ -1130,10 +1132,10 @@ async fn admin_answers_503_while_redis_is_down() {
 
 #[tokio::test]
 async fn concurrent_tenant_edits_never_overwrite_each_other_silently() {
-    let settings = common::settings_for(&common::redis_url(), &common::unique_prefix("cas"));
-    let store = common::tenant_store(&settings);
+    let settings = helpers::settings_for(&helpers::redis_url(), &helpers::unique_prefix("cas"));
+    let store = helpers::tenant_store(&settings);
     let input: minimax_connector::tenants::TenantInput =
-        serde_json::from_value(common::tenant_body("cas-webhook-secret")).unwrap();
+        serde_json::from_value(helpers::tenant_body("cas-webhook-secret")).unwrap();
     let first = input.clone().into_tenant("shop-cas", None).unwrap();
     assert_eq!(
         store.put_if_unchanged(&first, None).await.unwrap(),

@@ -3,7 +3,7 @@
 //! with SIGTERM. Also: a wrong configuration value stops it with a message naming the key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::helpers;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -26,8 +26,8 @@ fn image_like_dir() -> tempfile::TempDir {
 #[tokio::test]
 async fn starts_like_the_container_and_stops_cleanly_on_sigterm() {
     let dir = image_like_dir();
-    let port = common::free_port();
-    let prefix = common::unique_prefix("bin");
+    let port = helpers::free_port();
+    let prefix = helpers::unique_prefix("bin");
     let mut child = Command::new(BIN)
         .current_dir(dir.path())
         // The Dockerfile's and docker-compose.yml's environment.
@@ -35,7 +35,7 @@ async fn starts_like_the_container_and_stops_cleanly_on_sigterm() {
         .env("MMC__SERVER__PORT", port.to_string())
         .env("MMC__TELEMETRY__FORMAT", "json")
         .env("MMC__DEMO__ENABLED", "false")
-        .env("MMC__REDIS__URL", common::redis_url())
+        .env("MMC__REDIS__URL", helpers::redis_url())
         .env("MMC__REDIS__KEY_PREFIX", &prefix)
         .env("MMC__ROLE", "all")
         .env(
@@ -53,7 +53,7 @@ async fn starts_like_the_container_and_stops_cleanly_on_sigterm() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let up = common::eventually(Duration::from_secs(20), || {
+    let up = helpers::eventually(Duration::from_secs(20), || {
         let c = client.clone();
         let u = format!("{base}/health/ready");
         async move {
@@ -110,7 +110,7 @@ async fn starts_like_the_container_and_stops_cleanly_on_sigterm() {
         .status()
         .unwrap();
     assert!(status.success());
-    let exited = common::eventually(Duration::from_secs(20), || {
+    let exited = helpers::eventually(Duration::from_secs(20), || {
         let r = child.try_wait().unwrap();
         async move { r }
     })
