@@ -77,7 +77,6 @@ fn si_org() -> OrgData {
         document_numbering_id: Some(52130),
         invoice_report_template_id: Some(301),
         credit_note_report_template_id: Some(302),
-        delivery_note_report_template_id: Some(303),
         employee_id: None,
         analytic_id: None,
     }
@@ -1072,11 +1071,14 @@ fn decide_for_each_trigger_and_event() {
     ignore_cancel.cancel_action = CancelAction::Ignore;
     let mut received = settings();
     received.document = DocumentKind::ReceivedOrder;
+    let mut with_orders = settings();
+    with_orders.customer_sync = minimax_connector::mapping::CustomerSync::WithOrders;
     let refund_ev = ShopEvent::OrderRefunded {
         refund: refund("1.00", json!([])),
         order: None,
     };
     let customer_ev = ShopEvent::CustomerUpserted(o.customer.clone().unwrap());
+    let customer_ev_deleted = o.customer.clone().unwrap();
     let skip = |d: Decision| matches!(d, Decision::Skip { .. });
     type Case<'a> = (
         &'a str,
@@ -1127,9 +1129,21 @@ fn decide_for_each_trigger_and_event() {
         ("refunded/received_order", refund_ev, &received, |d| {
             matches!(d, Decision::Skip { .. })
         }),
-        ("customer", customer_ev, &on_paid, |d| {
-            matches!(d, Decision::Skip { .. })
+        ("customer", customer_ev.clone(), &on_paid, |d| {
+            *d == Decision::SyncCustomer
         }),
+        (
+            "customer/with_orders",
+            customer_ev.clone(),
+            &with_orders,
+            |d| matches!(d, Decision::Skip { reason } if reason.contains("settings.customer_sync")),
+        ),
+        (
+            "customer deleted",
+            ShopEvent::CustomerDeleted(customer_ev_deleted),
+            &on_paid,
+            |d| *d == Decision::CustomerDeleted,
+        ),
     ];
     for (name, ev, s, ok) in cases {
         let d = decide(&ev, s);
