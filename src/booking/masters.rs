@@ -84,8 +84,15 @@ pub(super) fn placeholder_ids(needs: &[ItemNeed]) -> BTreeMap<String, i64> {
     needs.iter().map(|n| (n.code.clone(), 0)).collect()
 }
 
+/// What a customer write depends on. The currency is left out, as
+/// [`mapping::customer_needs_update`] leaves it out: a customer keeps its default
+/// currency when an order (or a customer event, in the home currency) brings another.
 fn digest(plan: &CustomerPlan) -> String {
-    let body = serde_json::to_vec(&plan.customer).unwrap_or_default();
+    let owned = crate::minimax::models::Customer {
+        currency: None,
+        ..plan.customer.clone()
+    };
+    let body = serde_json::to_vec(&owned).unwrap_or_default();
     let mut h = Sha256::new();
     h.update(&body);
     h.update(plan.email.as_deref().unwrap_or("").as_bytes());
