@@ -96,17 +96,19 @@ impl Booker {
             return Ok(BookingOutcome::skipped(reason.clone()));
         }
         let client = self.minimax.tenant(tenant.credentials());
-        if let ShopEvent::CustomerUpserted(customer) | ShopEvent::CustomerDeleted(customer) = event
-        {
-            let sync = customers::CustomerSync {
-                tenant: &tenant,
-                client: &client,
-                records: &self.records,
-            };
-            return match decision {
-                Decision::SyncCustomer => sync.upsert(customer).await,
-                _ => sync.deleted(customer).await,
-            };
+        let customers = customers::CustomerSync {
+            tenant: &tenant,
+            client: &client,
+            records: &self.records,
+        };
+        match (&decision, event) {
+            (Decision::SyncCustomer, ShopEvent::CustomerUpserted(c)) => {
+                return customers.upsert(c).await
+            }
+            (Decision::CustomerDeleted, ShopEvent::CustomerDeleted(c)) => {
+                return customers.deleted(c).await
+            }
+            _ => {}
         }
         let Some(order_id) = event.shop_order_id().map(str::to_owned) else {
             return Ok(BookingOutcome::skipped("event without an order"));

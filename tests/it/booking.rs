@@ -448,15 +448,21 @@ async fn the_same_order_delivered_five_times_is_one_document() {
     assert_eq!(env.invoices_for("727").len(), 1, "{:?}", env.invoices());
 }
 
-#[tokio::test]
-async fn a_create_whose_answer_is_lost_is_adopted_not_repeated() {
-    for (label, fault) in [
+/// The two ways a create's answer gets lost: an error after it was handled, or the
+/// connection dropped after it was handled.
+pub(crate) fn lost_answers() -> [(&'static str, FaultAction); 2] {
+    [
         ("500 after creating", FaultAction::StatusAfterHandling(500)),
         (
             "connection dropped after creating",
             FaultAction::DropAfterHandling,
         ),
-    ] {
+    ]
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_adopted_not_repeated() {
+    for (label, fault) in lost_answers() {
         let env = env().await;
         env.sb
             .state

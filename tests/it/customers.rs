@@ -9,11 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use minimax_connector::queue::JobState;
-use minimax_connector::sandbox::{Fault, FaultAction, SandboxCounters};
+use minimax_connector::sandbox::{Fault, SandboxCounters};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-use crate::booking::{base_settings, env, env_tuned, env_with, generic_example, Env};
+use crate::booking::{base_settings, env, env_tuned, env_with, generic_example, lost_answers, Env};
 use crate::helpers;
 
 /// Creates, updates and deletes of anything (every POST, PUT and DELETE).
@@ -319,13 +319,7 @@ async fn with_customer_sync_on_orders_only_a_customer_event_costs_no_call() {
 
 #[tokio::test]
 async fn a_customer_adopted_after_a_lost_create_answer_gets_its_contact() {
-    for (label, fault) in [
-        ("500 after creating", FaultAction::StatusAfterHandling(500)),
-        (
-            "connection dropped after creating",
-            FaultAction::DropAfterHandling,
-        ),
-    ] {
+    for (label, fault) in lost_answers() {
         let env = env().await;
         // The first POST under /customers is the customer's create (its contact follows).
         env.sb
