@@ -12,14 +12,15 @@
 //!   did not just create (found by code with no digest of ours, a 409 duplicate) makes
 //!   sure the contact is there.
 //! - **Writes only on change.** A digest of what was last written (body and contact) is
-//!   kept per code; an unchanged customer costs no call, a changed one a read, a write
-//!   when a field the connector owns differs, and a read of its contacts.
+//!   kept per code; an unchanged customer costs no call, a changed one a read and a
+//!   write when a field the connector owns differs, and a changed e-mail or phone a read
+//!   of its contacts (and the new contact).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use crate::mapping::{self, CustomerPlan, ItemNeed, OrgData};
 use crate::minimax::models::{Contact, Fk, Item};
@@ -84,21 +85,46 @@ pub(super) fn placeholder_ids(needs: &[ItemNeed]) -> BTreeMap<String, i64> {
     needs.iter().map(|n| (n.code.clone(), 0)).collect()
 }
 
-/// What a customer write depends on. The currency is left out, as
-/// [`mapping::customer_needs_update`] leaves it out: a customer keeps its default
-/// currency when an order (or a customer event, in the home currency) brings another.
-fn digest(plan: &CustomerPlan) -> String {
-    let owned = crate::minimax::models::Customer {
-        currency: None,
-        ..plan.customer.clone()
-    };
-    let body = serde_json::to_vec(&owned).unwrap_or_default();
-    let mut h = Sha256::new();
-    h.update(&body);
-    h.update(plan.email.as_deref().unwrap_or("").as_bytes());
-    h.update([0]);
-    h.update(plan.phone.as_deref().unwrap_or("").as_bytes());
-    crate::crypto::hex(&h.finalize())
+/// What was last written for a customer code, as two hashes: the customer body and
+/// its contact (e-mail, phone), stored as `<body>:<contact>`, so a change of one costs
+/// only the calls of that one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Written {
+    body: String,
+    contact: String,
+}
+
+impl Written {
+    /// The currency is left out, as [`mapping::customer_needs_update`] leaves it out: a
+    /// customer keeps its default currency when an order (or a customer event, in the
+    /// home currency) brings another.
+    fn of(plan: &CustomerPlan) -> Self {
+        let owned = crate::minimax::models::Customer {
+            currency: None,
+            ..plan.customer.clone()
+        };
+        let body = serde_json::to_vec(&owned).unwrap_or_default();
+        let mut contact = Sha256::new();
+        contact.update(plan.email.as_deref().unwrap_or("").as_bytes());
+        contact.update([0]);
+        contact.update(plan.phone.as_deref().unwrap_or("").as_bytes());
+        Written {
+            body: crate::crypto::hex(&Sha256::digest(&body)),
+            contact: crate::crypto::hex(&contact.finalize()),
+        }
+    }
+
+    fn encode(&self) -> String {
+        format!("{}:{}", self.body, self.contact)
+    }
+
+    /// A stored digest; `None` parts are unknown (never written, or an older format).
+    fn parse(stored: Option<&str>) -> (Option<&str>, Option<&str>) {
+        match stored.and_then(|s| s.split_once(':')) {
+            Some((body, contact)) => (Some(body), Some(contact)),
+            None => (None, None),
+        }
+    }
 }
 
 impl Masters<'_> {
@@ -109,7 +135,7 @@ impl Masters<'_> {
     /// Finds or creates the Minimax customer of `plan`; updates it only when the shop's
     /// data changed since we last wrote it.
     pub async fn ensure_customer(&self, plan: &CustomerPlan) -> Result<CustomerWrite> {
-        let digest = digest(plan);
+        let digest = Written::of(plan);
         let tenant = &self.tenant.id;
         let id = match self.client.customer_id_by_code(&plan.code).await? {
             Some(id) => id,
@@ -119,7 +145,7 @@ impl Masters<'_> {
                         let id = self.client.create_customer(&plan.customer).await?;
                         self.create_contact(id, plan).await?;
                         self.records
-                            .set_customer_digest(tenant, &plan.code, &digest)
+                            .set_customer_digest(tenant, &plan.code, &digest.encode())
                             .await?;
                         tracing::info!(customer_id = id, "customer created");
                         Ok(id)
@@ -138,40 +164,23 @@ impl Masters<'_> {
                 }
             }
         };
-        let known = self.records.customer_digest(tenant, &plan.code).await?;
-        if known.as_deref() == Some(digest.as_str()) {
+        let stored = self.records.customer_digest(tenant, &plan.code).await?;
+        let (body, contact) = Written::parse(stored.as_deref());
+        let body_same = body == Some(digest.body.as_str());
+        let contact_same = contact == Some(digest.contact.as_str());
+        if body_same && contact_same {
             return Ok(CustomerWrite {
                 id,
                 change: Change::Unchanged,
             });
         }
-        // Not written by us with this data: changed in the shop, or adopted (a create
-        // whose answer was lost, a customer made in Minimax). One read; the write only
-        // when a field we own differs.
-        let updated = self
-            .client
-            .update_customer(id, |c| {
-                let changed = mapping::customer_needs_update(c, plan);
-                if changed {
-                    mapping::merge_customer(c, &plan.customer);
-                }
-                changed
-            })
-            .await;
-        let wrote = match updated {
-            Ok(wrote) => wrote,
-            Err(MinimaxError::NotFound { .. }) => {
-                self.client.forget_customer_code(&plan.code).await;
-                return Err(BookingError::Minimax(MinimaxError::Transient {
-                    reason: "cached customer no longer exists; looking it up again".into(),
-                    retry_after: Some(Duration::from_secs(1)),
-                }));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let added = self.ensure_contact(id, plan).await?;
+        // Changed in the shop, or not written by us (adopted: a create whose answer was
+        // lost, a customer made in Minimax): one read, the write only when a field we
+        // own differs; the contact is checked when it is not known to be there.
+        let wrote = !body_same && self.update_customer(id, plan).await?;
+        let added = !contact_same && self.ensure_contact(id, plan).await?;
         self.records
-            .set_customer_digest(tenant, &plan.code, &digest)
+            .set_customer_digest(tenant, &plan.code, &digest.encode())
             .await?;
         if wrote || added {
             tracing::info!(customer_id = id, "customer updated");
@@ -184,6 +193,31 @@ impl Masters<'_> {
                 Change::Unchanged
             },
         })
+    }
+
+    /// Writes the fields the connector owns when one differs; true when it wrote.
+    async fn update_customer(&self, id: i64, plan: &CustomerPlan) -> Result<bool> {
+        let updated = self
+            .client
+            .update_customer(id, |c| {
+                let changed = mapping::customer_needs_update(c, plan);
+                if changed {
+                    mapping::merge_customer(c, &plan.customer);
+                }
+                changed
+            })
+            .await;
+        match updated {
+            Ok(wrote) => Ok(wrote),
+            Err(MinimaxError::NotFound { .. }) => {
+                self.client.forget_customer_code(&plan.code).await;
+                Err(BookingError::Minimax(MinimaxError::Transient {
+                    reason: "cached customer no longer exists; looking it up again".into(),
+                    retry_after: Some(Duration::from_secs(1)),
+                }))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Creates the default contact unless one of the customer's contacts already has
