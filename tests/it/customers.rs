@@ -134,6 +134,29 @@ async fn a_woocommerce_customer_is_created_once_unchanged_costs_nothing_moved_up
     assert_eq!(customers[0]["City"], "Oakland");
     assert_eq!(customers[0]["PostalCode"], "94607");
     assert_eq!(env.contacts().len(), 1, "the e-mail did not change");
+    assert_eq!(changed.kind("get customers/{id}/contacts"), 0);
+
+    // A new e-mail: the customer body is as written, the new address becomes a contact.
+    let mut new_mail = woo_saved(moved.clone(), "2017-04-02T10:00:00");
+    new_mail["email"] = json!("john@doe.example");
+    env.sb.state.reset_counters();
+    let result = env.woo_result("customer.updated", &new_mail, shop).await;
+    let mail = env.sb.state.counters();
+    assert_eq!(result["status"], "updated", "{result}");
+    assert_eq!(
+        (
+            mail.kind("get customers/{id}/contacts"),
+            mail.kind("post customers/{id}/contacts"),
+            mail.kind("put customers/{id}"),
+        ),
+        (1, 1, 0),
+        "{:?}",
+        mail.by_kind
+    );
+    assert!(env
+        .contacts()
+        .iter()
+        .any(|c| c["Email"] == "john@doe.example"));
     println!(
         "calls per customer event: new {} API ({} writes), changed {} API ({} writes), unchanged {} API ({} writes); new by kind: {:?}; changed by kind: {:?}",
         new.api_calls,
