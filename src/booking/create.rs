@@ -333,3 +333,45 @@ impl Ctx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The job result keeps the keys the admin API's readers and operators use.
+    #[test]
+    fn outcomes_serialise_to_the_documented_keys() {
+        let credit = DocumentOutcome {
+            document: DocumentName::CreditNote,
+            minimax_id: Some(7),
+            number: Some("2026-3".into()),
+            status: DocumentStatus::Issued,
+            reference: Some("727/R1".into()),
+            shop_order_id: "727".into(),
+            adopted: false,
+            pdf: None,
+            warning: None,
+            earlier_refunds: vec![BookingOutcome::skipped("the order's invoice was cancelled")],
+        };
+        let v = serde_json::to_value(BookingOutcome::Document(credit)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "document": "credit_note", "minimax_id": 7, "number": "2026-3",
+                "status": "issued", "reference": "727/R1", "shop_order_id": "727",
+                "adopted": false,
+                "earlier_refunds": [{"skipped": "the order's invoice was cancelled"}],
+            })
+        );
+        let ignored = BookingOutcome::Skipped {
+            skipped: "cancellations are not booked".into(),
+            minimax_id: Some(9),
+            earlier_refunds: Vec::new(),
+        };
+        assert_eq!(
+            serde_json::to_value(ignored).unwrap(),
+            serde_json::json!({"skipped": "cancellations are not booked", "minimax_id": 9})
+        );
+    }
+}

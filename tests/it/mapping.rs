@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use helpers::*;
 use minimax_connector::mapping::{
-    compute_totals, credit_note_item_needs, credit_note_plan, customer_needs_update, customer_plan,
-    decide, invoice_plan, is_full_refund, item_needs, order_plan, BookingSettings, BookingTrigger,
-    CancelAction, CustomerStrategy, Decision, DocumentKind, InvoicePlan, ItemStrategy,
-    MappingError, OrgData, PaymentMethodRef, VatRateRef,
+    compute_totals, credit_note_item_needs, credit_note_plan, customer_event_gap,
+    customer_event_plan, customer_needs_update, customer_plan, decide, invoice_plan,
+    is_full_refund, item_needs, order_plan, BookingSettings, BookingTrigger, CancelAction,
+    CustomerStrategy, Decision, DocumentKind, InvoicePlan, ItemStrategy, MappingError, OrgData,
+    PaymentMethodRef, VatRateRef,
 };
 use minimax_connector::minimax::models::IssuedInvoice;
 use minimax_connector::webshop::{woocommerce, Order, ParseSettings, Platform, Refund, ShopEvent};
@@ -761,6 +762,54 @@ fn consumer_and_guest_customers() {
     let anon = order(json!({"customer": null, "billing": {"name": "X", "country_code": "SI"}}));
     let c = customer_plan(&anon, &settings(), &si_org()).unwrap();
     assert_eq!(c.code, "WEB");
+}
+
+#[test]
+fn a_customer_event_plans_the_customer_its_orders_plan() {
+    for body in [
+        json!({"customer": {"shop_customer_id": "7", "email": "buy@firma.hr", "vat_number": "hr 12345678901"},
+               "billing": {"company": "Firma d.o.o.", "street": ["Ilica 1"], "city": "Zagreb",
+                           "postcode": "10000", "country_code": "HR", "phone": "+385 1 111"}}),
+        json!({}),
+    ] {
+        let o = order(body);
+        let mut shop_customer = o.customer.clone().unwrap();
+        shop_customer.billing = o.billing.clone();
+        let from_order = customer_plan(&o, &settings(), &si_org()).unwrap();
+        assert_eq!(
+            customer_event_gap(&shop_customer, &settings()),
+            None,
+            "{shop_customer:?}"
+        );
+        let from_event = customer_event_plan(&shop_customer, &settings(), &si_org()).unwrap();
+        assert_eq!(from_event, from_order);
+    }
+}
+
+#[test]
+fn a_customer_event_without_name_country_or_key_names_the_gap() {
+    let o = order(json!({}));
+    let mut c = o.customer.clone().unwrap();
+    c.billing = o.billing.clone();
+    let mut no_country = c.clone();
+    no_country.billing.as_mut().unwrap().country_code = None;
+    let gap = customer_event_gap(&no_country, &settings()).unwrap();
+    assert!(gap.contains("no country"), "{gap}");
+    let mut no_name = c.clone();
+    no_name.first_name = None;
+    no_name.last_name = None;
+    no_name.company = None;
+    let b = no_name.billing.as_mut().unwrap();
+    b.first_name = None;
+    b.last_name = None;
+    b.name = None;
+    b.company = None;
+    let gap = customer_event_gap(&no_name, &settings()).unwrap();
+    assert!(gap.contains("no name"), "{gap}");
+    let mut catch_all = settings();
+    catch_all.customer_strategy = CustomerStrategy::CatchAll;
+    let gap = customer_event_gap(&c, &catch_all).unwrap();
+    assert!(gap.contains("catch_all"), "{gap}");
 }
 
 #[test]
