@@ -44,7 +44,7 @@ pub enum CustomerStatus {
 }
 
 /// Handles one customer event of a tenant.
-pub(super) struct CustomerSync<'a> {
+pub(super) struct CustomerEvents<'a> {
     pub tenant: &'a Tenant,
     pub client: &'a TenantClient,
     pub records: &'a Records,
@@ -60,7 +60,7 @@ fn home_currency(country: Country) -> &'static str {
     }
 }
 
-impl CustomerSync<'_> {
+impl CustomerEvents<'_> {
     pub async fn upsert(&self, customer: &Customer) -> Result<BookingOutcome> {
         let settings = &self.tenant.settings;
         if let Some(reason) = mapping::customer_event_gap(customer, settings) {

@@ -96,7 +96,7 @@ impl Booker {
             return Ok(BookingOutcome::skipped(reason.clone()));
         }
         let client = self.minimax.tenant(tenant.credentials());
-        let customers = customers::CustomerSync {
+        let customers = customers::CustomerEvents {
             tenant: &tenant,
             client: &client,
             records: &self.records,
