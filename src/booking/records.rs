@@ -6,7 +6,10 @@
 //! creating again. A per-order lock keeps two jobs of one order (e.g. WooCommerce's
 //! `order.created` and `order.updated`, both paid) from booking side by side.
 //!
-//! Keys: `p:{t:T}:booking:<shop order id>:<doc>` (hash) and `…:lock` (string).
+//! Keys: `p:{t:T}:booking:<shop order id>:<doc>` (hash) and `…:lock` (string); the
+//! customer digests `p:{t:T}:customers` (hash); the master-data create locks
+//! `p:{o:O}:master-create:<kind>:<code>` (string, per organisation: every instance and
+//! every tenant of one organisation shares them).
 
 use std::collections::HashMap;
 
@@ -16,6 +19,20 @@ use redis::AsyncCommands;
 use rust_decimal::Decimal;
 
 use crate::queue::tenant_key;
+
+/// Why the booking records could not be read or written. Every variant is transient
+/// for the job (the booking layer retries it).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    #[error("redis pool: {0}")]
+    Pool(#[from] deadpool_redis::PoolError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("order snapshot cannot be encoded: {0}")]
+    Snapshot(#[from] serde_json::Error),
+}
+
+type Result<T> = std::result::Result<T, RecordsError>;
 
 /// Which document of an order a record is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,12 +154,7 @@ impl Records {
         tenant_key(&self.prefix, tenant, "customers")
     }
 
-    pub async fn get(
-        &self,
-        tenant: &str,
-        order: &str,
-        doc: &Doc,
-    ) -> Result<Option<Record>, redis::RedisError> {
+    pub async fn get(&self, tenant: &str, order: &str, doc: &Doc) -> Result<Option<Record>> {
         let mut conn = self.conn().await?;
         let f: HashMap<String, String> = conn.hgetall(self.key(tenant, order, doc)).await?;
         let Some(state) = f.get("state").and_then(|s| RecordState::parse(s)) else {
@@ -160,13 +172,7 @@ impl Records {
         }))
     }
 
-    pub async fn put(
-        &self,
-        tenant: &str,
-        order: &str,
-        doc: &Doc,
-        rec: &Record,
-    ) -> Result<(), redis::RedisError> {
+    pub async fn put(&self, tenant: &str, order: &str, doc: &Doc, rec: &Record) -> Result<()> {
         let mut conn = self.conn().await?;
         let key = self.key(tenant, order, doc);
         let fields: Vec<(&str, String)> = vec![
@@ -196,35 +202,28 @@ impl Records {
     }
 
     /// Forgets a record (an intent whose create Minimax refused: nothing was created).
-    pub async fn delete(
-        &self,
-        tenant: &str,
-        order: &str,
-        doc: &Doc,
-    ) -> Result<(), redis::RedisError> {
+    pub async fn delete(&self, tenant: &str, order: &str, doc: &Doc) -> Result<()> {
         let mut conn = self.conn().await?;
         let _: () = conn.del(self.key(tenant, order, doc)).await?;
         Ok(())
     }
 
+    fn lock_key(&self, tenant: &str, order: &str) -> String {
+        format!("{}:lock", self.base(tenant, order))
+    }
+
+    /// The create lock of one customer or item code: per organisation, because every
+    /// tenant and instance booking into it creates into the same code space.
+    fn master_key(&self, organisation_id: i64, kind: &str, code: &str) -> String {
+        format!(
+            "{}:{{o:{organisation_id}}}:master-create:{kind}:{code}",
+            self.prefix
+        )
+    }
+
     /// Takes the order's lock for `ttl_ms`; `None` if another job holds it.
-    pub async fn lock(
-        &self,
-        tenant: &str,
-        order: &str,
-        ttl_ms: u64,
-    ) -> Result<Option<String>, redis::RedisError> {
-        let mut conn = self.conn().await?;
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let ok: Option<String> = redis::cmd("SET")
-            .arg(format!("{}:lock", self.base(tenant, order)))
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl_ms)
-            .query_async(&mut *conn)
-            .await?;
-        Ok(ok.map(|_| token))
+    pub async fn lock(&self, tenant: &str, order: &str, ttl_ms: u64) -> Result<Option<String>> {
+        self.take(&self.lock_key(tenant, order), ttl_ms).await
     }
 
     /// Renews the order's lock for `ttl_ms` if `token` still holds it. A booking calls
@@ -236,11 +235,11 @@ impl Records {
         order: &str,
         token: &str,
         ttl_ms: u64,
-    ) -> Result<bool, redis::RedisError> {
+    ) -> Result<bool> {
         const REFRESH: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
         let mut conn = self.conn().await?;
         let held: i64 = redis::Script::new(REFRESH)
-            .key(format!("{}:lock", self.base(tenant, order)))
+            .key(self.lock_key(tenant, order))
             .arg(token)
             .arg(ttl_ms)
             .invoke_async(&mut *conn)
@@ -249,15 +248,52 @@ impl Records {
     }
 
     pub async fn unlock(&self, tenant: &str, order: &str, token: &str) {
+        self.release(&self.lock_key(tenant, order), token).await;
+    }
+
+    /// Takes the create lock of customer or item `code` (`kind`: "customer", "item") in
+    /// the organisation; `None` while another job (on any instance) is creating it.
+    pub async fn lock_master(
+        &self,
+        organisation_id: i64,
+        kind: &str,
+        code: &str,
+        ttl_ms: u64,
+    ) -> Result<Option<String>> {
+        self.take(&self.master_key(organisation_id, kind, code), ttl_ms)
+            .await
+    }
+
+    pub async fn unlock_master(&self, organisation_id: i64, kind: &str, code: &str, token: &str) {
+        self.release(&self.master_key(organisation_id, kind, code), token)
+            .await;
+    }
+
+    async fn take(&self, key: &str, ttl_ms: u64) -> Result<Option<String>> {
+        let mut conn = self.conn().await?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let ok: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut *conn)
+            .await?;
+        Ok(ok.map(|_| token))
+    }
+
+    /// Releases `key` if `token` still holds it; a failure only logs (the lock expires).
+    async fn release(&self, key: &str, token: &str) {
         const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
         if let Ok(mut conn) = self.conn().await {
-            let r: Result<i64, _> = redis::Script::new(UNLOCK)
-                .key(format!("{}:lock", self.base(tenant, order)))
+            let r: redis::RedisResult<i64> = redis::Script::new(UNLOCK)
+                .key(key)
                 .arg(token)
                 .invoke_async(&mut *conn)
                 .await;
             if let Err(e) = r {
-                tracing::warn!(error = %e, "cannot release the order lock; it expires by itself");
+                tracing::warn!(error = %e, "cannot release a lock; it expires by itself");
             }
         }
     }
@@ -269,10 +305,8 @@ impl Records {
         tenant: &str,
         order: &str,
         snapshot: &crate::webshop::Order,
-    ) -> Result<(), redis::RedisError> {
-        let json = serde_json::to_string(snapshot).map_err(|e| {
-            redis::RedisError::from((redis::ErrorKind::TypeError, "snapshot", e.to_string()))
-        })?;
+    ) -> Result<()> {
+        let json = serde_json::to_string(snapshot)?;
         let mut conn = self.conn().await?;
         let _: () = conn
             .set(format!("{}:snapshot", self.base(tenant, order)), json)
@@ -284,7 +318,7 @@ impl Records {
         &self,
         tenant: &str,
         order: &str,
-    ) -> Result<Option<crate::webshop::Order>, redis::RedisError> {
+    ) -> Result<Option<crate::webshop::Order>> {
         let mut conn = self.conn().await?;
         let raw: Option<String> = conn
             .get(format!("{}:snapshot", self.base(tenant, order)))
@@ -293,29 +327,27 @@ impl Records {
     }
 
     /// A digest of the customer data last written to Minimax, to skip unchanged updates.
-    pub async fn customer_digest(
-        &self,
-        tenant: &str,
-        code: &str,
-    ) -> Result<Option<String>, redis::RedisError> {
+    pub async fn customer_digest(&self, tenant: &str, code: &str) -> Result<Option<String>> {
         let mut conn = self.conn().await?;
-        conn.hget(self.customers_key(tenant), code).await
+        Ok(conn.hget(self.customers_key(tenant), code).await?)
     }
 
-    pub async fn set_customer_digest(
-        &self,
-        tenant: &str,
-        code: &str,
-        digest: &str,
-    ) -> Result<(), redis::RedisError> {
+    pub async fn set_customer_digest(&self, tenant: &str, code: &str, digest: &str) -> Result<()> {
         let mut conn = self.conn().await?;
         let _: () = conn.hset(self.customers_key(tenant), code, digest).await?;
         Ok(())
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection, redis::RedisError> {
-        self.pool.get().await.map_err(|e| {
-            redis::RedisError::from((redis::ErrorKind::IoError, "redis pool", e.to_string()))
-        })
+    /// Records that the shop deleted customer `code` (the Minimax customer stays: it
+    /// carries accounting history). Returns false when it was recorded before.
+    pub async fn mark_customer_deleted(&self, tenant: &str, code: &str) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let key = tenant_key(&self.prefix, tenant, "customers-deleted");
+        let new: bool = conn.hset_nx(key, code, Utc::now().to_rfc3339()).await?;
+        Ok(new)
+    }
+
+    async fn conn(&self) -> Result<deadpool_redis::Connection> {
+        Ok(self.pool.get().await?)
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::webshop::ShopEvent;
 
-use super::settings::{BookingSettings, BookingTrigger, CancelAction, DocumentKind};
+use super::settings::{BookingSettings, BookingTrigger, CancelAction, CustomerSync, DocumentKind};
 
 /// What the orchestrator should do with an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,10 @@ pub enum Decision {
     Cancel,
     /// Book a credit note for the refund (or copy the invoice to one for a full refund).
     Refund,
+    /// Create or update the shop customer's Minimax customer (a customer event).
+    SyncCustomer,
+    /// The shop deleted a customer: recorded; the Minimax customer stays.
+    CustomerDeleted,
     /// Nothing to book; the reason is recorded with the job.
     Skip { reason: String },
 }
@@ -61,8 +65,12 @@ pub fn decide(event: &ShopEvent, settings: &BookingSettings) -> Decision {
             )),
             _ => Decision::Refund,
         },
-        ShopEvent::CustomerUpserted(_) => {
-            skip("customers are created or updated when their order is booked")
-        }
+        ShopEvent::CustomerUpserted(_) => match settings.customer_sync {
+            CustomerSync::OnCustomerEvents => Decision::SyncCustomer,
+            CustomerSync::WithOrders => skip(
+                "customers are created or updated when their order is booked (settings.customer_sync = with_orders)",
+            ),
+        },
+        ShopEvent::CustomerDeleted(_) => Decision::CustomerDeleted,
     }
 }

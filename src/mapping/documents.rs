@@ -156,7 +156,6 @@ fn invoice_header(
         currency: Some(Fk::id(org.currency_id)),
         document_numbering: org.document_numbering_id.map(Fk::id),
         issued_invoice_report_template: org.invoice_report_template_id.map(Fk::id),
-        delivery_note_report_template: org.delivery_note_report_template_id.map(Fk::id),
         employee: org.employee_id.map(Fk::id),
         analytic: org.analytic_id.map(Fk::id),
         ..IssuedInvoice::default()

@@ -2,7 +2,7 @@
 //! everything it needs — tenant settings and looked-up Minimax ids — is passed in.
 //!
 //! Guarantees: a planned invoice comes to the shop's order total and VAT per rate, as
-//! Minimax computes it (MINIMAX_API.md §5.2 working assumption, see [`compute_totals`]),
+//! Minimax computes it (the working assumption in docs/mapping.md, see [`compute_totals`]),
 //! or the planning fails with [`MappingError::TotalMismatch`] naming both figures; row
 //! amounts are chosen so that they are exact to the cent before any rounding happens.
 //! Money is `Decimal` throughout. See `docs/mapping.md`.
@@ -19,7 +19,10 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 pub use amounts::{compute_totals, reconcile, DocTotals};
-pub use customer::{country_codes, customer_needs_update, customer_plan, CustomerPlan};
+pub use customer::{
+    country_codes, customer_country_codes, customer_event_code, customer_event_gap,
+    customer_event_plan, customer_needs_update, customer_plan, merge_customer, CustomerPlan,
+};
 pub use decide::{decide, Decision};
 pub use documents::{
     credit_note_item_needs, credit_note_plan, invoice_plan, is_full_refund, item_needs, order_plan,
@@ -42,7 +45,6 @@ pub struct OrgData {
     pub document_numbering_id: Option<i64>,
     pub invoice_report_template_id: Option<i64>,
     pub credit_note_report_template_id: Option<i64>,
-    pub delivery_note_report_template_id: Option<i64>,
     pub employee_id: Option<i64>,
     pub analytic_id: Option<i64>,
 }

@@ -46,6 +46,19 @@ pub enum CustomerStrategy {
     CatchAll,
 }
 
+/// When shop customers are written to Minimax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerSync {
+    /// On the shop's customer events (created, updated) as well as with orders, so the
+    /// accountant has the customer before its first order and its new address after a
+    /// move. An unchanged customer costs no call.
+    #[default]
+    OnCustomerEvents,
+    /// Only when an order of the customer is booked (fewer calls).
+    WithOrders,
+}
+
 /// How order lines find their Minimax item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -77,6 +90,7 @@ pub struct BookingSettings {
     pub trigger: BookingTrigger,
     pub document: DocumentKind,
     pub customer_strategy: CustomerStrategy,
+    pub customer_sync: CustomerSync,
     /// Prefix of customer codes made from shop ids (`WEB-123`, `WEB-jane@example.com`).
     pub customer_code_prefix: String,
     pub catch_all_customer_code: String,
@@ -103,7 +117,7 @@ pub struct BookingSettings {
     /// Cashier employee (name as in Minimax), for cash-register style invoices.
     pub cashier_employee: Option<String>,
     /// Minimax analytic (id) put on every document, e.g. one per shop when several
-    /// shops feed one organisation. An id, not a code: MINIMAX_API.md documents the
+    /// shops feed one organisation. An id, not a code: the Minimax API documents the
     /// `analytics` endpoint but not the fields a lookup by code would need.
     pub analytic_id: Option<i64>,
     /// Days until payment is due (the invoice's `DateDue`).
@@ -124,6 +138,7 @@ impl Default for BookingSettings {
             trigger: BookingTrigger::default(),
             document: DocumentKind::default(),
             customer_strategy: CustomerStrategy::default(),
+            customer_sync: CustomerSync::default(),
             customer_code_prefix: "WEB-".into(),
             catch_all_customer_code: "WEB".into(),
             catch_all_customer_name: "Web customers".into(),

@@ -33,7 +33,6 @@ pub enum InvoiceAction {
     IssueAndGeneratePdf,
     GeneratePdf,
     CopyToCreditNote,
-    IssueCancellation,
 }
 
 impl InvoiceAction {
@@ -43,33 +42,22 @@ impl InvoiceAction {
             InvoiceAction::IssueAndGeneratePdf => "issueAndGeneratepdf",
             InvoiceAction::GeneratePdf => "generatepdf",
             InvoiceAction::CopyToCreditNote => "copytocreditnote",
-            InvoiceAction::IssueCancellation => "issueCancellation",
         }
     }
 }
 
-/// Actions on orders (`PUT …/orders/{id}/actions/{name}`).
+/// Actions on orders (`PUT …/orders/{id}/actions/{name}`): the ones the connector uses
+/// (the API has more: confirm, complete, createissuedinvoice and their cancellations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderAction {
-    Confirm,
-    CancelConfirmation,
-    Complete,
-    CancelCompletion,
+    /// A cancelled shop order invalidates its received order (status `R`).
     Invalidate,
-    CancelInvalidation,
-    CreateIssuedInvoice,
 }
 
 impl OrderAction {
     pub fn as_str(self) -> &'static str {
         match self {
-            OrderAction::Confirm => "confirm",
-            OrderAction::CancelConfirmation => "cancelConfirmation",
-            OrderAction::Complete => "complete",
-            OrderAction::CancelCompletion => "cancelCompletion",
             OrderAction::Invalidate => "invalidate",
-            OrderAction::CancelInvalidation => "cancelInvalidation",
-            OrderAction::CreateIssuedInvoice => "createissuedinvoice",
         }
     }
 }
@@ -369,10 +357,7 @@ impl TenantClient {
 
     /// The customer id for a code, from the cache when known (no call).
     pub async fn customer_id_by_code(&self, code: &str) -> Result<Option<i64>, MinimaxError> {
-        if let Some(id) = self
-            .cache_get::<i64>(&format!("customer-code:{code}"))
-            .await
-        {
+        if let Some(id) = self.known_customer_id(code).await {
             return Ok(Some(id));
         }
         Ok(self
@@ -436,6 +421,18 @@ impl TenantClient {
             .await
     }
 
+    /// `GET customers/{id}/contacts`: the customer's contacts.
+    pub async fn customer_contacts(&self, customer_id: i64) -> Result<Vec<Contact>, MinimaxError> {
+        let url = self.org_url(&["customers", &customer_id.to_string(), "contacts"], &[])?;
+        let page: Page<Contact> = self.get_json(url, "contacts/list", "contacts").await?;
+        Ok(page.rows)
+    }
+
+    /// The cached id of customer `code`, without a call (`None`: not known here).
+    pub async fn known_customer_id(&self, code: &str) -> Option<i64> {
+        self.cache_get(&format!("customer-code:{code}")).await
+    }
+
     /// Drops a cached customer code → id mapping.
     pub async fn forget_customer_code(&self, code: &str) {
         self.forget_code("customer", code).await;
@@ -460,10 +457,15 @@ impl TenantClient {
 
     /// The item id for a code, from the cache when known (no call).
     pub async fn item_id_by_code(&self, code: &str) -> Result<Option<i64>, MinimaxError> {
-        if let Some(id) = self.cache_get::<i64>(&format!("item-code:{code}")).await {
+        if let Some(id) = self.known_item_id(code).await {
             return Ok(Some(id));
         }
         Ok(self.item_by_code(code).await?.and_then(|i| i.item_id))
+    }
+
+    /// The cached id of item `code`, without a call (`None`: not known here).
+    pub async fn known_item_id(&self, code: &str) -> Option<i64> {
+        self.cache_get(&format!("item-code:{code}")).await
     }
 
     pub async fn create_item(&self, item: &Item) -> Result<i64, MinimaxError> {
@@ -479,7 +481,8 @@ impl TenantClient {
         self.forget_code("item", code).await;
     }
 
-    /// Code → id, kept without expiry (issue 3): dropped when Minimax answers 404.
+    /// Code → id, kept without expiry (codes are stable in Minimax; docs/minimax-client.md,
+    /// "Redis keys"): dropped when Minimax answers 404.
     async fn remember_code(&self, kind: &str, code: &str, id: i64) {
         self.cache_put(&format!("{kind}-code:{code}"), &id, None)
             .await;

@@ -33,6 +33,9 @@ pub enum ShopEvent {
         order: Option<Box<Order>>,
     },
     CustomerUpserted(Customer),
+    /// The shop deleted the customer; only `shop_customer_id` (and what else the shop
+    /// still sent) is set.
+    CustomerDeleted(Customer),
 }
 
 /// The `kind` tag of the wire form.
@@ -44,6 +47,7 @@ pub enum EventKind {
     OrderCancelled,
     OrderRefunded,
     CustomerUpserted,
+    CustomerDeleted,
 }
 
 impl EventKind {
@@ -54,6 +58,7 @@ impl EventKind {
             EventKind::OrderCancelled => "order_cancelled",
             EventKind::OrderRefunded => "order_refunded",
             EventKind::CustomerUpserted => "customer_upserted",
+            EventKind::CustomerDeleted => "customer_deleted",
         }
     }
 }
@@ -66,6 +71,7 @@ impl ShopEvent {
             ShopEvent::OrderCancelled(_) => EventKind::OrderCancelled,
             ShopEvent::OrderRefunded { .. } => EventKind::OrderRefunded,
             ShopEvent::CustomerUpserted(_) => EventKind::CustomerUpserted,
+            ShopEvent::CustomerDeleted(_) => EventKind::CustomerDeleted,
         }
     }
 
@@ -76,7 +82,7 @@ impl ShopEvent {
                 Some(o)
             }
             ShopEvent::OrderRefunded { order, .. } => order.as_deref(),
-            ShopEvent::CustomerUpserted(_) => None,
+            ShopEvent::CustomerUpserted(_) | ShopEvent::CustomerDeleted(_) => None,
         }
     }
 
@@ -426,6 +432,25 @@ pub struct Customer {
     pub shipping: Option<Address>,
 }
 
+impl Customer {
+    /// A deleted shop customer: its id is all the shops send.
+    pub fn deleted(shop_customer_id: String) -> Self {
+        Customer {
+            shop_customer_id: Some(shop_customer_id),
+            email: None,
+            first_name: None,
+            last_name: None,
+            company: None,
+            vat_number: None,
+            phone: None,
+            tax_exempt: false,
+            tax_exemptions: Vec::new(),
+            billing: None,
+            shipping: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -619,7 +644,9 @@ impl Serialize for ShopEvent {
                 wire.refund = Some(refund);
                 wire.order = order.as_deref();
             }
-            ShopEvent::CustomerUpserted(c) => wire.customer = Some(c),
+            ShopEvent::CustomerUpserted(c) | ShopEvent::CustomerDeleted(c) => {
+                wire.customer = Some(c)
+            }
         }
         wire.serialize(serializer)
     }
@@ -655,6 +682,9 @@ impl<'de> Deserialize<'de> for ShopEvent {
             },
             EventKind::CustomerUpserted => {
                 ShopEvent::CustomerUpserted(wire.customer.ok_or_else(|| need("customer"))?)
+            }
+            EventKind::CustomerDeleted => {
+                ShopEvent::CustomerDeleted(wire.customer.ok_or_else(|| need("customer"))?)
             }
         })
     }

@@ -38,6 +38,7 @@ pub fn parse(body: &[u8], headers: &HeaderMap) -> Result<Intake, WebshopError> {
             | "refunds/create"
             | "customers/create"
             | "customers/update"
+            | "customers/delete"
     );
     if !handled {
         return Ok(Intake::Ignored {
@@ -62,6 +63,7 @@ pub fn parse(body: &[u8], headers: &HeaderMap) -> Result<Intake, WebshopError> {
         "customers/create" | "customers/update" => {
             ShopEvent::CustomerUpserted(customer_from(&root)?)
         }
+        "customers/delete" => ShopEvent::CustomerDeleted(Customer::deleted(root.req_id("id")?)),
         _ => order_event(topic, order_from(&root)?),
     };
     Ok(Intake::Event(Box::new(IncomingEvent {

@@ -36,6 +36,7 @@ pub fn parse(
     let (resource, is_order) = match topic {
         "order.created" | "order.updated" => ("order", true),
         "customer.created" | "customer.updated" => ("customer", false),
+        "customer.deleted" => return customer_deleted(body, headers),
         other => {
             return Ok(Intake::Ignored {
                 topic: other.to_owned(),
@@ -58,6 +59,24 @@ pub fn parse(
     Ok(Intake::Event(Box::new(IncomingEvent {
         dedupe_key: format!("woocommerce:{site}:{resource}:{id}:{topic}:{modified}"),
         event,
+        topic: topic.to_owned(),
+        source: Source {
+            platform: Platform::WooCommerce,
+            shop: Some(site.to_owned()),
+        },
+    })))
+}
+
+/// `customer.deleted` carries only the id (and no modification date): one event per
+/// deleted customer.
+fn customer_deleted(body: &[u8], headers: &HeaderMap) -> Result<Intake, WebshopError> {
+    let topic = "customer.deleted";
+    let site = required_header(headers, SOURCE_HEADER)?;
+    let json = parse_json(body)?;
+    let id = Obj::root(&json)?.req_id("id")?;
+    Ok(Intake::Event(Box::new(IncomingEvent {
+        dedupe_key: format!("woocommerce:{site}:customer:{id}:{topic}"),
+        event: ShopEvent::CustomerDeleted(Customer::deleted(id)),
         topic: topic.to_owned(),
         source: Source {
             platform: Platform::WooCommerce,

@@ -17,17 +17,17 @@ use serde_json::{json, Value};
 
 const TENANT: &str = "shop-e2e";
 
-struct Env {
-    app: helpers::TestApp,
-    sb: SandboxHandle,
-    org: i64,
+pub(crate) struct Env {
+    pub(crate) app: helpers::TestApp,
+    pub(crate) sb: SandboxHandle,
+    pub(crate) org: i64,
     client: reqwest::Client,
-    settings: minimax_connector::config::Settings,
+    pub(crate) settings: minimax_connector::config::Settings,
 }
 
 /// Booking settings every test starts from: issued invoices, the sandbox's payment
 /// methods, its cashier (SI card and cash payments need one).
-fn base_settings() -> Value {
+pub(crate) fn base_settings() -> Value {
     json!({
         "document": "invoice_issued",
         "cashier_employee": "Janez Novak",
@@ -43,12 +43,21 @@ fn base_settings() -> Value {
     })
 }
 
-async fn env_with(booking: Value) -> Env {
+pub(crate) async fn env_with(booking: Value) -> Env {
     env_full(booking, None).await
 }
 
 /// `password`: the Minimax password the tenant is given (`None`: the right one).
-async fn env_full(booking: Value, password: Option<&str>) -> Env {
+pub(crate) async fn env_full(booking: Value, password: Option<&str>) -> Env {
+    env_tuned(booking, password, |_| {}).await
+}
+
+/// As [`env_full`], with `tune` applied to the service's settings before it starts.
+pub(crate) async fn env_tuned(
+    booking: Value,
+    password: Option<&str>,
+    tune: impl FnOnce(&mut minimax_connector::config::Settings),
+) -> Env {
     let sb = Sandbox::spawn(SandboxSettings::default()).await.unwrap();
     let org = sb.state.settings().organisation_id;
     // The US fixtures charge sales tax at these rates; give the organisation rates of
@@ -68,6 +77,7 @@ async fn env_full(booking: Value, password: Option<&str>) -> Env {
     settings.minimax.burst = 500;
     // Blocked credentials: waiting jobs look again after a second (default 5 min).
     settings.minimax.blocked_recheck_secs = 1;
+    tune(&mut settings);
     let sbs = sb.state.settings().clone();
     helpers::put_tenant(
         &settings,
@@ -98,12 +108,12 @@ async fn env_full(booking: Value, password: Option<&str>) -> Env {
     }
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
     env_with(base_settings()).await
 }
 
 impl Env {
-    async fn post(
+    pub(crate) async fn post(
         &self,
         platform: &str,
         headers: reqwest::header::HeaderMap,
@@ -123,20 +133,20 @@ impl Env {
         json["job_id"].as_str().unwrap().to_owned()
     }
 
-    async fn woo(&self, topic: &str, body: &[u8], source: &str) -> String {
+    pub(crate) async fn woo(&self, topic: &str, body: &[u8], source: &str) -> String {
         let mut h = helpers::reqwest_headers(&helpers::woo_headers(topic, body, helpers::SECRET));
         h.insert("x-wc-webhook-source", source.parse().unwrap());
         self.post("woocommerce", h, body.to_vec()).await
     }
 
-    async fn shopify(&self, topic: &str, body: &[u8], event_id: &str) -> String {
+    pub(crate) async fn shopify(&self, topic: &str, body: &[u8], event_id: &str) -> String {
         let mut h =
             helpers::reqwest_headers(&helpers::shopify_headers(topic, body, helpers::SECRET));
         h.insert("x-shopify-event-id", event_id.parse().unwrap());
         self.post("shopify", h, body.to_vec()).await
     }
 
-    async fn generic(&self, event: &Value, msg_id: &str) -> String {
+    pub(crate) async fn generic(&self, event: &Value, msg_id: &str) -> String {
         let body = serde_json::to_vec(event).unwrap();
         let h = helpers::reqwest_headers(&helpers::generic_headers(
             msg_id,
@@ -148,7 +158,7 @@ impl Env {
     }
 
     /// Waits until the job is done or dead.
-    async fn settle(&self, id: &str) -> JobRecord {
+    pub(crate) async fn settle(&self, id: &str) -> JobRecord {
         helpers::eventually(Duration::from_secs(20), || async {
             self.app
                 .queue
@@ -161,25 +171,25 @@ impl Env {
         .unwrap_or_else(|| panic!("job {id} did not finish"))
     }
 
-    async fn done(&self, id: &str) -> JobRecord {
+    pub(crate) async fn done(&self, id: &str) -> JobRecord {
         let rec = self.settle(id).await;
         assert_eq!(rec.state, JobState::Done, "{:?}", rec.last_error);
         rec
     }
 
-    fn invoices(&self) -> Vec<Value> {
+    pub(crate) fn invoices(&self) -> Vec<Value> {
         self.sb.state.invoices(self.org)
     }
 
     /// The invoices (not credit notes) with this `DocumentReference`.
-    fn invoices_for(&self, reference: &str) -> Vec<Value> {
+    pub(crate) fn invoices_for(&self, reference: &str) -> Vec<Value> {
         self.invoices()
             .into_iter()
             .filter(|i| i["DocumentReference"] == reference)
             .collect()
     }
 
-    fn invoice(&self, id: i64) -> Value {
+    pub(crate) fn invoice(&self, id: i64) -> Value {
         self.sb.state.invoice(self.org, id).unwrap()
     }
 }
@@ -192,7 +202,7 @@ fn dec(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
 
-fn generic_example() -> Value {
+pub(crate) fn generic_example() -> Value {
     serde_json::from_str(include_str!("../../docs/examples/generic-order-paid.json")).unwrap()
 }
 
@@ -438,15 +448,21 @@ async fn the_same_order_delivered_five_times_is_one_document() {
     assert_eq!(env.invoices_for("727").len(), 1, "{:?}", env.invoices());
 }
 
-#[tokio::test]
-async fn a_create_whose_answer_is_lost_is_adopted_not_repeated() {
-    for (label, fault) in [
+/// The two ways a create's answer gets lost: an error after it was handled, or the
+/// connection dropped after it was handled.
+pub(crate) fn lost_answers() -> [(&'static str, FaultAction); 2] {
+    [
         ("500 after creating", FaultAction::StatusAfterHandling(500)),
         (
             "connection dropped after creating",
             FaultAction::DropAfterHandling,
         ),
-    ] {
+    ]
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_adopted_not_repeated() {
+    for (label, fault) in lost_answers() {
         let env = env().await;
         env.sb
             .state
@@ -600,7 +616,7 @@ async fn dead_jobs_name_the_fix_and_book_after_it_and_a_retry() {
     assert!(env.invoices_for("WRONG-1").is_empty());
 }
 
-async fn update_settings(env: &Env, booking: Value) {
+pub(crate) async fn update_settings(env: &Env, booking: Value) {
     let store = helpers::tenant_store(&env.settings);
     let mut t = store.get(TENANT).await.unwrap().unwrap();
     t.settings = serde_json::from_value(booking).unwrap();

@@ -8,6 +8,7 @@ mod shop;
 mod admin;
 mod binary;
 mod booking;
+mod customers;
 mod health;
 mod mapping;
 mod minimax_client;

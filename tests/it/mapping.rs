@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use helpers::*;
 use minimax_connector::mapping::{
-    compute_totals, credit_note_item_needs, credit_note_plan, customer_needs_update, customer_plan,
-    decide, invoice_plan, is_full_refund, item_needs, order_plan, BookingSettings, BookingTrigger,
-    CancelAction, CustomerStrategy, Decision, DocumentKind, InvoicePlan, ItemStrategy,
-    MappingError, OrgData, PaymentMethodRef, VatRateRef,
+    compute_totals, credit_note_item_needs, credit_note_plan, customer_event_gap,
+    customer_event_plan, customer_needs_update, customer_plan, decide, invoice_plan,
+    is_full_refund, item_needs, order_plan, BookingSettings, BookingTrigger, CancelAction,
+    CustomerStrategy, Decision, DocumentKind, InvoicePlan, ItemStrategy, MappingError, OrgData,
+    PaymentMethodRef, VatRateRef,
 };
 use minimax_connector::minimax::models::IssuedInvoice;
 use minimax_connector::webshop::{woocommerce, Order, ParseSettings, Platform, Refund, ShopEvent};
@@ -77,7 +78,6 @@ fn si_org() -> OrgData {
         document_numbering_id: Some(52130),
         invoice_report_template_id: Some(301),
         credit_note_report_template_id: Some(302),
-        delivery_note_report_template_id: Some(303),
         employee_id: None,
         analytic_id: None,
     }
@@ -765,6 +765,54 @@ fn consumer_and_guest_customers() {
 }
 
 #[test]
+fn a_customer_event_plans_the_customer_its_orders_plan() {
+    for body in [
+        json!({"customer": {"shop_customer_id": "7", "email": "buy@firma.hr", "vat_number": "hr 12345678901"},
+               "billing": {"company": "Firma d.o.o.", "street": ["Ilica 1"], "city": "Zagreb",
+                           "postcode": "10000", "country_code": "HR", "phone": "+385 1 111"}}),
+        json!({}),
+    ] {
+        let o = order(body);
+        let mut shop_customer = o.customer.clone().unwrap();
+        shop_customer.billing = o.billing.clone();
+        let from_order = customer_plan(&o, &settings(), &si_org()).unwrap();
+        assert_eq!(
+            customer_event_gap(&shop_customer, &settings()),
+            None,
+            "{shop_customer:?}"
+        );
+        let from_event = customer_event_plan(&shop_customer, &settings(), &si_org()).unwrap();
+        assert_eq!(from_event, from_order);
+    }
+}
+
+#[test]
+fn a_customer_event_without_name_country_or_key_names_the_gap() {
+    let o = order(json!({}));
+    let mut c = o.customer.clone().unwrap();
+    c.billing = o.billing.clone();
+    let mut no_country = c.clone();
+    no_country.billing.as_mut().unwrap().country_code = None;
+    let gap = customer_event_gap(&no_country, &settings()).unwrap();
+    assert!(gap.contains("no country"), "{gap}");
+    let mut no_name = c.clone();
+    no_name.first_name = None;
+    no_name.last_name = None;
+    no_name.company = None;
+    let b = no_name.billing.as_mut().unwrap();
+    b.first_name = None;
+    b.last_name = None;
+    b.name = None;
+    b.company = None;
+    let gap = customer_event_gap(&no_name, &settings()).unwrap();
+    assert!(gap.contains("no name"), "{gap}");
+    let mut catch_all = settings();
+    catch_all.customer_strategy = CustomerStrategy::CatchAll;
+    let gap = customer_event_gap(&c, &catch_all).unwrap();
+    assert!(gap.contains("catch_all"), "{gap}");
+}
+
+#[test]
 fn catch_all_customer() {
     let mut s = settings();
     s.customer_strategy = CustomerStrategy::CatchAll;
@@ -1072,11 +1120,14 @@ fn decide_for_each_trigger_and_event() {
     ignore_cancel.cancel_action = CancelAction::Ignore;
     let mut received = settings();
     received.document = DocumentKind::ReceivedOrder;
+    let mut with_orders = settings();
+    with_orders.customer_sync = minimax_connector::mapping::CustomerSync::WithOrders;
     let refund_ev = ShopEvent::OrderRefunded {
         refund: refund("1.00", json!([])),
         order: None,
     };
     let customer_ev = ShopEvent::CustomerUpserted(o.customer.clone().unwrap());
+    let customer_ev_deleted = o.customer.clone().unwrap();
     let skip = |d: Decision| matches!(d, Decision::Skip { .. });
     type Case<'a> = (
         &'a str,
@@ -1127,9 +1178,21 @@ fn decide_for_each_trigger_and_event() {
         ("refunded/received_order", refund_ev, &received, |d| {
             matches!(d, Decision::Skip { .. })
         }),
-        ("customer", customer_ev, &on_paid, |d| {
-            matches!(d, Decision::Skip { .. })
+        ("customer", customer_ev.clone(), &on_paid, |d| {
+            *d == Decision::SyncCustomer
         }),
+        (
+            "customer/with_orders",
+            customer_ev.clone(),
+            &with_orders,
+            |d| matches!(d, Decision::Skip { reason } if reason.contains("settings.customer_sync")),
+        ),
+        (
+            "customer deleted",
+            ShopEvent::CustomerDeleted(customer_ev_deleted),
+            &on_paid,
+            |d| *d == Decision::CustomerDeleted,
+        ),
     ];
     for (name, ev, s, ok) in cases {
         let d = decide(&ev, s);

@@ -650,12 +650,12 @@ async fn received_orders_and_credit_notes() {
         .unwrap()
         .is_empty());
     client
-        .order_action(order_id, OrderAction::Confirm, None)
+        .order_action(order_id, OrderAction::Invalidate, None)
         .await
         .unwrap();
     assert_eq!(
         client.get_order(order_id).await.unwrap().status.as_deref(),
-        Some("P")
+        Some("R")
     );
 
     let id = client.create_issued_invoice(&invoice).await.unwrap();

@@ -5,7 +5,7 @@
 use crate::helpers::*;
 use minimax_connector::webshop::event::EventKind;
 use minimax_connector::webshop::{
-    shopify, woocommerce, DiscountKind, Intake, Order, ParseSettings, Platform, ShopEvent,
+    shopify, woocommerce, Customer, DiscountKind, Intake, Order, ParseSettings, Platform, ShopEvent,
 };
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -929,17 +929,23 @@ fn generic_docs_examples_parse() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/webhooks-generic.md"),
     )
     .unwrap();
-    let mut parsed = 0;
+    let (mut parsed, mut customers) = (0, 0);
     for block in doc.split("```json").skip(1) {
         let json = block.split("```").next().unwrap();
         if !json.contains("\"version\": 1,") {
             continue;
         }
         let ev = event_for(Platform::Generic, "", json.as_bytes());
+        if let ShopEvent::CustomerUpserted(c) = &ev.event {
+            assert!(c.shop_customer_id.is_some(), "{c:?}");
+            customers += 1;
+            continue;
+        }
         assert!(ev.event.shop_order_id().is_some());
         parsed += 1;
     }
     assert_eq!(parsed, 2, "the full order example and the refund example");
+    assert_eq!(customers, 1, "the customer example");
 }
 
 #[test]
@@ -963,4 +969,29 @@ fn shopify_events_deliveries_with_unprefixed_headers_parse_alike() {
     assert_eq!(ev.dedupe_key, classic.dedupe_key);
     assert_eq!(ev.topic, "orders/paid");
     assert_eq!(ev.event, classic.event);
+}
+
+#[test]
+fn deleted_customers_parse_to_their_shop_id() {
+    // WooCommerce's `customer.deleted` body is the id alone; Shopify's `customers/delete`
+    // keeps the id and empty lists.
+    let woo = event_for(Platform::WooCommerce, "customer.deleted", br#"{"id":25}"#);
+    assert_eq!(
+        woo.event,
+        ShopEvent::CustomerDeleted(Customer::deleted("25".into()))
+    );
+    assert!(
+        woo.dedupe_key.ends_with(":customer:25:customer.deleted"),
+        "{}",
+        woo.dedupe_key
+    );
+    let shopify = event_for(
+        Platform::Shopify,
+        "customers/delete",
+        br#"{"id":207119551,"phone":null,"addresses":[],"tax_exemptions":[]}"#,
+    );
+    assert_eq!(
+        shopify.event,
+        ShopEvent::CustomerDeleted(Customer::deleted("207119551".into()))
+    );
 }

@@ -118,7 +118,9 @@ pub fn summarize(payload: &str) -> Option<EventSummary> {
                 s.currency = refund.currency.clone();
             }
         }
-        ShopEvent::CustomerUpserted(c) => s.shop_customer_id = c.shop_customer_id.clone(),
+        ShopEvent::CustomerUpserted(c) | ShopEvent::CustomerDeleted(c) => {
+            s.shop_customer_id = c.shop_customer_id.clone()
+        }
         _ => {}
     }
     Some(s)
