@@ -1,7 +1,10 @@
 //! HTTP transport and the operations a booking needs.
 //!
 //! Every request: a token (refreshed once on `401`), admission by the organisation's rate
-//! limit and budgets, then the call. `429` pauses the organisation. Creates read the new
+//! limit, budgets and circuit breaker, then the call. `429` pauses the organisation. A
+//! read or RowVersion-conditional `PUT` that Minimax does not answer (5xx, timeout,
+//! dropped connection) is tried again up to `call_retries` times with a short jittered
+//! backoff, each try admitted again; the call's final outcome feeds the breaker. Creates read the new
 //! id from `Location`; actions and updates use a freshly read `RowVersion` and, on a
 //! concurrency error, re-read and retry once. Paths use the canonical casing and
 //! `code(...)` values are percent-encoded as one path segment.
@@ -14,6 +17,7 @@ use serde::Serialize;
 use tracing::Instrument;
 use url::Url;
 
+use super::breaker::CallOutcome;
 use super::error::{classify_status, parse_retry_after, MinimaxError, ValidationMessage};
 use super::models::*;
 use super::TenantClient;
@@ -122,6 +126,41 @@ fn parse_json<T: DeserializeOwned>(reply: &Reply, what: &str) -> Result<T, Minim
 
 const LIST_PAGE: u32 = 1000;
 
+/// Which calls may be sent again within the attempt when Minimax did not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RetryPolicy {
+    /// Reads: sending again changes nothing.
+    Safe,
+    /// `PUT`s carry the `RowVersion` they were based on (actions in the query, updates
+    /// in the body), so a second try cannot apply twice: if the first took effect, the
+    /// second is refused as a concurrency error.
+    Conditional,
+    /// Creates and deletes: a lost answer is settled by the booking's intents.
+    Never,
+}
+
+fn retry_policy(method: &Method) -> RetryPolicy {
+    match *method {
+        Method::GET | Method::HEAD => RetryPolicy::Safe,
+        Method::PUT => RetryPolicy::Conditional,
+        _ => RetryPolicy::Never,
+    }
+}
+
+/// A retried conditional write that Minimax refused because the record changed (the
+/// first try's effect, most likely).
+fn is_refused_write(reply: &Reply) -> bool {
+    (400..500).contains(&reply.status)
+        || super::error::is_concurrency(&super::error::extract_messages(&reply.body))
+}
+
+/// `base * 2^(try-1)`, ±50 % jitter, so retries of many jobs do not line up.
+fn retry_delay(base_ms: u64, tries: u32) -> std::time::Duration {
+    let ceiling = base_ms.saturating_mul(1u64 << tries.saturating_sub(1).min(10));
+    let jittered = rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling + ceiling / 2);
+    std::time::Duration::from_millis(jittered)
+}
+
 impl TenantClient {
     fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Url, MinimaxError> {
         let mut url = Url::parse(&self.api_base)
@@ -149,6 +188,8 @@ impl TenantClient {
         self.url(&all, query)
     }
 
+    /// One logical call: admitted, sent, retried within the attempt when it is safe
+    /// (see [`retry_policy`]) and Minimax did not answer, and fed to the breaker.
     async fn send(
         &self,
         method: Method,
@@ -164,77 +205,134 @@ impl TenantClient {
             status = tracing::field::Empty
         );
         async move {
-            let mut stale: Option<SecretString> = None;
+            let policy = retry_policy(&method);
+            let retries = self.inner.settings.call_retries;
+            let mut tries = 0u32;
+            let mut first_failure: Option<String> = None;
             loop {
-                let token = self
-                    .access_token(stale.as_ref().map(|s| s.expose_secret()))
-                    .await?;
-                self.admit().await?;
-                let mut request = self
-                    .inner
-                    .http
-                    .request(method.clone(), url.clone())
-                    .bearer_auth(token.expose_secret())
-                    .header(reqwest::header::ACCEPT, "application/json");
-                if let Some(bytes) = &body {
-                    request = request
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(bytes.clone());
-                }
-                let response = match request.send().await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        crate::metrics::MINIMAX_CALLS
-                            .with_label_values(&["error"])
-                            .inc();
-                        return Err(MinimaxError::from_reqwest(e));
-                    }
+                let (probe, result) = self.send_once(&method, &url, body.as_deref()).await?;
+                let failure = match &result {
+                    Ok(reply) if reply.status < 500 => None,
+                    Ok(reply) => Some(format!("HTTP {} from Minimax", reply.status)),
+                    Err(e) => Some(e.to_string()),
                 };
-                let status = response.status().as_u16();
-                crate::metrics::MINIMAX_CALLS
-                    .with_label_values(&[&status.to_string()])
-                    .inc();
-                tracing::Span::current().record("status", status);
-                let headers = response.headers();
-                let location = headers
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let retry_after = headers
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, Utc::now()));
-                let text = response.text().await.map_err(MinimaxError::from_reqwest)?;
-                match status {
-                    401 if stale.is_none() => {
-                        tracing::info!("Minimax refused the token; refreshing once");
-                        stale = Some(token);
-                        continue;
+                let Some(failure) = failure else {
+                    self.record_outcome(CallOutcome::Answered).await;
+                    let reply = result?;
+                    if tries > 0 && policy == RetryPolicy::Conditional && is_refused_write(&reply)
+                    {
+                        // The first try may have taken effect (its answer was lost) and
+                        // changed the RowVersion: the next attempt reads and verifies.
+                        return Err(MinimaxError::transient(format!(
+                            "{kind}: first try failed ({}); the retry found the record \
+                             changed, so it is verified on the next attempt",
+                            first_failure.unwrap_or_default()
+                        )));
                     }
-                    401 => return Err(MinimaxError::Unauthorized),
-                    429 => {
-                        let after = retry_after.unwrap_or(std::time::Duration::from_secs(
-                            self.inner.settings.default_pause_secs,
-                        ));
-                        let after = chrono::Duration::from_std(after)
-                            .unwrap_or_else(|_| chrono::Duration::hours(1));
-                        let until = Utc::now() + after;
-                        self.pause_until(until).await?;
-                        return Err(MinimaxError::TenantPaused { until });
-                    }
-                    _ => {
-                        return Ok(Reply {
-                            status,
-                            location,
-                            retry_after,
-                            body: text,
-                        })
-                    }
+                    return Ok(reply);
+                };
+                tries += 1;
+                if probe || policy == RetryPolicy::Never || tries > retries {
+                    self.record_outcome(CallOutcome::Unanswered).await;
+                    return result;
                 }
+                tracing::debug!(try_ = tries, error = %failure, "Minimax did not answer; trying again");
+                first_failure.get_or_insert(failure);
+                tokio::time::sleep(retry_delay(
+                    self.inner.settings.call_retry_base_ms,
+                    tries,
+                ))
+                .await;
             }
         }
         .instrument(span)
         .await
+    }
+
+    /// One HTTP exchange (with one token refresh on `401`). The outer error is for
+    /// what stops the call before or around Minimax (admission, token, `429`); the
+    /// inner result is Minimax's answer or a transport failure. The flag says whether
+    /// this call was the half-open circuit's probe.
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&[u8]>,
+    ) -> Result<(bool, Result<Reply, MinimaxError>), MinimaxError> {
+        let mut stale: Option<SecretString> = None;
+        loop {
+            let token = self
+                .access_token(stale.as_ref().map(|s| s.expose_secret()))
+                .await?;
+            let probe = self.admit().await?;
+            let mut request = self
+                .inner
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.expose_secret())
+                .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(bytes) = body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(bytes.to_vec());
+            }
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    crate::metrics::MINIMAX_CALLS
+                        .with_label_values(&["error"])
+                        .inc();
+                    return Ok((probe, Err(MinimaxError::from_reqwest(e))));
+                }
+            };
+            let status = response.status().as_u16();
+            crate::metrics::MINIMAX_CALLS
+                .with_label_values(&[&status.to_string()])
+                .inc();
+            tracing::Span::current().record("status", status);
+            let headers = response.headers();
+            let location = headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let retry_after = headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, Utc::now()));
+            let text = match response.text().await {
+                Ok(t) => t,
+                Err(e) => return Ok((probe, Err(MinimaxError::from_reqwest(e)))),
+            };
+            match status {
+                401 if stale.is_none() => {
+                    tracing::info!("Minimax refused the token; refreshing once");
+                    stale = Some(token);
+                    continue;
+                }
+                401 => return Err(MinimaxError::Unauthorized),
+                429 => {
+                    let after = retry_after.unwrap_or(std::time::Duration::from_secs(
+                        self.inner.settings.default_pause_secs,
+                    ));
+                    let after = chrono::Duration::from_std(after)
+                        .unwrap_or_else(|_| chrono::Duration::hours(1));
+                    let until = Utc::now() + after;
+                    self.pause_until(until).await?;
+                    return Err(MinimaxError::TenantPaused { until });
+                }
+                _ => {
+                    return Ok((
+                        probe,
+                        Ok(Reply {
+                            status,
+                            location,
+                            retry_after,
+                            body: text,
+                        }),
+                    ))
+                }
+            }
+        }
     }
 
     fn fail(reply: Reply, what: &str) -> MinimaxError {

@@ -293,6 +293,7 @@ pub fn error_kind(e: &MinimaxError) -> &'static str {
         MinimaxError::CredentialsBlocked { .. } => "credentials_blocked",
         MinimaxError::TenantPaused { .. } => "tenant_paused",
         MinimaxError::BudgetExhausted { .. } => "budget_exhausted",
+        MinimaxError::CircuitOpen { .. } => "circuit_open",
         MinimaxError::Validation { .. } => "validation",
         MinimaxError::Concurrency { .. } => "concurrency",
         MinimaxError::NotFound { .. } => "not_found",
@@ -359,6 +360,7 @@ async fn put(
             .map_err(tenant_error)?;
         let created = save(&state, &tenant, existing.as_ref()).await?;
         tracing::info!(created, "tenant stored");
+        super::wake_tenant(&state, &id).await;
         let mut res = if created {
             let mut r = HttpResponse::Created();
             r.insert_header((header::LOCATION, format!("/admin/tenants/{id}")));
@@ -405,6 +407,7 @@ async fn patch(
             .map_err(tenant_error)?;
         save(&state, &tenant, Some(&existing)).await?;
         tracing::info!("tenant patched");
+        super::wake_tenant(&state, &id).await;
         Ok(HttpResponse::Ok().json(tenant.view()))
     }
     .instrument(span)
@@ -471,6 +474,7 @@ async fn status(
         .await
         .map_err(|_| storage_unavailable())?;
     let usage = storage(&state, "usage", state.minimax.usage(t.organisation_id)).await?;
+    let circuit = storage(&state, "circuit", state.minimax.circuit(t.organisation_id)).await?;
     let counts = storage(&state, "counts", state.queue.counts(&t.id)).await?;
     let last = last_booking(&state, &t.id, counts.done).await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -486,6 +490,7 @@ async fn status(
             "monthly_remaining": remaining(usage.monthly_limit, usage.this_month),
             "paused_until": usage.paused_until,
         },
+        "minimax_circuit": circuit,
         "jobs": counts,
         "last_booking": last,
     })))
@@ -574,6 +579,7 @@ async fn unblock(
     storage(&state, "clear block", client.clear_block()).await?;
     let was_blocked = matches!(before, AuthState::Blocked { .. });
     tracing::info!(tenant = %t.id, was_blocked, "credentials block lifted by an operator");
+    super::wake_tenant(&state, &t.id).await;
     Ok(HttpResponse::Ok().json(json!({
         "tenant": t.id,
         "was_blocked": was_blocked,
