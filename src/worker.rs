@@ -221,7 +221,10 @@ impl Dispatcher {
                 // is how a raised budget or changed configuration takes effect, and
                 // what the jobs waited for may be over.
                 let first = last_sweep.is_none();
-                if REDIS.observe("queue sweep", this.queue.sweep().await).is_ok() {
+                if REDIS
+                    .observe("queue sweep", this.queue.sweep().await)
+                    .is_ok()
+                {
                     last_sweep = Some(tokio::time::Instant::now());
                 }
                 if first && last_sweep.is_some() {

@@ -30,8 +30,11 @@ pub enum CircuitState {
 }
 
 impl CircuitState {
-    pub const ALL: [CircuitState; 3] =
-        [CircuitState::Closed, CircuitState::Open, CircuitState::HalfOpen];
+    pub const ALL: [CircuitState; 3] = [
+        CircuitState::Closed,
+        CircuitState::Open,
+        CircuitState::HalfOpen,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -103,7 +106,9 @@ end
 return ''";
 
 fn from_ms(ms: i64) -> Option<DateTime<Utc>> {
-    (ms > 0).then(|| DateTime::from_timestamp_millis(ms)).flatten()
+    (ms > 0)
+        .then(|| DateTime::from_timestamp_millis(ms))
+        .flatten()
 }
 
 impl Inner {

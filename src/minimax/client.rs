@@ -41,6 +41,16 @@ pub enum InvoiceAction {
 }
 
 impl InvoiceAction {
+    /// Whether the action changes the invoice's own `RowVersion` (and nothing else).
+    fn conditional(self) -> bool {
+        matches!(
+            self,
+            InvoiceAction::Issue
+                | InvoiceAction::IssueAndGeneratePdf
+                | InvoiceAction::IssueCancellation
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             InvoiceAction::Issue => "issue",
@@ -65,6 +75,11 @@ pub enum OrderAction {
 }
 
 impl OrderAction {
+    /// Whether the action only changes the order's status (and its `RowVersion`).
+    fn conditional(self) -> bool {
+        !matches!(self, OrderAction::CreateIssuedInvoice)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             OrderAction::Confirm => "confirm",
@@ -131,19 +146,31 @@ const LIST_PAGE: u32 = 1000;
 enum RetryPolicy {
     /// Reads: sending again changes nothing.
     Safe,
-    /// `PUT`s carry the `RowVersion` they were based on (actions in the query, updates
-    /// in the body), so a second try cannot apply twice: if the first took effect, the
-    /// second is refused as a concurrency error.
+    /// Writes conditional on the `RowVersion` they were based on that also change it
+    /// (updates; actions that change the document's status), so a second try cannot
+    /// apply twice: if the first took effect, the second is refused as a concurrency
+    /// error, and the booking verifies on its next attempt.
     Conditional,
-    /// Creates and deletes: a lost answer is settled by the booking's intents.
+    /// Creates, deletes and actions that make another document (credit note, invoice
+    /// from an order) or a PDF without changing the `RowVersion`: a lost answer is
+    /// settled by the booking's intents on its next attempt.
     Never,
 }
 
+/// Updates (`PUT` with the record's `RowVersion` in the body) are conditional.
 fn retry_policy(method: &Method) -> RetryPolicy {
     match *method {
         Method::GET | Method::HEAD => RetryPolicy::Safe,
         Method::PUT => RetryPolicy::Conditional,
         _ => RetryPolicy::Never,
+    }
+}
+
+fn action_policy(changes_row_version: bool) -> RetryPolicy {
+    if changes_row_version {
+        RetryPolicy::Conditional
+    } else {
+        RetryPolicy::Never
     }
 }
 
@@ -157,7 +184,8 @@ fn is_refused_write(reply: &Reply) -> bool {
 /// `base * 2^(try-1)`, ±50 % jitter, so retries of many jobs do not line up.
 fn retry_delay(base_ms: u64, tries: u32) -> std::time::Duration {
     let ceiling = base_ms.saturating_mul(1u64 << tries.saturating_sub(1).min(10));
-    let jittered = rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling + ceiling / 2);
+    let jittered =
+        rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling + ceiling / 2);
     std::time::Duration::from_millis(jittered)
 }
 
@@ -189,9 +217,21 @@ impl TenantClient {
     }
 
     /// One logical call: admitted, sent, retried within the attempt when it is safe
-    /// (see [`retry_policy`]) and Minimax did not answer, and fed to the breaker.
+    /// (see [`RetryPolicy`]) and Minimax did not answer, and fed to the breaker.
     async fn send(
         &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        kind: &'static str,
+    ) -> Result<Reply, MinimaxError> {
+        let policy = retry_policy(&method);
+        self.send_with(policy, method, url, body, kind).await
+    }
+
+    async fn send_with(
+        &self,
+        policy: RetryPolicy,
         method: Method,
         url: Url,
         body: Option<Vec<u8>>,
@@ -205,7 +245,6 @@ impl TenantClient {
             status = tracing::field::Empty
         );
         async move {
-            let policy = retry_policy(&method);
             let retries = self.inner.settings.call_retries;
             let mut tries = 0u32;
             let mut first_failure: Option<String> = None;
@@ -407,7 +446,7 @@ impl TenantClient {
     async fn put_action(
         &self,
         segments: &[&str],
-        action: &str,
+        (action, conditional): (&str, bool),
         row_version: &str,
         kind: &'static str,
     ) -> Result<ActionResult, MinimaxError> {
@@ -415,7 +454,9 @@ impl TenantClient {
         all.extend_from_slice(&["actions", action]);
         // append_pair percent-encodes `+`, `/` and `=` of the base64 RowVersion.
         let url = self.org_url(&all, &[("rowVersion", row_version.to_string())])?;
-        let reply = self.send(Method::PUT, url, None, kind).await?;
+        let reply = self
+            .send_with(action_policy(conditional), Method::PUT, url, None, kind)
+            .await?;
         if !(200..300).contains(&reply.status) {
             return Err(Self::fail(reply, action));
         }
@@ -798,14 +839,24 @@ impl TenantClient {
         let id_s = id.to_string();
         let segs = ["issuedinvoices", id_s.as_str()];
         match self
-            .put_action(&segs, action.as_str(), &rv, "issuedinvoices/action")
+            .put_action(
+                &segs,
+                (action.as_str(), action.conditional()),
+                &rv,
+                "issuedinvoices/action",
+            )
             .await
         {
             Err(MinimaxError::Concurrency { .. }) => {
                 tracing::info!("stale RowVersion; re-reading and retrying once");
                 let rv = self.invoice_row_version(id).await?;
-                self.put_action(&segs, action.as_str(), &rv, "issuedinvoices/action")
-                    .await
+                self.put_action(
+                    &segs,
+                    (action.as_str(), action.conditional()),
+                    &rv,
+                    "issuedinvoices/action",
+                )
+                .await
             }
             other => other,
         }
@@ -867,13 +918,23 @@ impl TenantClient {
         let id_s = id.to_string();
         let segs = ["orders", id_s.as_str()];
         match self
-            .put_action(&segs, action.as_str(), &rv, "orders/action")
+            .put_action(
+                &segs,
+                (action.as_str(), action.conditional()),
+                &rv,
+                "orders/action",
+            )
             .await
         {
             Err(MinimaxError::Concurrency { .. }) => {
                 let rv = self.order_row_version(id).await?;
-                self.put_action(&segs, action.as_str(), &rv, "orders/action")
-                    .await
+                self.put_action(
+                    &segs,
+                    (action.as_str(), action.conditional()),
+                    &rv,
+                    "orders/action",
+                )
+                .await
             }
             other => other,
         }

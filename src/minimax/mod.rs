@@ -32,9 +32,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+pub use breaker::{Circuit, CircuitState};
 pub use client::{id_from_location, InvoiceAction, OrderAction};
 pub use error::{BudgetWindow, Disposition, MinimaxError, ValidationMessage};
-pub use breaker::{Circuit, CircuitState};
 pub use limits::Usage;
 pub use token::AuthState;
 
