@@ -427,6 +427,42 @@ impl TenantClient {
             })
     }
 
+    /// A create whose effect can be read back (a code, a contact's e-mail): when
+    /// Minimax did not answer, the create may or may not have happened, so `find` looks
+    /// for the record first — found: its id; not found: create again (up to
+    /// `call_retries` times). Two jobs creating the same code meet the same way.
+    async fn create_verified<B, F, Fut>(
+        &self,
+        url: Url,
+        body: &B,
+        (kind, what): (&'static str, &str),
+        find: F,
+    ) -> Result<i64, MinimaxError>
+    where
+        B: Serialize + Sync,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<i64>, MinimaxError>>,
+    {
+        let mut tries = 0;
+        loop {
+            match self.create(url.clone(), body, kind, what).await {
+                Err(MinimaxError::Transient { .. }) if tries < self.inner.settings.call_retries => {
+                    tries += 1;
+                    tokio::time::sleep(retry_delay(self.inner.settings.call_retry_base_ms, tries))
+                        .await;
+                    if let Some(id) = find().await? {
+                        tracing::info!(
+                            kind,
+                            "the create's answer was lost; found the record it made"
+                        );
+                        return Ok(id);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn put<B: Serialize>(
         &self,
         url: Url,
@@ -527,15 +563,23 @@ impl TenantClient {
         self.get_json(url, "customers/id", "customer").await
     }
 
-    /// `POST customers`; returns the new id and caches code → id.
+    /// `POST customers`; returns the new id and caches code → id. With a code, a
+    /// create Minimax did not answer is verified by code before it is repeated.
     pub async fn create_customer(&self, customer: &Customer) -> Result<i64, MinimaxError> {
         let url = self.org_url(&["customers"], &[])?;
+        let kind = ("customers/create", "customer");
+        let Some(code) = customer.code.as_deref().filter(|c| !c.is_empty()) else {
+            return self.create(url, customer, kind.0, kind.1).await;
+        };
         let id = self
-            .create(url, customer, "customers/create", "customer")
+            .create_verified(url, customer, kind, || async {
+                Ok(self
+                    .customer_by_code(code)
+                    .await?
+                    .and_then(|c| c.customer_id))
+            })
             .await?;
-        if let Some(code) = customer.code.as_deref().filter(|c| !c.is_empty()) {
-            self.remember_code("customer", code, id).await;
-        }
+        self.remember_code("customer", code, id).await;
         Ok(id)
     }
 
@@ -571,8 +615,26 @@ impl TenantClient {
         contact: &Contact,
     ) -> Result<i64, MinimaxError> {
         let url = self.org_url(&["customers", &customer_id.to_string(), "contacts"], &[])?;
-        self.create(url, contact, "contacts/create", "contact")
-            .await
+        let same = |c: &Contact| c.email == contact.email && c.full_name == contact.full_name;
+        self.create_verified(url, contact, ("contacts/create", "contact"), || async {
+            Ok(self
+                .customer_contacts(customer_id)
+                .await?
+                .iter()
+                .find(|c| same(c))
+                .and_then(|c| c.contact_id))
+        })
+        .await
+    }
+
+    /// `GET customers/{id}/contacts`: the customer's contacts (first page of 1000).
+    pub async fn customer_contacts(&self, customer_id: i64) -> Result<Vec<Contact>, MinimaxError> {
+        let url = self.org_url(
+            &["customers", &customer_id.to_string(), "contacts"],
+            &[("PageSize", LIST_PAGE.to_string())],
+        )?;
+        let page: Page<Contact> = self.get_json(url, "contacts/list", "contacts").await?;
+        Ok(page.rows)
     }
 
     /// Drops a cached customer code → id mapping.
@@ -605,12 +667,18 @@ impl TenantClient {
         Ok(self.item_by_code(code).await?.and_then(|i| i.item_id))
     }
 
+    /// `POST items`, verified by code like [`TenantClient::create_customer`].
     pub async fn create_item(&self, item: &Item) -> Result<i64, MinimaxError> {
         let url = self.org_url(&["items"], &[])?;
-        let id = self.create(url, item, "items/create", "item").await?;
-        if let Some(code) = item.code.as_deref().filter(|c| !c.is_empty()) {
-            self.remember_code("item", code, id).await;
-        }
+        let Some(code) = item.code.as_deref().filter(|c| !c.is_empty()) else {
+            return self.create(url, item, "items/create", "item").await;
+        };
+        let id = self
+            .create_verified(url, item, ("items/create", "item"), || async {
+                Ok(self.item_by_code(code).await?.and_then(|i| i.item_id))
+            })
+            .await?;
+        self.remember_code("item", code, id).await;
         Ok(id)
     }
 

@@ -191,7 +191,7 @@ impl Default for MinimaxSettings {
             vat_rate_ttl_secs: 86_400,
             fingerprint_key: SecretString::from(DEFAULT_FINGERPRINT_KEY),
             call_retries: 2,
-            call_retry_base_ms: 100,
+            call_retry_base_ms: 50,
             breaker_failures: 5,
             breaker_open_ms: 5_000,
             breaker_open_max_ms: 120_000,
