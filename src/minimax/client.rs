@@ -249,7 +249,21 @@ impl TenantClient {
             let mut tries = 0u32;
             let mut first_failure: Option<String> = None;
             loop {
-                let (probe, result) = self.send_once(&method, &url, body.as_deref()).await?;
+                let (probe, result) = match self.send_once(&method, &url, body.as_deref()).await
+                {
+                    Ok(sent) => sent,
+                    Err(e) => {
+                        // A 429 or a second 401 is an answer: Minimax is up (a half-open
+                        // probe must not be left hanging until it lapses).
+                        if matches!(
+                            e,
+                            MinimaxError::TenantPaused { .. } | MinimaxError::Unauthorized
+                        ) {
+                            self.record_outcome(CallOutcome::Answered).await;
+                        }
+                        return Err(e);
+                    }
+                };
                 let failure = match &result {
                     Ok(reply) if reply.status < 500 => None,
                     Ok(reply) => Some(format!("HTTP {} from Minimax", reply.status)),
