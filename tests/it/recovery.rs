@@ -557,7 +557,7 @@ async fn book_cold_orders(n: usize, flaky: bool) -> (Duration, u64) {
     // Answer times of the order of Minimax's, so the comparison is about the calls
     // (the default job backoff stays: failures that outlast the in-attempt retries
     // pay it, as in production).
-    a.sb.state.set_latency(Duration::from_millis(60));
+    a.sb.state.set_latency(Duration::from_millis(100));
     let stop = Arc::new(AtomicBool::new(false));
     let injected = Arc::new(AtomicU64::new(0));
     let injector = flaky.then(|| {
