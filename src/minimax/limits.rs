@@ -217,6 +217,13 @@ impl TenantClient {
 }
 
 impl Inner {
+    /// Ends an organisation's `429` pause now (an operator knows it is over).
+    pub(crate) async fn clear_pause(&self, org: i64) -> Result<(), MinimaxError> {
+        let mut conn = self.conn().await?;
+        let _: i64 = conn.del(self.org_key(org, "paused_until")).await?;
+        Ok(())
+    }
+
     pub(crate) async fn usage(&self, org: i64) -> Result<Usage, MinimaxError> {
         let now = Utc::now();
         let mut conn = self.conn().await?;

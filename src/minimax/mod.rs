@@ -326,8 +326,10 @@ impl Minimax {
         self.inner.circuit(organisation_id).await
     }
 
-    /// Closes an organisation's circuit by hand.
-    pub async fn reset_circuit(&self, organisation_id: i64) -> Result<(), MinimaxError> {
+    /// Ends an organisation's pause and closes its circuit by hand (the operator knows
+    /// Minimax is back); its jobs still need a wake-up (`Queue::wake_waiting`).
+    pub async fn resume(&self, organisation_id: i64) -> Result<(), MinimaxError> {
+        self.inner.clear_pause(organisation_id).await?;
         self.inner.reset_circuit(organisation_id).await
     }
 

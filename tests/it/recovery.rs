@@ -403,6 +403,36 @@ async fn a_restart_with_a_raised_budget_books_the_waiting_jobs_at_once() {
 }
 
 #[tokio::test]
+async fn a_pause_ended_early_by_an_operator_books_at_once() {
+    let a = app_with(settings("wake-pause"), None).await;
+    let org = a.sb.state.settings().organisation_id;
+    // Minimax answers 429 with Retry-After of an hour: the organisation pauses.
+    a.sb.state.pause_org(org, Duration::from_secs(3600));
+    let id = a.post(0).await;
+    let rec = a.wait_state(&id, JobState::Delayed).await;
+    assert!(rec.next_attempt_at.unwrap() > chrono::Utc::now() + chrono::Duration::minutes(30));
+    let status = admin_status(&a.client, &a.app.base).await;
+    assert!(status["budget"]["paused_until"].is_string(), "{status}");
+    // Minimax lifts its limit early; the operator resumes the tenant.
+    a.sb.state.pause_org(org, Duration::ZERO);
+    let resumed = Instant::now();
+    let body = a
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/tenants/{TENANT}/resume"),
+            None,
+        )
+        .await;
+    assert!(body["was_paused_until"].is_string(), "{body}");
+    let took = time_to_done(&a, &id, resumed).await;
+    println!(
+        "booked {:.2} s after a 1 h pause was ended early",
+        took.as_secs_f64()
+    );
+    assert!(took <= Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test]
 async fn retry_dead_after_a_settings_fix_books_at_once() {
     let mut s = settings("wake-dead");
     s.queue.backoff_base_ms = 50;

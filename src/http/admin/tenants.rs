@@ -12,7 +12,9 @@
 //!   time); `POST …/unblock` lifts a block explicitly (password re-created unchanged);
 //! - the connection check never runs while the credentials are blocked (`409`), so it
 //!   cannot add a failed login to a Minimax account; it makes one token request (only if
-//!   no valid token is cached) and one organisation read.
+//!   no valid token is cached) and one organisation read;
+//! - every change an operator makes here (PUT/PATCH, unblock, resume) wakes the tenant's
+//!   waiting jobs at once instead of at their re-check time.
 
 use std::collections::BTreeMap;
 
@@ -42,7 +44,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/tenants/{id}/status").route(web::get().to(status)))
         .service(web::resource("/tenants/{id}/check").route(web::post().to(check)))
-        .service(web::resource("/tenants/{id}/unblock").route(web::post().to(unblock)));
+        .service(web::resource("/tenants/{id}/unblock").route(web::post().to(unblock)))
+        .service(web::resource("/tenants/{id}/resume").route(web::post().to(resume)));
 }
 
 fn unknown_tenant(id: &str) -> AdminError {
@@ -584,6 +587,27 @@ async fn unblock(
         "tenant": t.id,
         "was_blocked": was_blocked,
         "credentials": {"state": "ok"},
+    })))
+}
+
+/// Ends the organisation's `429` pause early and closes its circuit breaker, then wakes
+/// the tenant's waiting jobs: for when the operator knows Minimax is back before the
+/// pause or the next probe would find out.
+async fn resume(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let t = load(&state, &path).await?;
+    let usage = storage(&state, "usage", state.minimax.usage(t.organisation_id)).await?;
+    let circuit = storage(&state, "circuit", state.minimax.circuit(t.organisation_id)).await?;
+    storage(&state, "resume", state.minimax.resume(t.organisation_id)).await?;
+    tracing::info!(tenant = %t.id, org = t.organisation_id, "organisation resumed by an operator");
+    super::wake_tenant(&state, &t.id).await;
+    Ok(HttpResponse::Ok().json(json!({
+        "tenant": t.id,
+        "organisation_id": t.organisation_id,
+        "was_paused_until": usage.paused_until,
+        "was_circuit": circuit.state,
     })))
 }
 
