@@ -1,5 +1,6 @@
 //! `/admin/tenants…`: create, read, list, patch and delete tenants; their status; a
-//! connection check against Minimax; lifting a credentials block.
+//! connection check against Minimax; lifting a credentials block; ending a pause or an
+//! open circuit early (`resume`).
 //!
 //! Guarantees:
 //! - responses carry [`TenantView`](crate::tenants::TenantView)s: whether each secret is
