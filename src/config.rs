@@ -198,7 +198,12 @@ pub struct RedisSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct QueueSettings {
+    /// Lease of a running job (s): renewed every quarter of it while the worker lives,
+    /// so a killed instance's jobs are handed out again this soon.
     pub visibility_timeout: u64,
+    /// TTL (s) of a booking's per-order lock, renewed before each write to Minimax.
+    #[serde(default = "default_order_lock_secs")]
+    pub order_lock_secs: u64,
     pub max_attempts: u32,
     pub max_age: u64,
     pub backoff_base_ms: u64,
@@ -206,6 +211,10 @@ pub struct QueueSettings {
     pub dedupe_ttl: u64,
     pub per_tenant_concurrency: u32,
     pub done_retention: u64,
+}
+
+fn default_order_lock_secs() -> u64 {
+    20
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -303,9 +312,14 @@ impl Settings {
             "expected at least 1",
         )?;
         check(
-            self.queue.visibility_timeout >= 5,
+            self.queue.visibility_timeout >= 3,
             "queue.visibility_timeout",
-            "expected at least 5 seconds",
+            "expected at least 3 seconds",
+        )?;
+        check(
+            self.queue.order_lock_secs >= 10,
+            "queue.order_lock_secs",
+            "expected at least 10 seconds",
         )?;
         check(
             self.queue.max_attempts >= 1,

@@ -138,7 +138,31 @@ static BUDGET_USED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     g
 });
 
-/// Refreshes the per-tenant gauges (blocked credentials, budget used) from Redis.
+/// Circuit breaker changes of state seen by this process, by the state entered.
+pub static CIRCUIT_TRANSITIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "mmc_minimax_circuit_transitions_total",
+        "Changes of state of the per-organisation Minimax circuit breaker, by state entered",
+        &["state"],
+    )
+});
+
+static CIRCUIT_STATE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let g = IntGaugeVec::new(
+        Opts::new(
+            "mmc_minimax_circuit",
+            "1 for the state (closed, open, half_open) of a tenant's organisation's Minimax circuit breaker",
+        ),
+        &["tenant", "state"],
+    )
+    .unwrap_or_else(|e| panic!("metric: {e}"));
+    REGISTRY
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("register: {e}"));
+    g
+});
+
+/// Refreshes the per-tenant gauges (blocked credentials, budget used, circuit) from Redis.
 pub async fn refresh_tenants(
     tenants: &crate::tenants::TenantStore,
     minimax: &crate::minimax::Minimax,
@@ -148,6 +172,7 @@ pub async fn refresh_tenants(
     };
     TENANT_BLOCKED.reset();
     BUDGET_USED.reset();
+    CIRCUIT_STATE.reset();
     for id in ids {
         let Ok(Some(t)) = tenants.get(&id).await else {
             continue;
@@ -166,6 +191,13 @@ pub async fn refresh_tenants(
             BUDGET_USED
                 .with_label_values(&[&id, "month"])
                 .set(i64::try_from(u.this_month).unwrap_or(i64::MAX));
+        }
+        if let Ok(c) = minimax.circuit(t.organisation_id).await {
+            for state in crate::minimax::CircuitState::ALL {
+                CIRCUIT_STATE
+                    .with_label_values(&[&id, state.as_str()])
+                    .set(i64::from(state == c.state));
+            }
         }
     }
 }
@@ -196,6 +228,10 @@ pub fn init() {
     LazyLock::force(&OLDEST_AGE);
     LazyLock::force(&TENANT_BLOCKED);
     LazyLock::force(&BUDGET_USED);
+    for state in crate::minimax::CircuitState::ALL {
+        CIRCUIT_TRANSITIONS.with_label_values(&[state.as_str()]);
+    }
+    LazyLock::force(&CIRCUIT_STATE);
 }
 
 /// Refreshes the queue gauges from Redis, then renders everything in the text format.

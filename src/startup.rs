@@ -118,7 +118,7 @@ impl Application {
                 tenants.clone(),
                 minimax.clone(),
                 Records::new(pool.clone(), prefix.clone()),
-                Duration::from_secs(settings.queue.visibility_timeout),
+                Duration::from_secs(settings.queue.order_lock_secs),
             ))
         });
         let sandbox = settings

@@ -2,11 +2,18 @@
 //! of each attempt. Several instances may run pools against one Redis.
 //!
 //! What it guarantees: a job is acknowledged (done/delayed/dead) only after its
-//! handler returned; while the handler runs, the lease is renewed, so a job is handed
-//! out again only when this process stops renewing it (crash, kill, stall). A panic
-//! inside a handler is caught and counts as a failed attempt. On shutdown the pool
-//! stops leasing, lets in-flight jobs finish within a timeout and leaves the rest to
-//! be reclaimed by lease expiry.
+//! handler returned; while the handler runs, the lease is renewed every quarter of the
+//! (short, default 6 s) visibility timeout, so a job is handed out again within seconds
+//! once this process stops renewing it (crash, kill, stall), and a late result of the
+//! old holder is refused by the queue's fencing. A panic inside a handler is caught and
+//! counts as a failed attempt. On shutdown the pool stops leasing, lets in-flight jobs
+//! finish within a timeout and leaves the rest to be reclaimed by lease expiry.
+//!
+//! Retry policy ([`decide`]): failures because Minimax is unavailable
+//! ([`JobError::Unavailable`]) retry with capped backoff until the job's `max_age`,
+//! whatever `max_attempts` says, so an outage of hours dead-letters nothing; other
+//! retryable failures are bounded by `max_attempts` and `max_age`; waits cost no
+//! attempt. Dead letters are for what a person must fix.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -19,6 +26,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::metrics;
+use crate::queue::outage::REDIS;
 use crate::queue::{now_ms, Claim, ClaimedJob, Finish, Queue};
 
 /// How an attempt failed, as the handler sees it; the pool turns it into a queue state.
@@ -27,6 +35,12 @@ pub enum JobError {
     /// Try again after the backoff (and not before `not_before`, e.g. `Retry-After`);
     /// uses up one attempt.
     Retry {
+        reason: String,
+        not_before: Option<DateTime<Utc>>,
+    },
+    /// Minimax is unavailable (5xx, timeout, connection error): try again after the
+    /// capped backoff, until the job is `max_age` old; `max_attempts` does not apply.
+    Unavailable {
         reason: String,
         not_before: Option<DateTime<Utc>>,
     },
@@ -93,6 +107,7 @@ pub fn backoff_ceiling(attempt: u32, base: Duration, max: Duration) -> Duration 
 
 /// Decides what a failed attempt becomes.
 pub fn decide(job: &ClaimedJob, err: JobError, cfg: &WorkerConfig, now: DateTime<Utc>) -> Finish {
+    let age = (now - job.created_at).to_std().unwrap_or_default();
     match err {
         JobError::Permanent { reason } => Finish::Dead { reason },
         JobError::Wait { reason, until } => Finish::Delay {
@@ -100,32 +115,34 @@ pub fn decide(job: &ClaimedJob, err: JobError, cfg: &WorkerConfig, now: DateTime
             error: reason,
             counts: false,
         },
-        JobError::Retry { reason, not_before } => {
-            let age = (now - job.created_at).to_std().unwrap_or_default();
-            if job.attempt >= cfg.max_attempts {
-                Finish::Dead {
-                    reason: format!("gave up after {} attempts: {reason}", job.attempt),
-                }
-            } else if age >= cfg.max_age {
-                Finish::Dead {
-                    reason: format!("gave up after {} s: {reason}", age.as_secs()),
-                }
-            } else {
-                let delay = backoff(
-                    job.attempt,
-                    cfg.backoff_base,
-                    cfg.backoff_max,
-                    &mut rand::thread_rng(),
-                );
-                let mut at = now + chrono::Duration::from_std(delay).unwrap_or_default();
-                if let Some(nb) = not_before {
-                    at = at.max(nb);
-                }
-                Finish::Delay {
-                    at,
-                    error: reason,
-                    counts: true,
-                }
+        JobError::Retry { reason, .. } if job.attempt >= cfg.max_attempts => Finish::Dead {
+            reason: format!("gave up after {} attempts: {reason}", job.attempt),
+        },
+        JobError::Retry { reason, .. } | JobError::Unavailable { reason, .. }
+            if age >= cfg.max_age =>
+        {
+            Finish::Dead {
+                reason: format!("gave up after {} s: {reason}", age.as_secs()),
+            }
+        }
+        JobError::Retry { reason, not_before } | JobError::Unavailable { reason, not_before } => {
+            let delay = backoff(
+                job.attempt,
+                cfg.backoff_base,
+                cfg.backoff_max,
+                &mut rand::thread_rng(),
+            );
+            let mut at = now + chrono::Duration::from_std(delay).unwrap_or_default();
+            if let Some(nb) = not_before {
+                at = at.max(nb);
+            }
+            // The last try falls on the job's maximum age, not after it: an outage that
+            // ends just before `max_age` still gets its job booked.
+            let last = job.created_at + chrono::Duration::from_std(cfg.max_age).unwrap_or_default();
+            Finish::Delay {
+                at: at.min(last.max(now)),
+                error: reason,
+                counts: true,
             }
         }
     }
@@ -200,16 +217,29 @@ impl Dispatcher {
             }
             while tasks.try_join_next().is_some() {}
             if last_sweep.is_none_or(|t| t.elapsed() >= this.cfg.sweep_interval) {
-                match this.queue.sweep().await {
-                    Ok(_) => last_sweep = Some(tokio::time::Instant::now()),
-                    Err(e) => tracing::warn!(error = %e, "queue sweep failed"),
+                // The first sweep of a process also wakes every waiting job: a restart
+                // is how a raised budget or changed configuration takes effect, and
+                // what the jobs waited for may be over.
+                let first = last_sweep.is_none();
+                if REDIS
+                    .observe("queue sweep", this.queue.sweep().await)
+                    .is_ok()
+                {
+                    last_sweep = Some(tokio::time::Instant::now());
+                }
+                if first && last_sweep.is_some() {
+                    match this.queue.wake_all_waiting().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(woken = n, "waiting jobs woken at start-up"),
+                        Err(e) => REDIS.failed("waking waiting jobs", &e),
+                    }
                 }
             }
             let permit = tokio::select! {
                 p = sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                 _ = stop.changed() => break,
             };
-            match this.claim_one().await {
+            match REDIS.observe("leasing jobs", this.claim_one().await) {
                 Ok(Some(job)) => {
                     let this = this.clone();
                     tasks.spawn(async move {
@@ -232,9 +262,8 @@ impl Dispatcher {
                         _ = stop.changed() => {}
                     }
                 }
-                Err(e) => {
+                Err(_) => {
                     drop(permit);
-                    tracing::warn!(error = %e, "cannot lease jobs; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(this.cfg.poll_interval * 4) => {}
                         _ = stop.changed() => {}
@@ -283,7 +312,8 @@ impl Dispatcher {
             let renew = {
                 let queue = self.queue.clone();
                 let job = job.clone();
-                let every = self.cfg.visibility_timeout / 3;
+                // Four renewals per lease: one slow or failed renewal does not lose it.
+                let every = self.cfg.visibility_timeout / 4;
                 tokio::spawn(async move {
                     loop {
                         tokio::time::sleep(every).await;
@@ -293,7 +323,7 @@ impl Dispatcher {
                                 tracing::warn!("lease lost; another worker may run this job");
                                 break;
                             }
-                            Err(e) => tracing::warn!(error = %e, "cannot renew lease"),
+                            Err(e) => REDIS.failed("renewing a lease", &e),
                         }
                     }
                 })

@@ -48,6 +48,12 @@ impl BookingError {
                         }),
                     },
                     Disposition::WaitUntil(until) => JobError::Wait { reason, until },
+                    Disposition::Unavailable { after } => JobError::Unavailable {
+                        reason,
+                        not_before: after.and_then(|d| {
+                            chrono::Duration::from_std(d).ok().map(|d| Utc::now() + d)
+                        }),
+                    },
                     Disposition::Permanent => JobError::Permanent { reason },
                 }
             }

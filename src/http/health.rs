@@ -3,9 +3,10 @@
 //! `/health/live` only says the process answers. `/health/ready` says this instance
 //! can do its job now: Redis answers within the configured timeout and, where this
 //! process runs workers, the worker loop has turned recently. Neither needs a restart
-//! to recover: each request checks afresh.
+//! to recover: each request checks afresh. A change of readiness is logged once (WARN
+//! when it turns 503, INFO when it is back), not once per probe.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
@@ -24,16 +25,25 @@ async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// Whether the last readiness answer of this process was 503.
+static NOT_READY: AtomicBool = AtomicBool::new(false);
+
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let timeout = state.redis_timeout;
     let redis = match tokio::time::timeout(timeout, state.queue.ping()).await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => {
+            crate::queue::outage::REDIS.ok();
+            Ok(())
+        }
         Ok(Err(e)) => Err(format!("redis: {e}")),
         Err(_) => Err(format!(
             "redis: no answer within {} ms",
             timeout.as_millis()
         )),
     };
+    if let Err(e) = &redis {
+        crate::queue::outage::REDIS.failed("readiness check", e);
+    }
     let workers = match &state.worker_heartbeat {
         None => Ok("not run by this instance"),
         Some(hb) => {
@@ -50,10 +60,16 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     };
     match (redis, workers) {
         (Ok(()), Ok(w)) => {
+            if NOT_READY.swap(false, Ordering::Relaxed) {
+                tracing::info!("ready again");
+            }
             HttpResponse::Ok().json(json!({"status": "ready", "redis": "ok", "workers": w}))
         }
         (r, w) => {
             let reasons: Vec<String> = [r.err(), w.err()].into_iter().flatten().collect();
+            if !NOT_READY.swap(true, Ordering::Relaxed) {
+                tracing::warn!(reasons = %reasons.join("; "), "not ready");
+            }
             HttpResponse::ServiceUnavailable().json(json!({
                 "status": "unavailable",
                 "error": "not_ready",

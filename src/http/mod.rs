@@ -65,8 +65,9 @@ async fn request_span(
         path = %req.path(),
         status = tracing::field::Empty,
     );
-    // The sandbox's 404s (code lookups that miss) are part of normal booking.
-    let quiet = req.path().starts_with("/sandbox/");
+    // The sandbox's 404s (code lookups that miss) are part of normal booking; health
+    // probes log their own changes of state (see `health`).
+    let quiet = req.path().starts_with("/sandbox/") || req.path().starts_with("/health/");
     let started = std::time::Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
@@ -75,6 +76,12 @@ async fn request_span(
         let ms = started.elapsed().as_millis() as u64;
         if quiet {
             tracing::debug!(status, ms, "sandbox request served");
+        } else if status == 503 {
+            // A dependency is down: its outage is logged once (`queue::outage`), the
+            // requests it turns away at most every few seconds.
+            if let Some(left_out) = crate::queue::outage::UNAVAILABLE_REQUESTS.admit() {
+                tracing::warn!(status, ms, left_out, "request turned away: unavailable");
+            }
         } else if status >= 500 {
             tracing::error!(status, ms, "request failed");
         } else if status >= 400 {

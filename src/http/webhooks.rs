@@ -74,7 +74,7 @@ async fn receive_inner(
             ))
         }
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot read tenant");
+            crate::queue::outage::REDIS.failed("reading a tenant", &e);
             return Err(ApiError::unavailable("storage unavailable, retry later"));
         }
         Err(_) => return Err(ApiError::unavailable("storage unavailable, retry later")),
@@ -137,13 +137,16 @@ async fn receive_inner(
     )
     .await
     {
-        Ok(Ok(e)) => e,
+        Ok(Ok(e)) => {
+            crate::queue::outage::REDIS.ok();
+            e
+        }
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot store webhook");
+            crate::queue::outage::REDIS.failed("storing a webhook", &e);
             return Err(ApiError::unavailable("storage unavailable, retry later"));
         }
         Err(_) => {
-            tracing::error!("storing the webhook timed out");
+            crate::queue::outage::REDIS.failed("storing a webhook", &"timed out");
             return Err(ApiError::unavailable("storage unavailable, retry later"));
         }
     };

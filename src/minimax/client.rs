@@ -1,7 +1,10 @@
 //! HTTP transport and the operations a booking needs.
 //!
 //! Every request: a token (refreshed once on `401`), admission by the organisation's rate
-//! limit and budgets, then the call. `429` pauses the organisation. Creates read the new
+//! limit, budgets and circuit breaker, then the call. `429` pauses the organisation. A
+//! read or RowVersion-conditional `PUT` that Minimax does not answer (5xx, timeout,
+//! dropped connection) is tried again up to `call_retries` times with a short jittered
+//! backoff, each try admitted again; the call's final outcome feeds the breaker. Creates read the new
 //! id from `Location`; actions and updates use a freshly read `RowVersion` and, on a
 //! concurrency error, re-read and retry once. Paths use the canonical casing and
 //! `code(...)` values are percent-encoded as one path segment.
@@ -14,6 +17,7 @@ use serde::Serialize;
 use tracing::Instrument;
 use url::Url;
 
+use super::breaker::CallOutcome;
 use super::error::{classify_status, parse_retry_after, MinimaxError, ValidationMessage};
 use super::models::*;
 use super::TenantClient;
@@ -36,6 +40,14 @@ pub enum InvoiceAction {
 }
 
 impl InvoiceAction {
+    /// Whether the action changes the invoice's own `RowVersion` (and nothing else).
+    fn conditional(self) -> bool {
+        matches!(
+            self,
+            InvoiceAction::Issue | InvoiceAction::IssueAndGeneratePdf
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             InvoiceAction::Issue => "issue",
@@ -55,6 +67,11 @@ pub enum OrderAction {
 }
 
 impl OrderAction {
+    /// Whether the action only changes the order's status (and its `RowVersion`).
+    fn conditional(self) -> bool {
+        matches!(self, OrderAction::Invalidate)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             OrderAction::Invalidate => "invalidate",
@@ -110,6 +127,54 @@ fn parse_json<T: DeserializeOwned>(reply: &Reply, what: &str) -> Result<T, Minim
 
 const LIST_PAGE: u32 = 1000;
 
+/// Which calls may be sent again within the attempt when Minimax did not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RetryPolicy {
+    /// Reads: sending again changes nothing.
+    Safe,
+    /// Writes conditional on the `RowVersion` they were based on that also change it
+    /// (updates; actions that change the document's status), so a second try cannot
+    /// apply twice: if the first took effect, the second is refused as a concurrency
+    /// error, and the booking verifies on its next attempt.
+    Conditional,
+    /// Creates, deletes and actions that make another document (credit note, invoice
+    /// from an order) or a PDF without changing the `RowVersion`: a lost answer is
+    /// settled by the booking's intents on its next attempt.
+    Never,
+}
+
+/// Updates (`PUT` with the record's `RowVersion` in the body) are conditional.
+fn retry_policy(method: &Method) -> RetryPolicy {
+    match *method {
+        Method::GET | Method::HEAD => RetryPolicy::Safe,
+        Method::PUT => RetryPolicy::Conditional,
+        _ => RetryPolicy::Never,
+    }
+}
+
+fn action_policy(changes_row_version: bool) -> RetryPolicy {
+    if changes_row_version {
+        RetryPolicy::Conditional
+    } else {
+        RetryPolicy::Never
+    }
+}
+
+/// A retried conditional write that Minimax refused because the record changed (the
+/// first try's effect, most likely).
+fn is_refused_write(reply: &Reply) -> bool {
+    (400..500).contains(&reply.status)
+        || super::error::is_concurrency(&super::error::extract_messages(&reply.body))
+}
+
+/// `base * 2^(try-1)`, ±50 % jitter, so retries of many jobs do not line up.
+fn retry_delay(base_ms: u64, tries: u32) -> std::time::Duration {
+    let ceiling = base_ms.saturating_mul(1u64 << tries.saturating_sub(1).min(10));
+    let jittered =
+        rand::Rng::gen_range(&mut rand::thread_rng(), ceiling / 2..=ceiling + ceiling / 2);
+    std::time::Duration::from_millis(jittered)
+}
+
 impl TenantClient {
     fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Url, MinimaxError> {
         let mut url = Url::parse(&self.api_base)
@@ -137,8 +202,22 @@ impl TenantClient {
         self.url(&all, query)
     }
 
+    /// One logical call: admitted, sent, retried within the attempt when it is safe
+    /// (see [`RetryPolicy`]) and Minimax did not answer, and fed to the breaker.
     async fn send(
         &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        kind: &'static str,
+    ) -> Result<Reply, MinimaxError> {
+        let policy = retry_policy(&method);
+        self.send_with(policy, method, url, body, kind).await
+    }
+
+    async fn send_with(
+        &self,
+        policy: RetryPolicy,
         method: Method,
         url: Url,
         body: Option<Vec<u8>>,
@@ -152,77 +231,147 @@ impl TenantClient {
             status = tracing::field::Empty
         );
         async move {
-            let mut stale: Option<SecretString> = None;
+            let retries = self.inner.settings.call_retries;
+            let mut tries = 0u32;
+            let mut first_failure: Option<String> = None;
             loop {
-                let token = self
-                    .access_token(stale.as_ref().map(|s| s.expose_secret()))
-                    .await?;
-                self.admit().await?;
-                let mut request = self
-                    .inner
-                    .http
-                    .request(method.clone(), url.clone())
-                    .bearer_auth(token.expose_secret())
-                    .header(reqwest::header::ACCEPT, "application/json");
-                if let Some(bytes) = &body {
-                    request = request
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(bytes.clone());
-                }
-                let response = match request.send().await {
-                    Ok(r) => r,
+                let (probe, result) = match self.send_once(&method, &url, body.as_deref()).await
+                {
+                    Ok(sent) => sent,
                     Err(e) => {
-                        crate::metrics::MINIMAX_CALLS
-                            .with_label_values(&["error"])
-                            .inc();
-                        return Err(MinimaxError::from_reqwest(e));
+                        // A 429 or a second 401 is an answer: Minimax is up (a half-open
+                        // probe must not be left hanging until it lapses).
+                        if matches!(
+                            e,
+                            MinimaxError::TenantPaused { .. } | MinimaxError::Unauthorized
+                        ) {
+                            self.record_outcome(CallOutcome::Answered).await;
+                        }
+                        return Err(e);
                     }
                 };
-                let status = response.status().as_u16();
-                crate::metrics::MINIMAX_CALLS
-                    .with_label_values(&[&status.to_string()])
-                    .inc();
-                tracing::Span::current().record("status", status);
-                let headers = response.headers();
-                let location = headers
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let retry_after = headers
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, Utc::now()));
-                let text = response.text().await.map_err(MinimaxError::from_reqwest)?;
-                match status {
-                    401 if stale.is_none() => {
-                        tracing::info!("Minimax refused the token; refreshing once");
-                        stale = Some(token);
-                        continue;
+                let failure = match &result {
+                    Ok(reply) if reply.status < 500 => None,
+                    Ok(reply) => Some(format!("HTTP {} from Minimax", reply.status)),
+                    Err(e) => Some(e.to_string()),
+                };
+                let Some(failure) = failure else {
+                    self.record_outcome(CallOutcome::Answered).await;
+                    let reply = result?;
+                    if tries > 0 && policy == RetryPolicy::Conditional && is_refused_write(&reply)
+                    {
+                        // The first try may have taken effect (its answer was lost) and
+                        // changed the RowVersion: the next attempt reads and verifies.
+                        return Err(MinimaxError::transient(format!(
+                            "{kind}: first try failed ({}); the retry found the record \
+                             changed, so it is verified on the next attempt",
+                            first_failure.unwrap_or_default()
+                        )));
                     }
-                    401 => return Err(MinimaxError::Unauthorized),
-                    429 => {
-                        let after = retry_after.unwrap_or(std::time::Duration::from_secs(
-                            self.inner.settings.default_pause_secs,
-                        ));
-                        let after = chrono::Duration::from_std(after)
-                            .unwrap_or_else(|_| chrono::Duration::hours(1));
-                        let until = Utc::now() + after;
-                        self.pause_until(until).await?;
-                        return Err(MinimaxError::TenantPaused { until });
-                    }
-                    _ => {
-                        return Ok(Reply {
-                            status,
-                            location,
-                            retry_after,
-                            body: text,
-                        })
-                    }
+                    return Ok(reply);
+                };
+                tries += 1;
+                if probe || policy == RetryPolicy::Never || tries > retries {
+                    self.record_outcome(CallOutcome::Unanswered).await;
+                    return result;
                 }
+                tracing::debug!(try_ = tries, error = %failure, "Minimax did not answer; trying again");
+                first_failure.get_or_insert(failure);
+                tokio::time::sleep(retry_delay(
+                    self.inner.settings.call_retry_base_ms,
+                    tries,
+                ))
+                .await;
             }
         }
         .instrument(span)
         .await
+    }
+
+    /// One HTTP exchange (with one token refresh on `401`). The outer error is for
+    /// what stops the call before or around Minimax (admission, token, `429`); the
+    /// inner result is Minimax's answer or a transport failure. The flag says whether
+    /// this call was the half-open circuit's probe.
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&[u8]>,
+    ) -> Result<(bool, Result<Reply, MinimaxError>), MinimaxError> {
+        let mut stale: Option<SecretString> = None;
+        loop {
+            let token = self
+                .access_token(stale.as_ref().map(|s| s.expose_secret()))
+                .await?;
+            let probe = self.admit().await?;
+            let mut request = self
+                .inner
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.expose_secret())
+                .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(bytes) = body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(bytes.to_vec());
+            }
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    crate::metrics::MINIMAX_CALLS
+                        .with_label_values(&["error"])
+                        .inc();
+                    return Ok((probe, Err(MinimaxError::from_reqwest(e))));
+                }
+            };
+            let status = response.status().as_u16();
+            crate::metrics::MINIMAX_CALLS
+                .with_label_values(&[&status.to_string()])
+                .inc();
+            tracing::Span::current().record("status", status);
+            let headers = response.headers();
+            let location = headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let retry_after = headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, Utc::now()));
+            let text = match response.text().await {
+                Ok(t) => t,
+                Err(e) => return Ok((probe, Err(MinimaxError::from_reqwest(e)))),
+            };
+            match status {
+                401 if stale.is_none() => {
+                    tracing::info!("Minimax refused the token; refreshing once");
+                    stale = Some(token);
+                    continue;
+                }
+                401 => return Err(MinimaxError::Unauthorized),
+                429 => {
+                    let after = retry_after.unwrap_or(std::time::Duration::from_secs(
+                        self.inner.settings.default_pause_secs,
+                    ));
+                    let after = chrono::Duration::from_std(after)
+                        .unwrap_or_else(|_| chrono::Duration::hours(1));
+                    let until = Utc::now() + after;
+                    self.pause_until(until).await?;
+                    return Err(MinimaxError::TenantPaused { until });
+                }
+                _ => {
+                    return Ok((
+                        probe,
+                        Ok(Reply {
+                            status,
+                            location,
+                            retry_after,
+                            body: text,
+                        }),
+                    ))
+                }
+            }
+        }
     }
 
     fn fail(reply: Reply, what: &str) -> MinimaxError {
@@ -278,6 +427,42 @@ impl TenantClient {
             })
     }
 
+    /// A create whose effect can be read back (a code, a contact's e-mail): when
+    /// Minimax did not answer, the create may or may not have happened, so `find` looks
+    /// for the record first — found: its id; not found: create again (up to
+    /// `call_retries` times). Two jobs creating the same code meet the same way.
+    async fn create_verified<B, F, Fut>(
+        &self,
+        url: Url,
+        body: &B,
+        (kind, what): (&'static str, &str),
+        find: F,
+    ) -> Result<i64, MinimaxError>
+    where
+        B: Serialize + Sync,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<i64>, MinimaxError>>,
+    {
+        let mut tries = 0;
+        loop {
+            match self.create(url.clone(), body, kind, what).await {
+                Err(MinimaxError::Transient { .. }) if tries < self.inner.settings.call_retries => {
+                    tries += 1;
+                    tokio::time::sleep(retry_delay(self.inner.settings.call_retry_base_ms, tries))
+                        .await;
+                    if let Some(id) = find().await? {
+                        tracing::info!(
+                            kind,
+                            "the create's answer was lost; found the record it made"
+                        );
+                        return Ok(id);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn put<B: Serialize>(
         &self,
         url: Url,
@@ -297,7 +482,7 @@ impl TenantClient {
     async fn put_action(
         &self,
         segments: &[&str],
-        action: &str,
+        (action, conditional): (&str, bool),
         row_version: &str,
         kind: &'static str,
     ) -> Result<ActionResult, MinimaxError> {
@@ -305,7 +490,9 @@ impl TenantClient {
         all.extend_from_slice(&["actions", action]);
         // append_pair percent-encodes `+`, `/` and `=` of the base64 RowVersion.
         let url = self.org_url(&all, &[("rowVersion", row_version.to_string())])?;
-        let reply = self.send(Method::PUT, url, None, kind).await?;
+        let reply = self
+            .send_with(action_policy(conditional), Method::PUT, url, None, kind)
+            .await?;
         if !(200..300).contains(&reply.status) {
             return Err(Self::fail(reply, action));
         }
@@ -373,15 +560,23 @@ impl TenantClient {
         self.get_json(url, "customers/id", "customer").await
     }
 
-    /// `POST customers`; returns the new id and caches code → id.
+    /// `POST customers`; returns the new id and caches code → id. With a code, a
+    /// create Minimax did not answer is verified by code before it is repeated.
     pub async fn create_customer(&self, customer: &Customer) -> Result<i64, MinimaxError> {
         let url = self.org_url(&["customers"], &[])?;
+        let kind = ("customers/create", "customer");
+        let Some(code) = customer.code.as_deref().filter(|c| !c.is_empty()) else {
+            return self.create(url, customer, kind.0, kind.1).await;
+        };
         let id = self
-            .create(url, customer, "customers/create", "customer")
+            .create_verified(url, customer, kind, || async {
+                Ok(self
+                    .customer_by_code(code)
+                    .await?
+                    .and_then(|c| c.customer_id))
+            })
             .await?;
-        if let Some(code) = customer.code.as_deref().filter(|c| !c.is_empty()) {
-            self.remember_code("customer", code, id).await;
-        }
+        self.remember_code("customer", code, id).await;
         Ok(id)
     }
 
@@ -417,13 +612,24 @@ impl TenantClient {
         contact: &Contact,
     ) -> Result<i64, MinimaxError> {
         let url = self.org_url(&["customers", &customer_id.to_string(), "contacts"], &[])?;
-        self.create(url, contact, "contacts/create", "contact")
-            .await
+        let same = |c: &Contact| c.email == contact.email && c.full_name == contact.full_name;
+        self.create_verified(url, contact, ("contacts/create", "contact"), || async {
+            Ok(self
+                .customer_contacts(customer_id)
+                .await?
+                .iter()
+                .find(|c| same(c))
+                .and_then(|c| c.contact_id))
+        })
+        .await
     }
 
-    /// `GET customers/{id}/contacts`: the customer's contacts.
+    /// `GET customers/{id}/contacts`: the customer's contacts (first page of 1000).
     pub async fn customer_contacts(&self, customer_id: i64) -> Result<Vec<Contact>, MinimaxError> {
-        let url = self.org_url(&["customers", &customer_id.to_string(), "contacts"], &[])?;
+        let url = self.org_url(
+            &["customers", &customer_id.to_string(), "contacts"],
+            &[("PageSize", LIST_PAGE.to_string())],
+        )?;
         let page: Page<Contact> = self.get_json(url, "contacts/list", "contacts").await?;
         Ok(page.rows)
     }
@@ -468,12 +674,18 @@ impl TenantClient {
         self.cache_get(&format!("item-code:{code}")).await
     }
 
+    /// `POST items`, verified by code like [`TenantClient::create_customer`].
     pub async fn create_item(&self, item: &Item) -> Result<i64, MinimaxError> {
         let url = self.org_url(&["items"], &[])?;
-        let id = self.create(url, item, "items/create", "item").await?;
-        if let Some(code) = item.code.as_deref().filter(|c| !c.is_empty()) {
-            self.remember_code("item", code, id).await;
-        }
+        let Some(code) = item.code.as_deref().filter(|c| !c.is_empty()) else {
+            return self.create(url, item, "items/create", "item").await;
+        };
+        let id = self
+            .create_verified(url, item, ("items/create", "item"), || async {
+                Ok(self.item_by_code(code).await?.and_then(|i| i.item_id))
+            })
+            .await?;
+        self.remember_code("item", code, id).await;
         Ok(id)
     }
 
@@ -703,14 +915,24 @@ impl TenantClient {
         let id_s = id.to_string();
         let segs = ["issuedinvoices", id_s.as_str()];
         match self
-            .put_action(&segs, action.as_str(), &rv, "issuedinvoices/action")
+            .put_action(
+                &segs,
+                (action.as_str(), action.conditional()),
+                &rv,
+                "issuedinvoices/action",
+            )
             .await
         {
             Err(MinimaxError::Concurrency { .. }) => {
                 tracing::info!("stale RowVersion; re-reading and retrying once");
                 let rv = self.invoice_row_version(id).await?;
-                self.put_action(&segs, action.as_str(), &rv, "issuedinvoices/action")
-                    .await
+                self.put_action(
+                    &segs,
+                    (action.as_str(), action.conditional()),
+                    &rv,
+                    "issuedinvoices/action",
+                )
+                .await
             }
             other => other,
         }
@@ -772,13 +994,23 @@ impl TenantClient {
         let id_s = id.to_string();
         let segs = ["orders", id_s.as_str()];
         match self
-            .put_action(&segs, action.as_str(), &rv, "orders/action")
+            .put_action(
+                &segs,
+                (action.as_str(), action.conditional()),
+                &rv,
+                "orders/action",
+            )
             .await
         {
             Err(MinimaxError::Concurrency { .. }) => {
                 let rv = self.order_row_version(id).await?;
-                self.put_action(&segs, action.as_str(), &rv, "orders/action")
-                    .await
+                self.put_action(
+                    &segs,
+                    (action.as_str(), action.conditional()),
+                    &rv,
+                    "orders/action",
+                )
+                .await
             }
             other => other,
         }

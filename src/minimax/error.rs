@@ -2,7 +2,11 @@
 //!
 //! Error policy (see also `docs/minimax-client.md`):
 //! - connection errors, timeouts, 5xx, a failed token-lock wait → [`MinimaxError::Transient`]
-//!   → `Disposition::Retry` (with the server's `Retry-After` when it gave one);
+//!   → `Disposition::Unavailable` (with the server's `Retry-After` when it gave one):
+//!   retried with capped backoff for the job's whole `max_age`, never dead-lettered by
+//!   the attempt count; idempotent calls were already retried inside the attempt;
+//! - the organisation's circuit breaker is open (a streak of such failures) →
+//!   [`MinimaxError::CircuitOpen`] → `Disposition::WaitUntil` the next probe;
 //! - `429` or our own per-organisation budget spent → [`MinimaxError::TenantPaused`] /
 //!   [`MinimaxError::BudgetExhausted`] → `Disposition::WaitUntil` (the job waits without
 //!   burning attempts);
@@ -28,6 +32,9 @@ use serde::Deserialize;
 pub enum Disposition {
     /// Try again later with the usual backoff; `after` is a server hint (`Retry-After`).
     Retry { after: Option<Duration> },
+    /// Minimax is unavailable (5xx, timeout, connection error): try again with the
+    /// capped backoff until the job's maximum age, without an attempt limit.
+    Unavailable { after: Option<Duration> },
     /// Paused tenant, budget spent or blocked credentials: wait until then without
     /// counting an attempt.
     WaitUntil(DateTime<Utc>),
@@ -81,6 +88,11 @@ pub enum MinimaxError {
     },
     #[error("tenant paused until {until}")]
     TenantPaused { until: DateTime<Utc> },
+    #[error("Minimax is failing for this organisation (circuit {state}); next try at {until}")]
+    CircuitOpen {
+        state: super::breaker::CircuitState,
+        until: DateTime<Utc>,
+    },
     #[error("the {window} call budget of the organisation is spent until {until}")]
     BudgetExhausted {
         window: BudgetWindow,
@@ -112,7 +124,7 @@ impl MinimaxError {
     /// What the worker should do with this error.
     pub fn disposition(&self) -> Disposition {
         match self {
-            MinimaxError::Transient { retry_after, .. } => Disposition::Retry {
+            MinimaxError::Transient { retry_after, .. } => Disposition::Unavailable {
                 after: *retry_after,
             },
             MinimaxError::Unauthorized
@@ -122,9 +134,9 @@ impl MinimaxError {
             | MinimaxError::CredentialsBlocked { retry_at, .. } => {
                 Disposition::WaitUntil(*retry_at)
             }
-            MinimaxError::TenantPaused { until } | MinimaxError::BudgetExhausted { until, .. } => {
-                Disposition::WaitUntil(*until)
-            }
+            MinimaxError::TenantPaused { until }
+            | MinimaxError::BudgetExhausted { until, .. }
+            | MinimaxError::CircuitOpen { until, .. } => Disposition::WaitUntil(*until),
             MinimaxError::Validation { .. }
             | MinimaxError::NotFound { .. }
             | MinimaxError::Config(_) => Disposition::Permanent,
@@ -416,7 +428,7 @@ mod tests {
         let err = classify_status(503, "<html>down</html>", Some(Duration::from_secs(5)), "x");
         assert_eq!(
             err.disposition(),
-            Disposition::Retry {
+            Disposition::Unavailable {
                 after: Some(Duration::from_secs(5))
             }
         );

@@ -3,8 +3,9 @@
 //! One Lua script decides each call atomically, so any number of instances share the
 //! limits: the pause (`{p}:{o:<org>}:paused_until`, unix ms) is checked first, then the
 //! rolling 24 h budget (sorted set `calls24h` of call timestamps), then the calendar-month
-//! budget (counter `month:<YYYY-MM>`, UTC months), then the token bucket (`bucket`).
-//! Only an admitted call is counted. Timestamps come from the caller's clock, so
+//! budget (counter `month:<YYYY-MM>`, UTC months), then the token bucket (`bucket`),
+//! then the circuit breaker ([`super::breaker`]; an open circuit refuses the call, an
+//! expired one lets this call through as the probe). Only an admitted call is counted. Timestamps come from the caller's clock, so
 //! instances are expected to run NTP-synchronised clocks.
 
 use std::time::Duration;
@@ -12,10 +13,15 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use redis::AsyncCommands;
 
+use super::breaker::CircuitState;
 use super::error::{BudgetWindow, MinimaxError};
 use super::{Inner, TenantClient};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// While a probe is under way, the organisation's other calls wait this long (ms)
+/// before they look again, so they follow the probe's success within about a second.
+const HALF_OPEN_RECHECK_MS: i64 = 1_000;
 
 const ACQUIRE: &str = r"
 local now = tonumber(ARGV[1])
@@ -41,13 +47,24 @@ if now > ts then
   ts = now
 end
 if tokens < 1 then return {4, math.ceil((1 - tokens) * 1000 / rate)} end
+local probe = 0
+local st = redis.call('HGET', KEYS[5], 'state')
+if st == 'open' or st == 'half_open' then
+  local untilms = tonumber(redis.call('HGET', KEYS[5], 'until')) or 0
+  if now < untilms then
+    if st == 'open' then return {5, untilms, 1} end
+    return {5, math.min(untilms, now + tonumber(ARGV[9])), 2}
+  end
+  redis.call('HSET', KEYS[5], 'state', 'half_open', 'until', now + tonumber(ARGV[8]), 'since', now)
+  probe = 1
+end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', tostring(ts))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 redis.call('ZADD', KEYS[2], now, ARGV[6])
 redis.call('PEXPIRE', KEYS[2], 86400000 + 60000)
 redis.call('INCR', KEYS[3])
 redis.call('PEXPIREAT', KEYS[3], ARGV[7])
-return {0, 0}";
+return {0, probe}";
 
 const PAUSE: &str = r"
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
@@ -93,7 +110,9 @@ impl TenantClient {
     }
 
     /// Admits one API call for the organisation, sleeping briefly for the token bucket.
-    pub(crate) async fn admit(&self) -> Result<(), MinimaxError> {
+    /// `Ok(true)`: the call is the half-open circuit's probe (it must not be retried
+    /// within the attempt: its outcome decides for the whole organisation).
+    pub(crate) async fn admit(&self) -> Result<bool, MinimaxError> {
         let settings = &self.inner.settings;
         let org = self.creds.organisation_id;
         let script = redis::Script::new(ACQUIRE);
@@ -102,11 +121,12 @@ impl TenantClient {
             let now = Utc::now();
             let next_month = month_start(now, 1);
             let mut conn = self.inner.conn().await?;
-            let (code, value): (i64, i64) = script
+            let reply: Vec<i64> = script
                 .key(self.inner.org_key(org, "bucket"))
                 .key(self.inner.org_key(org, "calls24h"))
                 .key(self.month_key(now))
                 .key(self.pause_key())
+                .key(self.inner.breaker_key(org))
                 .arg(now.timestamp_millis())
                 .arg(settings.rate_per_sec)
                 .arg(settings.burst)
@@ -115,11 +135,36 @@ impl TenantClient {
                 .arg(uuid::Uuid::new_v4().to_string())
                 // Keep the month counter a day past the month for late readers.
                 .arg(next_month.timestamp_millis() + DAY_MS)
+                // A probe that never reports (its process died) lapses after this.
+                .arg(settings.request_timeout_ms + 1_000)
+                // Calls that find a probe under way look again this soon.
+                .arg(HALF_OPEN_RECHECK_MS)
                 .invoke_async(&mut conn)
                 .await?;
             drop(conn);
+            let (code, value) = (
+                reply.first().copied().unwrap_or(0),
+                reply.get(1).copied().unwrap_or(0),
+            );
             match code {
-                0 => return Ok(()),
+                0 if value == 1 => {
+                    crate::metrics::CIRCUIT_TRANSITIONS
+                        .with_label_values(&["half_open"])
+                        .inc();
+                    tracing::info!(org, "circuit half-open: this call probes Minimax");
+                    return Ok(true);
+                }
+                0 => return Ok(false),
+                5 => {
+                    return Err(MinimaxError::CircuitOpen {
+                        state: if reply.get(2) == Some(&1) {
+                            CircuitState::Open
+                        } else {
+                            CircuitState::HalfOpen
+                        },
+                        until: from_ms(value),
+                    })
+                }
                 1 => {
                     return Err(MinimaxError::TenantPaused {
                         until: from_ms(value),
@@ -172,6 +217,13 @@ impl TenantClient {
 }
 
 impl Inner {
+    /// Ends an organisation's `429` pause now (an operator knows it is over).
+    pub(crate) async fn clear_pause(&self, org: i64) -> Result<(), MinimaxError> {
+        let mut conn = self.conn().await?;
+        let _: i64 = conn.del(self.org_key(org, "paused_until")).await?;
+        Ok(())
+    }
+
     pub(crate) async fn usage(&self, org: i64) -> Result<Usage, MinimaxError> {
         let now = Utc::now();
         let mut conn = self.conn().await?;

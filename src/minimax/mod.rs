@@ -7,11 +7,17 @@
 //!   fingerprint, never the password) and no further token request is made with them;
 //! - every API call passes the per-organisation rate limit, the rolling-24 h and monthly
 //!   budgets and the `429` pause, all kept in Redis so instances share them;
-//! - code lists and code → id lookups are cached per organisation in Redis.
+//! - code lists and code → id lookups are cached per organisation in Redis;
+//! - an idempotent call (a read, or a `PUT` made conditional by its `RowVersion`) that
+//!   Minimax does not answer is retried a few times within the attempt with a short
+//!   jittered backoff, each try admitted by the rate limit; creates and deletes are not;
+//! - a streak of unanswered calls opens the organisation's circuit breaker
+//!   ([`CircuitState`]): its jobs wait for a probe instead of burning attempts.
 //!
 //! Errors are one enum, [`MinimaxError`], whose [`MinimaxError::disposition`] tells the
 //! worker whether to retry, wait or give up. Secrets never reach logs, errors or `Debug`.
 
+mod breaker;
 mod cache;
 mod client;
 pub mod error;
@@ -26,6 +32,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+pub use breaker::{Circuit, CircuitState};
 pub use client::{id_from_location, InvoiceAction, OrderAction};
 pub use error::{BudgetWindow, Disposition, MinimaxError, ValidationMessage};
 pub use limits::Usage;
@@ -153,6 +160,15 @@ pub struct MinimaxSettings {
     pub vat_rate_ttl_secs: u64,
     /// Key of the HMAC that fingerprints credentials (set it to a service secret).
     pub fingerprint_key: SecretString,
+    /// Extra tries of an idempotent call that Minimax did not answer, within one attempt.
+    pub call_retries: u32,
+    /// Backoff before the first extra try (doubling, ±50 % jitter).
+    pub call_retry_base_ms: u64,
+    /// Unanswered calls in a row that open an organisation's circuit (0 = no breaker).
+    pub breaker_failures: u32,
+    /// First open period; each failed probe doubles it up to `breaker_open_max_ms`.
+    pub breaker_open_ms: u64,
+    pub breaker_open_max_ms: u64,
 }
 
 impl Default for MinimaxSettings {
@@ -174,6 +190,11 @@ impl Default for MinimaxSettings {
             code_list_ttl_secs: 86_400,
             vat_rate_ttl_secs: 86_400,
             fingerprint_key: SecretString::from(DEFAULT_FINGERPRINT_KEY),
+            call_retries: 2,
+            call_retry_base_ms: 50,
+            breaker_failures: 5,
+            breaker_open_ms: 5_000,
+            breaker_open_max_ms: 120_000,
         }
     }
 }
@@ -298,6 +319,18 @@ impl Minimax {
     /// Calls spent by an organisation and its limits (status pages, metrics).
     pub async fn usage(&self, organisation_id: i64) -> Result<Usage, MinimaxError> {
         self.inner.usage(organisation_id).await
+    }
+
+    /// An organisation's circuit breaker (status pages, metrics).
+    pub async fn circuit(&self, organisation_id: i64) -> Result<Circuit, MinimaxError> {
+        self.inner.circuit(organisation_id).await
+    }
+
+    /// Ends an organisation's pause and closes its circuit by hand (the operator knows
+    /// Minimax is back); its jobs still need a wake-up (`Queue::wake_waiting`).
+    pub async fn resume(&self, organisation_id: i64) -> Result<(), MinimaxError> {
+        self.inner.clear_pause(organisation_id).await?;
+        self.inner.reset_circuit(organisation_id).await
     }
 
     /// Whether a tenant's credentials are blocked (status pages, metrics).

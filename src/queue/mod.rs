@@ -29,6 +29,7 @@
 //! An enqueue that dies between the two leaves its job unseen until the periodic
 //! sweep re-adds every tenant of `p:tenants`; nothing is lost.
 
+pub mod outage;
 pub mod scripts;
 
 use std::collections::HashMap;
@@ -314,6 +315,33 @@ impl Queue {
     pub async fn wake(&self, tenant: &str, at_ms: i64) -> Result<(), QueueError> {
         let mut conn = self.pool.get().await?;
         self.activate(&mut conn, tenant, at_ms).await
+    }
+
+    /// Wakes a tenant at once after something its waiting jobs waited for changed
+    /// (credentials, settings, an unblock, a retry, a pause or budget): every delayed
+    /// job that is waiting without using up attempts goes back in line now, and the
+    /// dispatchers look at the tenant now. Jobs delayed by a counted retry keep their
+    /// backoff. Returns how many jobs were woken.
+    pub async fn wake_waiting(&self, tenant: &str) -> Result<usize, QueueError> {
+        Self::check_tenant(tenant)?;
+        let mut conn = self.pool.get().await?;
+        let now = now_ms();
+        let n: usize = scripts::WAKE_WAITING
+            .key(self.tenant_base(tenant))
+            .arg(now)
+            .invoke_async(&mut *conn)
+            .await?;
+        self.activate(&mut conn, tenant, now).await?;
+        Ok(n)
+    }
+
+    /// [`Queue::wake_waiting`] for every known tenant (start-up).
+    pub async fn wake_all_waiting(&self) -> Result<usize, QueueError> {
+        let mut n = 0;
+        for t in self.tenants().await? {
+            n += self.wake_waiting(&t).await?;
+        }
+        Ok(n)
     }
 
     /// Tenants due for a look at `now_ms`, longest-waiting first.

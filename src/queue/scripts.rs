@@ -142,7 +142,7 @@ if outcome == 'done' then
   redis.call('EXPIRE', hk, retention)
   redis.call('ZREMRANGEBYSCORE', base .. 'done', '-inf', now - retention * 1000)
 elseif outcome == 'delayed' then
-  redis.call('HSET', jk, 'state', 'delayed', 'next_at', nxt, 'last_error', text)
+  redis.call('HSET', jk, 'state', 'delayed', 'next_at', nxt, 'last_error', text, 'waiting', uncount)
   redis.call('ZADD', base .. 'delayed', nxt, id)
 else
   redis.call('HSET', jk, 'state', 'dead', 'last_error', text, 'finished_at', now)
@@ -179,11 +179,38 @@ if state ~= 'dead' and state ~= 'delayed' then return state end
 redis.call('ZREM', base .. 'dead', id)
 redis.call('ZREM', base .. 'delayed', id)
 redis.call('HSET', jk, 'state', 'queued', 'attempts', 0, 'updated_at', now)
-redis.call('HDEL', jk, 'next_at', 'finished_at')
+redis.call('HDEL', jk, 'next_at', 'finished_at', 'waiting')
 redis.call('PERSIST', jk)
 redis.call('RPUSH', base .. 'hist:' .. id, ARGV[3])
 redis.call('RPUSH', base .. 'ready', id)
 return state
+"#,
+    )
+});
+
+/// ARGV: now ms. Moves every delayed job that is waiting (a delay that did not count
+/// as an attempt: blocked credentials, a pause, a spent budget, an open circuit) to
+/// the ready line now, keeping their order. Returns how many.
+pub static WAKE_WAITING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local base = KEYS[1]
+local now = tonumber(ARGV[1])
+local ids = redis.call('ZRANGE', base .. 'delayed', 0, -1)
+local n = 0
+for _, id in ipairs(ids) do
+  local jk = base .. 'job:' .. id
+  if redis.call('HGET', jk, 'waiting') == '1' then
+    redis.call('ZREM', base .. 'delayed', id)
+    redis.call('RPUSH', base .. 'ready', id)
+    redis.call('HSET', jk, 'state', 'queued', 'updated_at', now, 'waiting', '0')
+    redis.call('HDEL', jk, 'next_at')
+    n = n + 1
+  elseif redis.call('EXISTS', jk) == 0 then
+    redis.call('ZREM', base .. 'delayed', id)
+  end
+end
+return n
 "#,
     )
 });

@@ -1058,6 +1058,7 @@ async fn openapi_document_describes_every_route() {
         ("/admin/tenants/{id}/status", &["get"]),
         ("/admin/tenants/{id}/check", &["post"]),
         ("/admin/tenants/{id}/unblock", &["post"]),
+        ("/admin/tenants/{id}/resume", &["post"]),
         ("/admin/tenants/{id}/jobs", &["get"]),
         ("/admin/tenants/{id}/jobs/retry-dead", &["post"]),
         ("/admin/tenants/{id}/jobs/{job_id}", &["get", "delete"]),

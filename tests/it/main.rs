@@ -13,6 +13,7 @@ mod health;
 mod mapping;
 mod minimax_client;
 mod queue;
+mod recovery;
 mod sandbox_mount;
 mod webhooks;
 mod webshop_parsing;

@@ -350,11 +350,7 @@ async fn retry_dead(
             super::storage_unavailable()
         })?;
         tracing::info!(retried = n, "dead jobs put back in line by an operator");
-        if n > 0 {
-            if let Some(w) = &state.worker_wake {
-                w.notify_one();
-            }
-        }
+        super::wake_tenant(&state, &tenant).await;
         Ok(HttpResponse::Ok().json(json!({"tenant": tenant, "retried": n})))
     }
     .instrument(span)

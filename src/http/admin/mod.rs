@@ -190,6 +190,21 @@ pub(crate) fn tenant_error(e: TenantError) -> AdminError {
     }
 }
 
+/// Wakes a tenant's waiting jobs after an operator changed what they waited for
+/// (credentials, settings, a block, dead jobs put back): they run now instead of at
+/// their re-check time. The change itself is already stored, so a failure here is only
+/// logged: the jobs then run at their re-check time as before.
+pub(crate) async fn wake_tenant(state: &AppState, tenant: &str) {
+    match tokio::time::timeout(state.redis_timeout, state.queue.wake_waiting(tenant)).await {
+        Ok(Ok(n)) => tracing::info!(tenant, woken = n, "tenant woken"),
+        Ok(Err(e)) => tracing::warn!(tenant, error = %e, "cannot wake the tenant's jobs"),
+        Err(_) => tracing::warn!(tenant, "waking the tenant's jobs timed out"),
+    }
+    if let Some(w) = &state.worker_wake {
+        w.notify_one();
+    }
+}
+
 /// Tenant and job ids become Redis keys: anything outside the safe alphabet is unknown.
 pub(crate) fn valid_id(id: &str) -> bool {
     crate::queue::valid_tenant_id(id)

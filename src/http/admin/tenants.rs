@@ -1,5 +1,6 @@
 //! `/admin/tenants…`: create, read, list, patch and delete tenants; their status; a
-//! connection check against Minimax; lifting a credentials block.
+//! connection check against Minimax; lifting a credentials block; ending a pause or an
+//! open circuit early (`resume`).
 //!
 //! Guarantees:
 //! - responses carry [`TenantView`](crate::tenants::TenantView)s: whether each secret is
@@ -12,7 +13,9 @@
 //!   time); `POST …/unblock` lifts a block explicitly (password re-created unchanged);
 //! - the connection check never runs while the credentials are blocked (`409`), so it
 //!   cannot add a failed login to a Minimax account; it makes one token request (only if
-//!   no valid token is cached) and one organisation read.
+//!   no valid token is cached) and one organisation read;
+//! - every change an operator makes here (PUT/PATCH, unblock, resume) wakes the tenant's
+//!   waiting jobs at once instead of at their re-check time.
 
 use std::collections::BTreeMap;
 
@@ -42,7 +45,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/tenants/{id}/status").route(web::get().to(status)))
         .service(web::resource("/tenants/{id}/check").route(web::post().to(check)))
-        .service(web::resource("/tenants/{id}/unblock").route(web::post().to(unblock)));
+        .service(web::resource("/tenants/{id}/unblock").route(web::post().to(unblock)))
+        .service(web::resource("/tenants/{id}/resume").route(web::post().to(resume)));
 }
 
 fn unknown_tenant(id: &str) -> AdminError {
@@ -293,6 +297,7 @@ pub fn error_kind(e: &MinimaxError) -> &'static str {
         MinimaxError::CredentialsBlocked { .. } => "credentials_blocked",
         MinimaxError::TenantPaused { .. } => "tenant_paused",
         MinimaxError::BudgetExhausted { .. } => "budget_exhausted",
+        MinimaxError::CircuitOpen { .. } => "circuit_open",
         MinimaxError::Validation { .. } => "validation",
         MinimaxError::Concurrency { .. } => "concurrency",
         MinimaxError::NotFound { .. } => "not_found",
@@ -359,6 +364,7 @@ async fn put(
             .map_err(tenant_error)?;
         let created = save(&state, &tenant, existing.as_ref()).await?;
         tracing::info!(created, "tenant stored");
+        super::wake_tenant(&state, &id).await;
         let mut res = if created {
             let mut r = HttpResponse::Created();
             r.insert_header((header::LOCATION, format!("/admin/tenants/{id}")));
@@ -405,6 +411,7 @@ async fn patch(
             .map_err(tenant_error)?;
         save(&state, &tenant, Some(&existing)).await?;
         tracing::info!("tenant patched");
+        super::wake_tenant(&state, &id).await;
         Ok(HttpResponse::Ok().json(tenant.view()))
     }
     .instrument(span)
@@ -471,6 +478,7 @@ async fn status(
         .await
         .map_err(|_| storage_unavailable())?;
     let usage = storage(&state, "usage", state.minimax.usage(t.organisation_id)).await?;
+    let circuit = storage(&state, "circuit", state.minimax.circuit(t.organisation_id)).await?;
     let counts = storage(&state, "counts", state.queue.counts(&t.id)).await?;
     let last = last_booking(&state, &t.id, counts.done).await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -486,6 +494,7 @@ async fn status(
             "monthly_remaining": remaining(usage.monthly_limit, usage.this_month),
             "paused_until": usage.paused_until,
         },
+        "minimax_circuit": circuit,
         "jobs": counts,
         "last_booking": last,
     })))
@@ -574,10 +583,32 @@ async fn unblock(
     storage(&state, "clear block", client.clear_block()).await?;
     let was_blocked = matches!(before, AuthState::Blocked { .. });
     tracing::info!(tenant = %t.id, was_blocked, "credentials block lifted by an operator");
+    super::wake_tenant(&state, &t.id).await;
     Ok(HttpResponse::Ok().json(json!({
         "tenant": t.id,
         "was_blocked": was_blocked,
         "credentials": {"state": "ok"},
+    })))
+}
+
+/// Ends the organisation's `429` pause early and closes its circuit breaker, then wakes
+/// the tenant's waiting jobs: for when the operator knows Minimax is back before the
+/// pause or the next probe would find out.
+async fn resume(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    let t = load(&state, &path).await?;
+    let usage = storage(&state, "usage", state.minimax.usage(t.organisation_id)).await?;
+    let circuit = storage(&state, "circuit", state.minimax.circuit(t.organisation_id)).await?;
+    storage(&state, "resume", state.minimax.resume(t.organisation_id)).await?;
+    tracing::info!(tenant = %t.id, org = t.organisation_id, "organisation resumed by an operator");
+    super::wake_tenant(&state, &t.id).await;
+    Ok(HttpResponse::Ok().json(json!({
+        "tenant": t.id,
+        "organisation_id": t.organisation_id,
+        "was_paused_until": usage.paused_until,
+        "was_circuit": circuit.state,
     })))
 }
 
