@@ -16,11 +16,14 @@ use crate::minimax::models::{
 };
 use crate::webshop::{Order, Refund};
 
-use super::amounts::{compute_totals, price_row, reconcile, round2, DocTotals, RowDiscount};
+use super::amounts::{
+    compute_totals, corrections, pct_key, price_row, reconcile, round2, row_vat_gross,
+    shop_vat_by_percent, DocTotals, RowDiscount, Target,
+};
 use super::customer::{address_name, country, street};
 use super::lines::{
-    clean_name, is_paid, item_for, line_rate, payment_method, plan_lines, resolve_rate, truncate,
-    LineKind, PlannedLine, TaxFacts, UNIT,
+    clean_name, invoice_basis, is_paid, item_for, line_rate, payment_method, plan_lines,
+    resolve_rate, truncate, Basis, LineKind, PlannedLine, TaxFacts, UNIT,
 };
 use super::settings::BookingSettings;
 use super::{MappingError, OrgData};
@@ -76,7 +79,188 @@ pub fn item_needs(
     settings: &BookingSettings,
     org: &OrgData,
 ) -> Result<Vec<ItemNeed>, MappingError> {
-    Ok(needs_of(&plan_lines(order, settings, org)?))
+    // A document that will not reconcile fails in `invoice_plan` with the figures; its
+    // items are still those of its lines.
+    match invoice_lines(order, settings, org) {
+        Ok(lines) => Ok(needs_of(&lines)),
+        Err(MappingError::TotalMismatch { .. }) => Ok(needs_of(&plan_lines(
+            order,
+            settings,
+            org,
+            invoice_basis(order),
+        )?)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The invoice's lines: the shop's lines on the invoice's basis and the correction
+/// lines that make it come to the shop's total and VAT per rate.
+fn invoice_lines(
+    order: &Order,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<Vec<PlannedLine>, MappingError> {
+    let basis = invoice_basis(order);
+    let lines = plan_lines(order, settings, org, basis)?;
+    let target = Target {
+        total: order.total,
+        vat: shop_vat_by_percent(order),
+    };
+    let unit = rounding_unit(order.currency.as_str(), order_amounts(order));
+    with_corrections(lines, basis, true, &target, unit, settings, org)
+}
+
+/// Currencies whose shops commonly price in whole units (0 price decimals).
+const WHOLE_UNIT_CURRENCIES: [&str; 6] = ["RSD", "HUF", "JPY", "ISK", "KRW", "CLP"];
+
+/// The shop's rounding unit: 1 for a whole-unit currency whose amounts are all whole
+/// (a 0-decimal shop rounds each line's tax to whole units), else a cent.
+fn rounding_unit(currency: &str, mut amounts: impl Iterator<Item = Decimal>) -> Decimal {
+    let whole = WHOLE_UNIT_CURRENCIES
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(currency.trim()));
+    if whole && amounts.all(|a| a.fract().is_zero()) {
+        Decimal::ONE
+    } else {
+        Decimal::new(1, 2)
+    }
+}
+
+fn order_amounts(order: &Order) -> impl Iterator<Item = Decimal> + '_ {
+    let lines = order.lines.iter().flat_map(|l| [l.total, l.total_tax]);
+    let ship = order
+        .shipping_lines
+        .iter()
+        .flat_map(|l| [l.total, l.total_tax]);
+    let fees = order.fees.iter().flat_map(|l| [l.total, l.total_tax]);
+    lines
+        .chain(ship)
+        .chain(fees)
+        .chain([order.total, order.total_tax])
+}
+
+/// Adds the correction lines (docs/mapping.md, "Correction rows") that make `lines`
+/// come to `target` as Minimax computes it, or fails naming the lines and figures when
+/// the difference is more than rounding (`unit`/2 per line plus one `unit`, or
+/// `settings.max_rounding_correction`).
+fn with_corrections(
+    mut lines: Vec<PlannedLine>,
+    basis: Basis,
+    amount_discounts: bool,
+    target: &Target,
+    unit: Decimal,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<Vec<PlannedLine>, MappingError> {
+    let gross = basis == Basis::Gross;
+    let doc = totals_of(&lines, gross, amount_discounts, org);
+    let mut rates: Vec<(super::VatRateRef, usize)> = Vec::new();
+    for l in lines.iter().filter(|l| !l.total.is_zero()) {
+        match rates.iter_mut().find(|(r, _)| r.id == l.rate.id) {
+            Some((_, n)) => *n += 1,
+            None => rates.push((l.rate.clone(), 1)),
+        }
+    }
+    let tol = settings.total_tolerance;
+    let within = |a: Decimal, b: Decimal| (round2(a) - round2(b)).abs() <= tol;
+    let accepted = within(doc.gross, target.total)
+        && target.vat.keys().chain(doc.vat_by_percent.keys()).all(|p| {
+            let shop = target.vat.get(p).copied().unwrap_or_default();
+            within(doc.vat_by_percent.get(p).copied().unwrap_or_default(), shop)
+        });
+    if accepted {
+        // Equal, or within the tenant's tolerance: no correction rows.
+        return Ok(lines);
+    }
+    let zero = resolve_rate(Decimal::ZERO, "rounding difference", settings, org).ok();
+    let limit = |n: usize| {
+        settings
+            .max_rounding_correction
+            .unwrap_or(unit / Decimal::TWO * Decimal::from(n) + unit)
+    };
+    match corrections(&doc, target, gross, &rates, zero.as_ref(), &limit) {
+        Ok(rows) => {
+            for c in rows {
+                let (vat, _) = row_vat_gross(c.value, c.rate.percent, gross);
+                let name = if vat.is_zero() {
+                    "Rounding difference".to_owned()
+                } else {
+                    format!("Rounding difference, VAT {} %", c.rate.percent.normalize())
+                };
+                lines.push(PlannedLine {
+                    kind: LineKind::Correction,
+                    shop_line_id: None,
+                    name,
+                    item_code: settings.correction_item_code.clone(),
+                    item_name: "Rounding differences".into(),
+                    item_type: "S",
+                    create_if_missing: true,
+                    rate: c.rate,
+                    quantity: Decimal::ONE,
+                    subtotal: c.value,
+                    total: c.value,
+                    tax: vat,
+                });
+            }
+            Ok(lines)
+        }
+        Err(problems) => Err(MappingError::TotalMismatch {
+            shop_total: round2(target.total),
+            document_total: round2(doc.gross),
+            details: format!(
+                "{}{}; if the shop's figures are right, settings.max_rounding_correction                  allows larger rounding corrections (now {}), else check the shop's tax                  rates and settings.vat_rate_codes",
+                problems.join("; "),
+                culprits(&lines, gross, target, &doc),
+                settings
+                    .max_rounding_correction
+                    .map_or_else(|| format!("automatic: {unit}/2 per line + {unit}"), |m| m.to_string()),
+            ),
+        }),
+    }
+}
+
+/// The lines of the rates whose VAT differs, with their figures: amount, the shop's
+/// tax and Minimax's.
+fn culprits(lines: &[PlannedLine], gross: bool, target: &Target, doc: &DocTotals) -> String {
+    let mut out = Vec::new();
+    for l in lines {
+        let p = pct_key(l.rate.percent);
+        let shop = target.vat.get(&p).copied().unwrap_or_default();
+        let have = doc.vat_by_percent.get(&p).copied().unwrap_or_default();
+        if round2(shop) == round2(have) && round2(target.total) == round2(doc.gross) {
+            continue;
+        }
+        let (vat, _) = row_vat_gross(l.total, l.rate.percent, gross);
+        out.push(format!(
+            "line '{}': {} {}, shop tax {}, Minimax tax {vat} at {} %",
+            l.name,
+            if gross { "gross" } else { "net" },
+            round2(l.total),
+            round2(l.tax),
+            l.rate.percent.normalize()
+        ));
+    }
+    if out.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", out.join("; "))
+    }
+}
+
+/// The totals Minimax computes for these lines.
+fn totals_of(
+    lines: &[PlannedLine],
+    gross: bool,
+    amount_discounts: bool,
+    org: &OrgData,
+) -> DocTotals {
+    let probe = IssuedInvoice {
+        prices_on_invoice: Some(if gross { "D" } else { "N" }.into()),
+        issued_invoice_rows: invoice_rows(lines, gross, amount_discounts, None, org)
+            .unwrap_or_default(),
+        ..IssuedInvoice::default()
+    };
+    compute_totals(&probe, &org.vat_rates)
 }
 
 fn item_id(item_ids: &BTreeMap<String, i64>, code: &str) -> Result<i64, MappingError> {
@@ -91,49 +275,61 @@ fn midnight(d: NaiveDate) -> NaiveDateTime {
     d.and_time(NaiveTime::MIN)
 }
 
-/// Invoice rows for planned lines. `gross_mode`: the lines' amounts include tax and the
-/// invoice has `PricesOnInvoice = D`.
+/// Invoice rows for planned lines, one per line. `gross_mode`: the lines' amounts include
+/// tax and the invoice has `PricesOnInvoice = D`. Without `item_ids` (planning) the rows
+/// reference item 0.
 fn invoice_rows(
     lines: &[PlannedLine],
     gross_mode: bool,
     amount_discounts: bool,
-    item_ids: &BTreeMap<String, i64>,
+    item_ids: Option<&BTreeMap<String, i64>>,
     org: &OrgData,
 ) -> Result<Vec<IssuedInvoiceRow>, MappingError> {
     let mut rows = Vec::new();
     for l in lines {
-        let id = item_id(item_ids, &l.item_code)?;
+        let id = match item_ids {
+            Some(ids) => item_id(ids, &l.item_code)?,
+            None => 0,
+        };
         let factor = Decimal::ONE + l.rate.percent / Decimal::ONE_HUNDRED;
-        for r in price_row(l.subtotal, l.total, l.quantity, amount_discounts) {
-            // The basis price is exact; the other one is informative (4 decimals, like
-            // the official samples), since the server computes from the basis.
-            let (price, with_vat) = if gross_mode {
-                ((r.price / factor).round_dp(4), r.price)
-            } else {
-                (r.price, (r.price * factor).round_dp(4))
-            };
-            let (discount, discount_percent) = match r.discount {
-                RowDiscount::None => (None, None),
-                RowDiscount::Percent(p) => (None, Some(p)),
-                RowDiscount::Amount(a) => (Some(a), None),
-            };
-            rows.push(IssuedInvoiceRow {
-                item: Some(Fk::id(id)),
-                item_name: Some(l.name.clone()),
-                row_number: Some(i32::try_from(rows.len() + 1).unwrap_or(i32::MAX)),
-                item_code: Some(l.item_code.clone()),
-                quantity: Some(r.quantity),
-                unit_of_measurement: Some(UNIT.into()),
-                price: Some(price),
-                price_with_vat: Some(with_vat),
-                vat_percent: Some(l.rate.percent),
-                discount,
-                discount_percent,
-                vat_rate: Some(Fk::id(l.rate.id)),
-                analytic: org.analytic_id.map(Fk::id),
-                ..IssuedInvoiceRow::default()
-            });
-        }
+        let r = price_row(l.subtotal, l.total, l.quantity, amount_discounts);
+        // The basis price is exact; the other one is informative (4 decimals, like
+        // the official samples), since the server computes from the basis.
+        let (price, with_vat) = if gross_mode {
+            ((r.price / factor).round_dp(4), r.price)
+        } else {
+            (r.price, (r.price * factor).round_dp(4))
+        };
+        let (discount, discount_percent) = match r.discount {
+            RowDiscount::None => (None, None),
+            RowDiscount::Percent(p) => (None, Some(p)),
+            RowDiscount::Amount(a) => (Some(a), None),
+        };
+        let name = if r.quantity.abs() == l.quantity.abs() || l.quantity.is_zero() {
+            l.name.clone()
+        } else {
+            // The quantity did not divide the amount into a unit price Minimax keeps.
+            truncate(
+                &format!("{} ({} ×)", l.name, l.quantity.abs().normalize()),
+                250,
+            )
+        };
+        rows.push(IssuedInvoiceRow {
+            item: Some(Fk::id(id)),
+            item_name: Some(name),
+            row_number: Some(i32::try_from(rows.len() + 1).unwrap_or(i32::MAX)),
+            item_code: Some(l.item_code.clone()),
+            quantity: Some(r.quantity),
+            unit_of_measurement: Some(UNIT.into()),
+            price: Some(price),
+            price_with_vat: Some(with_vat),
+            vat_percent: Some(l.rate.percent),
+            discount,
+            discount_percent,
+            vat_rate: Some(Fk::id(l.rate.id)),
+            analytic: org.analytic_id.map(Fk::id),
+            ..IssuedInvoiceRow::default()
+        });
     }
     Ok(rows)
 }
@@ -242,12 +438,13 @@ pub fn invoice_plan(
     item_ids: &BTreeMap<String, i64>,
     document_date: NaiveDate,
 ) -> Result<InvoicePlan, MappingError> {
-    let lines = plan_lines(order, settings, org)?;
-    let gross_mode = order.amounts_include_tax;
+    let lines = invoice_lines(order, settings, org)?;
+    let gross_mode = invoice_basis(order) == Basis::Gross;
     let mut invoice = invoice_header(Some(order), settings, org, customer_id, document_date)?;
     invoice.document_reference = Some(order_reference(order));
     invoice.prices_on_invoice = Some(if gross_mode { "D" } else { "N" }.into());
-    invoice.issued_invoice_rows = invoice_rows(&lines, gross_mode, true, item_ids, org)?;
+    invoice.exchange_rate = exchange_rate(order, org);
+    invoice.issued_invoice_rows = invoice_rows(&lines, gross_mode, true, Some(item_ids), org)?;
     if let Some(pm) = payment_method(order, settings, org)? {
         invoice.issued_invoice_payment_methods = vec![IssuedInvoicePaymentMethod {
             payment_method: Some(Fk::id(pm.id)),
@@ -259,6 +456,27 @@ pub fn invoice_plan(
     let expected = compute_totals(&invoice, &org.vat_rates);
     reconcile(&expected, order, settings.total_tolerance)?;
     Ok(InvoicePlan { invoice, expected })
+}
+
+/// The organisation's domestic currency (SI and HR: EUR, RS: RSD).
+fn domestic_currency(org: &OrgData) -> &'static str {
+    if org.home_country.eq_ignore_ascii_case("RS") {
+        "RSD"
+    } else {
+        "EUR"
+    }
+}
+
+/// The invoice's exchange rate: the shop's own (shop money ÷ what the customer paid),
+/// when the customer paid in another currency and the shop's currency is the
+/// organisation's domestic one. Else `None`: Minimax applies its own rate.
+fn exchange_rate(order: &Order, org: &OrgData) -> Option<Decimal> {
+    let shop = order.shop_currency.as_deref()?;
+    let domestic = domestic_currency(org);
+    let foreign = !order.currency.eq_ignore_ascii_case(domestic);
+    (foreign && shop.eq_ignore_ascii_case(domestic))
+        .then_some(order.exchange_rate)
+        .flatten()
 }
 
 /// A received order (`ReceivedIssued = "P"`, `Reference` = shop order number). Order rows
@@ -273,18 +491,12 @@ pub fn order_plan(
     item_ids: &BTreeMap<String, i64>,
     document_date: NaiveDate,
 ) -> Result<MmOrder, MappingError> {
-    let lines = plan_lines(order, settings, org)?;
+    let lines = plan_lines(order, settings, org, Basis::Net)?;
     let mut rows = Vec::new();
     for l in &lines {
         let id = item_id(item_ids, &l.item_code)?;
-        let (subtotal, total) = if order.amounts_include_tax {
-            // The net line amount after discounts; the discount is folded into the price.
-            let net = l.total - l.tax;
-            (net, net)
-        } else {
-            (l.subtotal, l.total)
-        };
-        for r in price_row(subtotal, total, l.quantity, false) {
+        {
+            let r = price_row(l.subtotal, l.total, l.quantity, false);
             rows.push(OrderRow {
                 item: Some(Fk::id(id)),
                 item_name: Some(l.name.clone()),
@@ -346,16 +558,20 @@ fn credit_lines(
     org: &OrgData,
 ) -> Result<Vec<PlannedLine>, MappingError> {
     let planned = match order {
-        Some(o) => plan_lines(o, settings, org)?,
+        Some(o) => plan_lines(o, settings, org, Basis::Gross)?,
         None => Vec::new(),
     };
-    let gross_basis = order.is_some_and(|o| o.amounts_include_tax);
-    // Gross amount of an order line (what the customer paid for it).
-    let line_gross = |l: &PlannedLine| {
+    // Whether the refund's own amounts include tax (Shopify `taxes_included` shops):
+    // as the parser found from the refund's transactions, else as the order's lines.
+    let gross_basis = refund
+        .amounts_include_tax
+        .or(order.map(|o| o.amounts_include_tax))
+        .unwrap_or(false);
+    let with_tax = |amount: Decimal, tax: Decimal| {
         if gross_basis {
-            l.total
+            amount
         } else {
-            l.total + l.tax
+            amount + tax
         }
     };
     let no_lines: &[crate::webshop::TaxLine] = &[];
@@ -371,10 +587,8 @@ fn credit_lines(
                     }))
         });
         let gross = match (rl.subtotal, matched) {
-            (Some(net), _) => net + rl.tax.unwrap_or_default(),
-            (None, Some(p)) if !p.quantity.is_zero() => {
-                round2(line_gross(p) * rl.quantity / p.quantity)
-            }
+            (Some(amount), _) => with_tax(amount, rl.tax.unwrap_or_default()),
+            (None, Some(p)) if !p.quantity.is_zero() => round2(p.total * rl.quantity / p.quantity),
             _ => {
                 return Err(MappingError::Unsupported(format!(
                     "refund line '{name}' has no amount and its order line is not known; \
@@ -388,7 +602,10 @@ fn credit_lines(
                 quantity: rl.quantity,
                 subtotal: gross,
                 total: gross,
-                tax: rl.tax.unwrap_or_default(),
+                // A refund of quantities only: the VAT Minimax computes is the VAT.
+                tax: rl
+                    .tax
+                    .unwrap_or_else(|| row_vat_gross(gross, p.rate.percent, true).0),
                 ..p.clone()
             },
             None => {
@@ -429,7 +646,7 @@ fn credit_lines(
         out.push(line);
     }
     for rs in &refund.shipping {
-        let gross = rs.amount + rs.tax;
+        let gross = with_tax(rs.amount, rs.tax);
         if gross.is_zero() {
             continue;
         }
@@ -467,9 +684,13 @@ fn credit_lines(
         ));
     }
     for adj in &refund.adjustments {
+        // A shipping refund adjustment next to refund shipping lines is the same money.
+        if adj.kind.as_deref() == Some("shipping_refund") && !refund.shipping.is_empty() {
+            continue;
+        }
         // Adjustments are as the shop reports them: negative = given back.
         let tax = adj.tax.unwrap_or_default();
-        let gross = -(adj.amount + tax);
+        let gross = -with_tax(adj.amount, tax);
         if gross.is_zero() {
             continue;
         }
@@ -507,6 +728,11 @@ fn credit_lines(
     let itemised: Decimal = out.iter().map(|l| l.total).sum();
     let remainder = round2(refund.amount) - itemised;
     let refund_name = refund_label(refund);
+    // A few cents over the money given back is rounding: the correction rows take it.
+    let rounding = Decimal::new(1, 2) * Decimal::from(out.len() + 1);
+    if remainder.is_sign_negative() && remainder.abs() <= rounding {
+        return Ok(out);
+    }
     if remainder.is_sign_negative() && !remainder.is_zero() {
         return Err(MappingError::TotalMismatch {
             shop_total: -round2(refund.amount),
@@ -552,6 +778,7 @@ fn credit_lines(
             Some(r) if !r.trim().is_empty() => format!("Refund: {r}"),
             _ => "Refund".to_owned(),
         });
+        let vat = row_vat_gross(remainder, rate.percent, true).0;
         out.push(service_line(
             LineKind::Fee,
             name,
@@ -559,7 +786,7 @@ fn credit_lines(
             "Fees",
             rate,
             remainder,
-            Decimal::ZERO,
+            vat,
         ));
     }
     Ok(out)
@@ -605,7 +832,51 @@ pub fn credit_note_item_needs(
     settings: &BookingSettings,
     org: &OrgData,
 ) -> Result<Vec<ItemNeed>, MappingError> {
-    Ok(needs_of(&credit_lines(refund, order, settings, org)?))
+    Ok(needs_of(&credit_note_lines(refund, order, settings, org)?))
+}
+
+/// The credit note's lines: the refunded lines negated, plus the correction lines that
+/// make it come to minus the refunded amount and minus the refunded VAT per rate.
+fn credit_note_lines(
+    refund: &Refund,
+    order: Option<&Order>,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<Vec<PlannedLine>, MappingError> {
+    let mut lines = credit_lines(refund, order, settings, org)?;
+    let mut target = Target {
+        total: -round2(refund.amount),
+        vat: BTreeMap::new(),
+    };
+    for l in &mut lines {
+        l.subtotal = -l.subtotal;
+        l.total = -l.total;
+        l.tax = -l.tax;
+        *target.vat.entry(pct_key(l.rate.percent)).or_default() += round2(l.tax);
+    }
+    let currency = order.map_or_else(
+        || refund.currency.clone().unwrap_or_default(),
+        |o| o.currency.clone(),
+    );
+    let amounts = lines
+        .iter()
+        .flat_map(|l| [l.total, l.tax])
+        .chain([refund.amount]);
+    let unit = rounding_unit(&currency, amounts.collect::<Vec<_>>().into_iter());
+    with_corrections(lines, Basis::Gross, false, &target, unit, settings, org).map_err(
+        |e| match e {
+            MappingError::TotalMismatch {
+                shop_total,
+                document_total,
+                details,
+            } => MappingError::TotalMismatch {
+                shop_total,
+                document_total,
+                details: format!("{}: {details}", refund_label(refund)),
+            },
+            other => other,
+        },
+    )
 }
 
 /// A credit note for a (partial) refund: an issued invoice with `PricesOnInvoice = D`
@@ -621,12 +892,7 @@ pub fn credit_note_plan(
     item_ids: &BTreeMap<String, i64>,
     document_date: NaiveDate,
 ) -> Result<InvoicePlan, MappingError> {
-    let mut lines = credit_lines(refund, order, settings, org)?;
-    for l in &mut lines {
-        l.subtotal = -l.subtotal;
-        l.total = -l.total;
-        l.tax = -l.tax;
-    }
+    let lines = credit_note_lines(refund, order, settings, org)?;
     let mut invoice = invoice_header(order, settings, org, customer_id, document_date)?;
     invoice.issued_invoice_report_template = org.credit_note_report_template_id.map(Fk::id);
     let number = order.map_or_else(|| refund.shop_order_id.clone(), order_reference);
@@ -634,7 +900,8 @@ pub fn credit_note_plan(
     // share a reference, so adopting one after a lost answer cannot take the other.
     invoice.document_reference = Some(format!("{number}/R{}", refund.key()));
     invoice.prices_on_invoice = Some("D".into());
-    invoice.issued_invoice_rows = invoice_rows(&lines, true, false, item_ids, org)?;
+    invoice.exchange_rate = order.and_then(|o| exchange_rate(o, org));
+    invoice.issued_invoice_rows = invoice_rows(&lines, true, false, Some(item_ids), org)?;
     let pm = order.and_then(|o| payment_method(o, settings, org).ok().flatten());
     if let Some(pm) = pm {
         invoice.issued_invoice_payment_methods = vec![IssuedInvoicePaymentMethod {

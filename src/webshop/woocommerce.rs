@@ -87,6 +87,7 @@ fn order_event(order: Order) -> ShopEvent {
                 lines: Vec::new(),
                 shipping: Vec::new(),
                 adjustments: Vec::new(),
+                amounts_include_tax: None,
             }
         });
         return ShopEvent::OrderRefunded {
@@ -255,6 +256,7 @@ fn order_from(root: &Obj<'_>, settings: &ParseSettings) -> Result<Order, Webshop
             lines: Vec::new(),
             shipping: Vec::new(),
             adjustments: Vec::new(),
+            amounts_include_tax: None,
         });
     }
 
@@ -329,6 +331,9 @@ fn order_from(root: &Obj<'_>, settings: &ParseSettings) -> Result<Order, Webshop
         test: false,
         shop_order_id,
         currency,
+        // WooCommerce keeps one currency per order: the one the customer paid in.
+        shop_currency: None,
+        exchange_rate: None,
     })
 }
 
@@ -397,6 +402,7 @@ pub fn parse_refund(
         lines,
         shipping,
         adjustments: Vec::new(),
+        amounts_include_tax: Some(false),
     })
 }
 

@@ -363,6 +363,7 @@ fn woo_vat_number_comes_from_configured_meta_keys() {
     assert_eq!(vat(&ParseSettings::default()), None);
     let custom = ParseSettings {
         woo_vat_meta_keys: vec!["my_vat".into()],
+        ..ParseSettings::default()
     };
     assert_eq!(vat(&custom).as_deref(), Some("HR123"));
 }
