@@ -16,11 +16,13 @@ mod arithmetic;
 mod auth;
 mod codes;
 mod customers;
+mod invoice_actions;
 mod invoices;
 mod items;
 mod model;
 mod orders;
 mod routes;
+mod wire;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +30,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -39,7 +40,8 @@ use crate::minimax::Country;
 pub use arithmetic::{
     document_totals, row_values, DocumentTotals, RowInput, RowValues, PRICE_DECIMALS,
 };
-use model::{Ctx, Out, OutBody, User, World};
+use model::{Ctx, Out, User, World};
+use wire::{dropped, kind_of, percent_decode, render};
 
 /// Sandbox configuration (`[sandbox]` section). Defaults give a demo SI organisation.
 #[derive(Clone, Debug, Deserialize)]
@@ -475,74 +477,6 @@ impl SandboxState {
         };
         lock(&self.shared.world).handle(&ctx, &method, &lower, &decoded, body)
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn kind_of(method: &str, lower: &[String]) -> String {
-    let rest = if lower.first().map(String::as_str) == Some("orgs") && lower.len() > 2 {
-        &lower[2..]
-    } else {
-        lower
-    };
-    let parts: Vec<String> = rest
-        .iter()
-        .map(|s| {
-            if s.parse::<i64>().is_ok() {
-                "{id}".to_string()
-            } else if s.starts_with("code(") {
-                "code()".to_string()
-            } else {
-                s.clone()
-            }
-        })
-        .collect();
-    format!("{} {}", method.to_lowercase(), parts.join("/"))
-}
-
-fn render(out: Out) -> HttpResponse {
-    let mut builder = HttpResponse::build(
-        StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    );
-    builder.insert_header(("Cache-Control", "no-cache"));
-    builder.insert_header(("X-Sandbox", "minimax-fake"));
-    if let Some(location) = out.location {
-        builder.insert_header(("Location", location));
-    }
-    if let Some(secs) = out.retry_after {
-        builder.insert_header(("Retry-After", secs.to_string()));
-    }
-    match out.body {
-        OutBody::Empty => builder.finish(),
-        OutBody::Json(v) => builder
-            .content_type("application/json; charset=utf-8")
-            .body(serde_json::to_vec(&v).unwrap_or_default()),
-        OutBody::Text(t) => builder.content_type("text/html; charset=utf-8").body(t),
-    }
-}
-
-fn dropped() -> HttpResponse {
-    // Headers go out, then the body fails: the client sees a broken connection.
-    HttpResponse::Ok().streaming(futures::stream::once(async {
-        Err::<web::Bytes, std::io::Error>(std::io::Error::other("sandbox dropped the connection"))
-    }))
 }
 
 fn parse_country(seg: &str) -> Option<Country> {

@@ -244,6 +244,7 @@ pub(super) fn id_of(v: &Value, field: &str) -> i64 {
     v.get(field).and_then(Value::as_i64).unwrap_or_default()
 }
 
+/// The list envelope with `SearchString` already applied; sorts and pages.
 pub(super) fn envelope(mut rows: Vec<Value>, ctx: &Ctx) -> Out {
     if let Some(field) = ctx.q("SortField") {
         let key = |v: &Value| -> String {

@@ -44,8 +44,6 @@ pub(super) const ORDER_ROW_FIELDS: &[&str] = &[
     "UnitOfMeasurement",
 ];
 
-/// The list envelope with `SearchString` already applied; sorts and pages.
-
 const ORDERS: Collection = Collection {
     records: |o| &mut o.orders,
     list_row: Value::clone,
