@@ -4,10 +4,12 @@
 
 mod helpers;
 mod shop;
+mod shop_arithmetic;
 
 mod admin;
 mod binary;
 mod booking;
+mod generated_orders;
 mod health;
 mod mapping;
 mod minimax_client;
