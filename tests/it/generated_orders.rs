@@ -28,14 +28,12 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::helpers;
-use crate::shop_arithmetic::{
-    shopify_order, shopify_spec, woo_order, woo_spec, ShopFigures, Vat,
-};
+use crate::shop_arithmetic::{shopify_order, shopify_spec, woo_order, woo_spec, ShopFigures, Vat};
 
 /// Cases per platform in process (each Shopify case with a refund checks two documents).
 const IN_PROCESS_CASES: u32 = 2_500;
 /// Orders per platform booked through the whole service.
-const END_TO_END_CASES: usize = 60;
+const END_TO_END_CASES: usize = 80;
 
 fn org(vat: Vat) -> OrgData {
     let codes = ["S", "Z", "P"];
@@ -80,7 +78,11 @@ fn ids(needs: &[minimax_connector::mapping::ItemNeed]) -> BTreeMap<String, i64> 
 
 /// The sandbox's totals of a document body, with the percent of each rate id taken
 /// from the document's own rows (`VATPercent`) or the organisation.
-fn compare(doc: &Value, percent_of: &dyn Fn(i64) -> Option<Decimal>, want: &ShopFigures) -> Result<(), String> {
+fn compare(
+    doc: &Value,
+    percent_of: &dyn Fn(i64) -> Option<Decimal>,
+    want: &ShopFigures,
+) -> Result<(), String> {
     let t = document_totals(doc, percent_of);
     let mut vat = t.vat_by_percent.clone();
     vat.retain(|_, v| !v.is_zero());
@@ -131,10 +133,17 @@ fn book_in_process(
         }
     };
     let rows = &plan.invoice.issued_invoice_rows;
-    if rows.iter().any(|r| r.item_code.as_deref() == Some("ROUNDING")) {
+    if rows
+        .iter()
+        .any(|r| r.item_code.as_deref() == Some("ROUNDING"))
+    {
         tally.corrected += 1;
     }
-    compare(&serde_json::to_value(&plan.invoice).unwrap(), &percent, want)?;
+    compare(
+        &serde_json::to_value(&plan.invoice).unwrap(),
+        &percent,
+        want,
+    )?;
     tally.exact += 1;
     if let (Some(refund), Some(want)) = (refund, want_refund) {
         let bytes = serde_json::to_vec(refund).unwrap();
@@ -146,18 +155,33 @@ fn book_in_process(
         tally.documents += 1;
         let needs = credit_note_item_needs(&refund, Some(&order), &settings, &org)
             .map_err(|e| e.to_string())?;
-        let plan = credit_note_plan(&refund, Some(&order), &settings, &org, 1, &ids(&needs), date())
-            .map_err(|e| {
-                tally.refused += 1;
-                format!("credit note refused: {e}")
-            })?;
-        compare(&serde_json::to_value(&plan.invoice).unwrap(), &percent, want)?;
+        let plan = credit_note_plan(
+            &refund,
+            Some(&order),
+            &settings,
+            &org,
+            1,
+            &ids(&needs),
+            date(),
+        )
+        .map_err(|e| {
+            tally.refused += 1;
+            format!("credit note refused: {e}")
+        })?;
+        compare(
+            &serde_json::to_value(&plan.invoice).unwrap(),
+            &percent,
+            want,
+        )?;
         tally.exact += 1;
     }
     Ok(())
 }
 
-fn run<S: Strategy>(strategy: S, case: impl FnMut(S::Value, &mut Tally) -> Result<(), String>) -> Tally
+fn run<S: Strategy>(
+    strategy: S,
+    case: impl FnMut(S::Value, &mut Tally) -> Result<(), String>,
+) -> Tally
 where
     S::Value: std::fmt::Debug,
 {
@@ -223,7 +247,10 @@ fn generated_shopify_orders_and_refunds_book_exactly() {
     println!("generated Shopify orders and refunds: {tally:?}");
     assert_eq!(tally.exact, tally.documents);
     assert_eq!(tally.refused, 0);
-    assert!(tally.documents > IN_PROCESS_CASES, "some cases have refunds");
+    assert!(
+        tally.documents > IN_PROCESS_CASES,
+        "some cases have refunds"
+    );
 }
 
 /// A sample of a strategy's values (deterministic per run of the test).
@@ -258,7 +285,8 @@ async fn generated_orders_book_exactly_through_the_service() {
         (Vat::Rs, Country::RS, 310_002),
     ] {
         if id != sbs.organisation_id {
-            sb.state.add_organisation(id, &format!("Gen {country:?}"), country);
+            sb.state
+                .add_organisation(id, &format!("Gen {country:?}"), country);
             org_ids.push(id);
         }
         let tenant = format!("gen-{}", vat.code().to_lowercase());
@@ -293,11 +321,20 @@ async fn generated_orders_book_exactly_through_the_service() {
     }
     let app = helpers::spawn_app(settings.clone()).await;
     let client = reqwest::Client::new();
-    let post = |platform: &'static str, tenant: String, headers: reqwest::header::HeaderMap, body: Vec<u8>| {
+    let post = |platform: &'static str,
+                tenant: String,
+                headers: reqwest::header::HeaderMap,
+                body: Vec<u8>| {
         let client = client.clone();
         let url = app.url(&format!("/webhooks/{platform}/{tenant}"));
         async move {
-            let res = client.post(url).headers(headers).body(body).send().await.unwrap();
+            let res = client
+                .post(url)
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(res.status(), 202);
             let v: Value = res.json().await.unwrap();
             v["job_id"].as_str().unwrap().to_owned()
@@ -310,17 +347,34 @@ async fn generated_orders_book_exactly_through_the_service() {
         let (body, want) = woo_order(&spec, 50_000 + i as u64);
         let bytes = serde_json::to_vec(&body).unwrap();
         let tenant = orgs[spec.vat.code()].tenant.clone();
-        let mut h = helpers::reqwest_headers(&helpers::woo_headers("order.updated", &bytes, helpers::SECRET));
-        h.insert("x-wc-webhook-source", "https://gen.example.com/".parse().unwrap());
+        let mut h = helpers::reqwest_headers(&helpers::woo_headers(
+            "order.updated",
+            &bytes,
+            helpers::SECRET,
+        ));
+        h.insert(
+            "x-wc-webhook-source",
+            "https://gen.example.com/".parse().unwrap(),
+        );
         let job = post("woocommerce", tenant.clone(), h, bytes).await;
         jobs.push((spec.vat, job, want, None));
     }
-    for (i, spec) in sample(shopify_spec(), END_TO_END_CASES).into_iter().enumerate() {
+    for (i, spec) in sample(shopify_spec(), END_TO_END_CASES)
+        .into_iter()
+        .enumerate()
+    {
         let (body, want, refund) = shopify_order(&spec, 60_000 + i as u64);
         let bytes = serde_json::to_vec(&body).unwrap();
         let tenant = orgs[spec.vat.code()].tenant.clone();
-        let mut h = helpers::reqwest_headers(&helpers::shopify_headers("orders/paid", &bytes, helpers::SECRET));
-        h.insert("x-shopify-event-id", format!("gen-order-{i}").parse().unwrap());
+        let mut h = helpers::reqwest_headers(&helpers::shopify_headers(
+            "orders/paid",
+            &bytes,
+            helpers::SECRET,
+        ));
+        h.insert(
+            "x-shopify-event-id",
+            format!("gen-order-{i}").parse().unwrap(),
+        );
         let job = post("shopify", tenant, h, bytes).await;
         jobs.push((spec.vat, job, want, refund.map(|r| (i, r))));
     }
@@ -333,14 +387,25 @@ async fn generated_orders_book_exactly_through_the_service() {
         let rec = settle(&app, &o.tenant, job).await;
         documents += 1;
         assert_eq!(rec.state, JobState::Done, "refused: {:?}", rec.last_error);
-        let id = rec.result.as_ref().and_then(|r| r["minimax_id"].as_i64()).unwrap();
+        let id = rec
+            .result
+            .as_ref()
+            .and_then(|r| r["minimax_id"].as_i64())
+            .unwrap();
         let inv = sb.state.invoice(o.org, id).unwrap();
         check_booked(&inv, want);
         exact += 1;
         if let Some((i, (body, want))) = refund {
             let bytes = serde_json::to_vec(body).unwrap();
-            let mut h = helpers::reqwest_headers(&helpers::shopify_headers("refunds/create", &bytes, helpers::SECRET));
-            h.insert("x-shopify-event-id", format!("gen-refund-{i}").parse().unwrap());
+            let mut h = helpers::reqwest_headers(&helpers::shopify_headers(
+                "refunds/create",
+                &bytes,
+                helpers::SECRET,
+            ));
+            h.insert(
+                "x-shopify-event-id",
+                format!("gen-refund-{i}").parse().unwrap(),
+            );
             let job = post("shopify", o.tenant.clone(), h, bytes).await;
             refunds.push((*vat, job, want.clone()));
         }
@@ -349,12 +414,23 @@ async fn generated_orders_book_exactly_through_the_service() {
         let o = &orgs[vat.code()];
         let rec = settle(&app, &o.tenant, job).await;
         documents += 1;
-        assert_eq!(rec.state, JobState::Done, "refund refused: {:?}", rec.last_error);
-        let id = rec.result.as_ref().and_then(|r| r["minimax_id"].as_i64()).unwrap();
+        assert_eq!(
+            rec.state,
+            JobState::Done,
+            "refund refused: {:?}",
+            rec.last_error
+        );
+        let id = rec
+            .result
+            .as_ref()
+            .and_then(|r| r["minimax_id"].as_i64())
+            .unwrap();
         check_booked(&sb.state.invoice(o.org, id).unwrap(), want);
         exact += 1;
     }
-    println!("generated orders through the service: {documents} documents, {exact} exact, 0 refused");
+    println!(
+        "generated orders through the service: {documents} documents, {exact} exact, 0 refused"
+    );
     assert_eq!(exact, documents);
     assert!(documents >= 2 * END_TO_END_CASES);
 }
@@ -373,12 +449,15 @@ fn check_booked(inv: &Value, want: &ShopFigures) {
             )
         })
         .collect();
-    compare(inv, &|id| percents.get(&id).copied(), want)
-        .unwrap_or_else(|e| panic!("{e}: {inv}"));
+    compare(inv, &|id| percents.get(&id).copied(), want).unwrap_or_else(|e| panic!("{e}: {inv}"));
     assert_eq!(crate::shop::dec(&inv["InvoiceValue"]), want.total, "{inv}");
 }
 
-async fn settle(app: &helpers::TestApp, tenant: &str, job: &str) -> minimax_connector::queue::JobRecord {
+async fn settle(
+    app: &helpers::TestApp,
+    tenant: &str,
+    job: &str,
+) -> minimax_connector::queue::JobRecord {
     helpers::eventually(Duration::from_secs(60), || async {
         app.queue
             .get(tenant, job)
@@ -388,4 +467,70 @@ async fn settle(app: &helpers::TestApp, tenant: &str, job: &str) -> minimax_conn
     })
     .await
     .unwrap_or_else(|| panic!("job {job} did not finish"))
+}
+
+/// Where the mapping and the sandbox must agree: the mapping reconciles documents with
+/// its own reading of Minimax's rules (`mapping::compute_totals`), the sandbox books
+/// them with its own (`sandbox::document_totals`). On any rows — both price bases,
+/// discounts as percent or amount, negative (credit-note) quantities, 2- and 4-decimal
+/// prices — the two give the same totals and VAT per rate.
+#[test]
+fn mapping_and_sandbox_agree_on_the_document_arithmetic() {
+    use minimax_connector::mapping::compute_totals;
+    use minimax_connector::minimax::models::{Fk, IssuedInvoice, IssuedInvoiceRow};
+    let row = (
+        1i64..2_000_000,
+        prop_oneof![Just(2u32), Just(4u32)],
+        -5i64..6,
+        0usize..3,
+        prop_oneof![
+            Just(None),
+            (1i64..5_000).prop_map(|d| Some(Decimal::new(d, 2)))
+        ],
+        prop_oneof![Just(None), (1i64..40).prop_map(|d| Some(Decimal::from(d)))],
+    );
+    let strategy = (any::<bool>(), prop::collection::vec(row, 1..6));
+    let vat = Vat::Si;
+    let org = org(vat);
+    let mut runner = TestRunner::new(Config {
+        cases: 2_000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |(gross, rows)| {
+            let rows: Vec<IssuedInvoiceRow> = rows
+                .into_iter()
+                .filter(|r| r.2 != 0)
+                .map(|(price, dp, qty, class, discount, pct)| {
+                    let price = Decimal::new(price, dp);
+                    IssuedInvoiceRow {
+                        price: Some(price),
+                        price_with_vat: Some(price),
+                        quantity: Some(Decimal::from(qty)),
+                        vat_rate: Some(Fk::id(class as i64 + 1)),
+                        discount: discount.filter(|_| qty > 0),
+                        discount_percent: pct,
+                        ..IssuedInvoiceRow::default()
+                    }
+                })
+                .collect();
+            let inv = IssuedInvoice {
+                prices_on_invoice: Some(if gross { "D" } else { "N" }.into()),
+                issued_invoice_rows: rows,
+                ..IssuedInvoice::default()
+            };
+            let mapping = compute_totals(&inv, &org.vat_rates);
+            let percent = |id: i64| org.vat_rates.iter().find(|r| r.id == id).map(|r| r.percent);
+            let sandbox = document_totals(&serde_json::to_value(&inv).unwrap(), percent);
+            prop_assert_eq!(mapping.gross, sandbox.gross);
+            prop_assert_eq!(mapping.vat, sandbox.vat);
+            let mut m = mapping.vat_by_percent.clone();
+            m.retain(|_, v| !v.is_zero());
+            let mut s = sandbox.vat_by_percent.clone();
+            s.retain(|_, v| !v.is_zero());
+            prop_assert_eq!(m, s);
+            Ok(())
+        })
+        .unwrap();
 }

@@ -1249,3 +1249,89 @@ fn refunds_without_a_shop_id_get_distinct_references() {
     assert_ne!(ra, rb);
     assert_eq!(ra, format!("1001/R{}", a.key()));
 }
+
+// ------------------------------------------------- fixtures that do not add up
+
+/// The three fixture orders the service refuses, read straight from their JSON (not
+/// through the parsers): each one's own figures contradict each other, so no document
+/// can equal "the shop". Every other fixture order and refund books exactly (the tests
+/// above).
+#[test]
+fn refused_fixtures_are_inconsistent_in_their_own_data() {
+    let sum = |v: &serde_json::Value, fields: &[&str]| -> Decimal {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| fields.iter().map(|f| dec(&x[*f])).sum::<Decimal>())
+            .sum()
+    };
+    // WooCommerce (iOS fixture): lines 30.00 + 1.20 tax, shipping 133.00, a fee 125.50 →
+    // 289.70; the order's total is 31.20 and its tax line 7.71 against total_tax 1.20.
+    let raw: serde_json::Value =
+        serde_json::from_slice(&raw_fixture(WOO, "order_with_coupon.ios.json")).unwrap();
+    let o = &raw["data"];
+    let parts = sum(&o["line_items"], &["total", "total_tax"])
+        + sum(&o["shipping_lines"], &["total", "total_tax"])
+        + sum(&o["fee_lines"], &["total", "total_tax"]);
+    assert_eq!((parts, dec(&o["total"])), (dec!(289.70), dec!(31.20)));
+    assert_eq!(
+        (sum(&o["tax_lines"], &["tax_total"]), dec(&o["total_tax"])),
+        (dec!(7.71), dec!(1.20))
+    );
+    // Shopify REST reference order: three lines of 199.00 less 3.34/3.33/3.33 at 6 % carry
+    // 3.98 tax each (6 % of 66.33); 6 % of the lines is 35.22, the order says 11.94.
+    let raw: serde_json::Value =
+        serde_json::from_slice(&raw_fixture(SHOP, "order.rest-2026-07.json")).unwrap();
+    let o = &raw["order"];
+    let lines = o["line_items"].as_array().unwrap();
+    let mut net = Decimal::ZERO;
+    let mut six_percent = Decimal::ZERO;
+    for l in lines {
+        let amount =
+            dec(&l["price"]) * dec(&l["quantity"]) - sum(&l["discount_allocations"], &["amount"]);
+        net += amount;
+        six_percent += (amount * dec!(0.06)).round_dp(2);
+        assert_eq!(sum(&l["tax_lines"], &["price"]), dec!(3.98));
+    }
+    assert_eq!((net, six_percent), (dec!(587.00), dec!(35.22)));
+    assert_eq!(
+        (dec(&o["total_tax"]), dec(&o["total_price"])),
+        (dec!(11.94), dec!(598.94))
+    );
+    // Shopify 2015 fixture: three untaxed lines of 199.00 (597.00) but subtotal 398.00
+    // and a 6 % tax line of 11.94.
+    let raw: serde_json::Value =
+        serde_json::from_slice(&raw_fixture(SHOP, "order.python-fixture.json")).unwrap();
+    let o = &raw["order"];
+    let lines: Decimal = o["line_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| dec(&l["price"]) * dec(&l["quantity"]))
+        .sum();
+    assert!(o["line_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l.get("tax_lines").is_none()));
+    assert_eq!(
+        (
+            lines,
+            dec(&o["subtotal_price"]),
+            sum(&o["tax_lines"], &["price"])
+        ),
+        (dec!(597.00), dec!(398.00), dec!(11.94))
+    );
+    // Shopify REST reference refund: the refunded lines come to 399.29 with tax, the
+    // refund transaction gave back 209.00.
+    let raw: serde_json::Value =
+        serde_json::from_slice(&raw_fixture(SHOP, "refund.rest-2026-07.json")).unwrap();
+    let r = &raw["refund"];
+    assert_eq!(
+        (
+            sum(&r["refund_line_items"], &["subtotal", "total_tax"]),
+            sum(&r["transactions"], &["amount"])
+        ),
+        (dec!(399.29), dec!(209.00))
+    );
+}

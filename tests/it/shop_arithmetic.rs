@@ -151,9 +151,12 @@ fn woo_discounts(spec: &WooSpec, subtotals: &[i64]) -> Vec<i64> {
                 out[i] = subtotals[i] * p / 100;
             }
             let whole: i64 = subtotals.iter().sum();
-            round_half_up(Decimal::from(whole) * Decimal::from(*p) / Decimal::ONE_HUNDRED, 0)
-                .try_into()
-                .unwrap_or(0i64)
+            round_half_up(
+                Decimal::from(whole) * Decimal::from(*p) / Decimal::ONE_HUNDRED,
+                0,
+            )
+            .try_into()
+            .unwrap_or(0i64)
         }
         WooCoupon::FixedCart(a) => {
             let all_units: i64 = units.iter().sum();
@@ -248,7 +251,11 @@ pub fn woo_order(spec: &WooSpec, id: u64) -> (Value, ShopFigures) {
         let r = vat.rate(class);
         let c = Decimal::from(cost) * u;
         // Shipping is always taxed on its net cost.
-        let t_u = if cost == 0 { Decimal::ZERO } else { tax_of(c, r, false) };
+        let t_u = if cost == 0 {
+            Decimal::ZERO
+        } else {
+            tax_of(c, r, false)
+        };
         let t_r = wc_round_tax(t_u, dp, incl);
         if cost != 0 {
             *ship_tax_u.entry(rate_id(class)).or_default() += t_u;
@@ -307,7 +314,11 @@ pub fn woo_order(spec: &WooSpec, id: u64) -> (Value, ShopFigures) {
     let mut figures = ShopFigures::default();
     let mut tax_lines = Vec::new();
     let mut all_tax = Decimal::ZERO;
-    let ids: Vec<i64> = items_tax_u.keys().chain(ship_tax_u.keys()).copied().collect();
+    let ids: Vec<i64> = items_tax_u
+        .keys()
+        .chain(ship_tax_u.keys())
+        .copied()
+        .collect();
     let mut ids = ids;
     ids.sort();
     ids.dedup();
@@ -377,21 +388,23 @@ pub fn woo_spec() -> impl Strategy<Value = WooSpec> {
         prop_oneof![Just(None), Just(Some(0i64)), (100i64..1_500).prop_map(Some)],
         prop::collection::vec((-800i64..1_000, 0usize..3), 0..3),
     )
-        .prop_map(|(vat, incl, subtotal, zero_dp, lines, coupon, shipping, fees)| {
-            // 0 price decimals only for dinars; amounts are then whole dinars.
-            let dp = if vat == Vat::Rs && zero_dp { 0 } else { 2 };
-            let fees = fees.into_iter().filter(|f| f.0 != 0).collect();
-            WooSpec {
-                vat,
-                dp,
-                prices_include_tax: incl,
-                round_at_subtotal: subtotal,
-                lines,
-                coupon,
-                shipping,
-                fees,
-            }
-        })
+        .prop_map(
+            |(vat, incl, subtotal, zero_dp, lines, coupon, shipping, fees)| {
+                // 0 price decimals only for dinars; amounts are then whole dinars.
+                let dp = if vat == Vat::Rs && zero_dp { 0 } else { 2 };
+                let fees = fees.into_iter().filter(|f| f.0 != 0).collect();
+                WooSpec {
+                    vat,
+                    dp,
+                    prices_include_tax: incl,
+                    round_at_subtotal: subtotal,
+                    lines,
+                    coupon,
+                    shipping,
+                    fees,
+                }
+            },
+        )
         .prop_filter("a negative fee may not exceed the lines", |s| {
             let lines: i64 = s.lines.iter().map(|l| l.0 * l.1).sum();
             let neg: i64 = s.fees.iter().filter(|f| f.0 < 0).map(|f| -f.0).sum();
@@ -440,7 +453,10 @@ fn set(amount: Decimal, currency: &str, shop: &str, fx: Decimal) -> Value {
 
 /// A Shopify order (`orders/paid` body), its refund (`refunds/create` body, when the spec
 /// has one) and the figures of each, in the currency the customer paid.
-pub fn shopify_order(spec: &ShopifySpec, id: u64) -> (Value, ShopFigures, Option<(Value, ShopFigures)>) {
+pub fn shopify_order(
+    spec: &ShopifySpec,
+    id: u64,
+) -> (Value, ShopFigures, Option<(Value, ShopFigures)>) {
     let cent = Decimal::new(1, 2);
     let vat = spec.vat;
     let shop_cur = if vat == Vat::Rs { "RSD" } else { "EUR" };
@@ -460,10 +476,11 @@ pub fn shopify_order(spec: &ShopifySpec, id: u64) -> (Value, ShopFigures, Option
     let mut allocs = vec![0i64; spec.lines.len()];
     if let Some(d) = &spec.discount {
         let total = match d {
-            ShopifyDiscount::Percent(p) => {
-                i64::try_from(round_half_up(Decimal::from(whole * p) / Decimal::ONE_HUNDRED, 0))
-                    .unwrap_or(0)
-            }
+            ShopifyDiscount::Percent(p) => i64::try_from(round_half_up(
+                Decimal::from(whole * p) / Decimal::ONE_HUNDRED,
+                0,
+            ))
+            .unwrap_or(0),
             ShopifyDiscount::Fixed(f) => (*f).min(whole),
         };
         let mut given = 0;
@@ -552,7 +569,7 @@ pub fn shopify_order(spec: &ShopifySpec, id: u64) -> (Value, ShopFigures, Option
             "city": "Grad", "zip": "10000", "country_code": vat.code()},
         "payment_gateway_names": []
     });
-    let refund = spec.refund.as_ref().map(|r| {
+    let refund = spec.refund.as_ref().and_then(|r| {
         let mut figures = ShopFigures::default();
         let mut items = Vec::new();
         let mut paid = Decimal::ZERO;
@@ -588,6 +605,10 @@ pub fn shopify_order(spec: &ShopifySpec, id: u64) -> (Value, ShopFigures, Option
                 "tax_amount": "0.00", "tax_amount_set": m(Decimal::ZERO)
             }));
         }
+        if paid <= Decimal::ZERO {
+            // Nothing given back: no refund.
+            return None;
+        }
         figures.total = -paid;
         let body = json!({
             "id": 2000 + id, "order_id": id, "created_at": "2025-03-20T10:00:00+01:00",
@@ -598,7 +619,7 @@ pub fn shopify_order(spec: &ShopifySpec, id: u64) -> (Value, ShopFigures, Option
                 "amount": money(paid, 2), "currency": cur,
                 "amount_set": m(paid)}]
         });
-        (body, figures.finish())
+        Some((body, figures.finish()))
     });
     (order, figures.finish(), refund)
 }
@@ -630,36 +651,38 @@ pub fn shopify_spec() -> impl Strategy<Value = ShopifySpec> {
             prop_oneof![2 => Just(0i64), 1 => -300i64..300],
         )),
     )
-        .prop_map(|(vat, incl, presentment, lines, discount, shipping, refund)| {
-            let refund = refund.map(|(picks, shipping, adjustment)| {
-                let mut seen = Vec::new();
-                let mut out = Vec::new();
-                for (i, k) in picks {
-                    let i = i % lines.len();
-                    if seen.contains(&i) {
-                        continue;
+        .prop_map(
+            |(vat, incl, presentment, lines, discount, shipping, refund)| {
+                let refund = refund.map(|(picks, shipping, adjustment)| {
+                    let mut seen = Vec::new();
+                    let mut out = Vec::new();
+                    for (i, k) in picks {
+                        let i = i % lines.len();
+                        if seen.contains(&i) {
+                            continue;
+                        }
+                        seen.push(i);
+                        out.push((i, k.min(lines[i].1)));
                     }
-                    seen.push(i);
-                    out.push((i, k.min(lines[i].1)));
-                }
-                // Partial: the first line keeps at least one unit unless there are others.
-                if out.len() == lines.len() && out.iter().all(|&(i, k)| k == lines[i].1) {
-                    out.pop();
-                }
-                ShopifyRefundSpec {
-                    lines: out,
+                    // Partial: the first line keeps at least one unit unless there are others.
+                    if out.len() == lines.len() && out.iter().all(|&(i, k)| k == lines[i].1) {
+                        out.pop();
+                    }
+                    ShopifyRefundSpec {
+                        lines: out,
+                        shipping,
+                        adjustment,
+                    }
+                });
+                ShopifySpec {
+                    vat,
+                    taxes_included: incl,
+                    presentment,
+                    lines,
+                    discount,
                     shipping,
-                    adjustment,
+                    refund: refund.filter(|r| !r.lines.is_empty() || r.shipping),
                 }
-            });
-            ShopifySpec {
-                vat,
-                taxes_included: incl,
-                presentment,
-                lines,
-                discount,
-                shipping,
-                refund: refund.filter(|r| !r.lines.is_empty() || r.shipping),
-            }
-        })
+            },
+        )
 }
