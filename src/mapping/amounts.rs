@@ -1,10 +1,13 @@
 //! Money arithmetic of documents: how Minimax computes a document's totals (the working
-//! assumption of MINIMAX_API.md §5.2), how row values are chosen so that this computation
-//! is exact to the cent, and the reconciliation against the shop's figures.
+//! assumption of MINIMAX_API.md §5.2), how a shop line's one row is chosen so that this
+//! computation is exact to the cent, the correction rows for shops that round otherwise,
+//! and the reconciliation against the shop's figures.
 //!
 //! Guarantees: [`price_row`] returns row values whose row amount (price × quantity minus
 //! discount) is mathematically exactly the requested amount, so no rounding rule can move
-//! it; [`reconcile`] fails with both figures whenever the document and the shop disagree by
+//! it; [`corrections`] returns rows that make the document's VAT per rate and total the
+//! shop's exactly, or the problems when a difference is more than rounding;
+//! [`reconcile`] fails with both figures whenever the document and the shop disagree by
 //! more than the tolerance on the total or on the VAT of any rate.
 
 use std::collections::BTreeMap;

@@ -1,10 +1,12 @@
 //! Pure mapping from canonical shop events to Minimax documents (no I/O, no async):
 //! everything it needs — tenant settings and looked-up Minimax ids — is passed in.
 //!
-//! Guarantees: a planned invoice comes to the shop's order total and VAT per rate, as
-//! Minimax computes it (MINIMAX_API.md §5.2 working assumption, see [`compute_totals`]),
-//! or the planning fails with [`MappingError::TotalMismatch`] naming both figures; row
-//! amounts are chosen so that they are exact to the cent before any rounding happens.
+//! Guarantees: a planned invoice or credit note comes to the shop's total and VAT per
+//! rate, as Minimax computes it (MINIMAX_API.md §5.2 working assumption, see
+//! [`compute_totals`]) — one exact row per shop line, plus correction rows per VAT rate
+//! where the shop rounded otherwise (docs/mapping.md) — or the planning fails with
+//! [`MappingError::TotalMismatch`] naming the lines, both figures and the setting to
+//! change; row amounts are exact to the cent before any rounding happens.
 //! Money is `Decimal` throughout. See `docs/mapping.md`.
 
 mod amounts;

@@ -106,16 +106,25 @@ struct Tally {
     corrected: u32,
 }
 
-fn book_in_process(
+/// One generated order (and refund) as the platform delivers it, with its figures.
+struct Case<'a> {
     platform: Platform,
-    topic: &str,
-    body: &Value,
-    refund: Option<&Value>,
+    topic: &'a str,
+    body: &'a Value,
+    want: &'a ShopFigures,
+    refund: Option<&'a (Value, ShopFigures)>,
     vat: Vat,
-    want: &ShopFigures,
-    want_refund: Option<&ShopFigures>,
-    tally: &mut Tally,
-) -> Result<(), String> {
+}
+
+fn book_in_process(case: &Case<'_>, tally: &mut Tally) -> Result<(), String> {
+    let Case {
+        platform,
+        topic,
+        body,
+        want,
+        vat,
+        ..
+    } = *case;
     let org = org(vat);
     let settings = BookingSettings::default();
     let percent = |id: i64| org.vat_rates.iter().find(|r| r.id == id).map(|r| r.percent);
@@ -145,7 +154,7 @@ fn book_in_process(
         want,
     )?;
     tally.exact += 1;
-    if let (Some(refund), Some(want)) = (refund, want_refund) {
+    if let Some((refund, want)) = case.refund {
         let bytes = serde_json::to_vec(refund).unwrap();
         let ShopEvent::OrderRefunded { refund, .. } =
             crate::shop::event_for(platform, "refunds/create", &bytes).event
@@ -210,16 +219,15 @@ fn generated_woocommerce_orders_book_exactly() {
     let tally = run(woo_spec(), |spec, tally| {
         id.set(id.get() + 1);
         let (body, want) = woo_order(&spec, id.get());
-        book_in_process(
-            Platform::WooCommerce,
-            "order.updated",
-            &body,
-            None,
-            spec.vat,
-            &want,
-            None,
-            tally,
-        )
+        let case = Case {
+            platform: Platform::WooCommerce,
+            topic: "order.updated",
+            body: &body,
+            want: &want,
+            refund: None,
+            vat: spec.vat,
+        };
+        book_in_process(&case, tally)
     });
     println!("generated WooCommerce orders: {tally:?}");
     assert_eq!(tally.exact, tally.documents);
@@ -233,16 +241,15 @@ fn generated_shopify_orders_and_refunds_book_exactly() {
     let tally = run(shopify_spec(), |spec, tally| {
         id.set(id.get() + 1);
         let (body, want, refund) = shopify_order(&spec, id.get());
-        book_in_process(
-            Platform::Shopify,
-            "orders/paid",
-            &body,
-            refund.as_ref().map(|r| &r.0),
-            spec.vat,
-            &want,
-            refund.as_ref().map(|r| &r.1),
-            tally,
-        )
+        let case = Case {
+            platform: Platform::Shopify,
+            topic: "orders/paid",
+            body: &body,
+            want: &want,
+            refund: refund.as_ref(),
+            vat: spec.vat,
+        };
+        book_in_process(&case, tally)
     });
     println!("generated Shopify orders and refunds: {tally:?}");
     assert_eq!(tally.exact, tally.documents);
