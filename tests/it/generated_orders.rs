@@ -141,6 +141,14 @@ fn book_in_process(case: &Case<'_>, tally: &mut Tally) -> Result<(), String> {
             return Err(format!("refused: {e}"));
         }
     };
+    // The shop's exchange rate goes on the invoice when the customer paid in a currency
+    // other than the shop's (domestic) one.
+    if plan.invoice.exchange_rate.is_some() != order.shop_currency.is_some() {
+        return Err(format!(
+            "exchange rate {:?} for shop currency {:?}",
+            plan.invoice.exchange_rate, order.shop_currency
+        ));
+    }
     let rows = &plan.invoice.issued_invoice_rows;
     if rows
         .iter()
