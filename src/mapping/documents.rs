@@ -141,7 +141,7 @@ fn order_amounts(order: &Order) -> impl Iterator<Item = Decimal> + '_ {
 
 /// Adds the correction lines (docs/mapping.md, "Correction rows") that make `lines`
 /// come to `target` as Minimax computes it, or fails naming the lines and figures when
-/// the difference is more than rounding (`unit`/2 per line plus one `unit`, or
+/// the difference is more than rounding (one `unit` per line plus one, or
 /// `settings.max_rounding_correction`).
 fn with_corrections(
     mut lines: Vec<PlannedLine>,
@@ -173,10 +173,12 @@ fn with_corrections(
         return Ok(lines);
     }
     let zero = resolve_rate(Decimal::ZERO, "rounding difference", settings, org).ok();
+    // A shop's figures per line are each rounded to `unit` (its net and its tax, each
+    // within half a unit), so a line's gross may be a unit off what was charged.
     let limit = |n: usize| {
         settings
             .max_rounding_correction
-            .unwrap_or(unit / Decimal::TWO * Decimal::from(n) + unit)
+            .unwrap_or(unit * Decimal::from(n) + unit)
     };
     match corrections(&doc, target, gross, &rates, zero.as_ref(), &limit) {
         Ok(rows) => {
@@ -213,7 +215,7 @@ fn with_corrections(
                 culprits(&lines, gross, target, &doc),
                 settings
                     .max_rounding_correction
-                    .map_or_else(|| format!("automatic: {unit}/2 per line + {unit}"), |m| m.to_string()),
+                    .map_or_else(|| format!("automatic: {unit} per line + {unit}"), |m| m.to_string()),
             ),
         }),
     }

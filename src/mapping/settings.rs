@@ -93,7 +93,7 @@ pub struct BookingSettings {
     /// Service item of correction rows (rounding differences, docs/mapping.md).
     pub correction_item_code: String,
     /// Largest VAT (per rate) or total difference that correction rows may carry, in
-    /// currency units. Unset: what rounding explains — half a rounding unit per shop
+    /// currency units. Unset: what rounding explains — one rounding unit per shop
     /// line plus one unit (a cent, or a whole unit for 0-decimal RSD/HUF shops). `0`
     /// turns corrections off.
     pub max_rounding_correction: Option<Decimal>,

@@ -30,8 +30,16 @@ use serde_json::{json, Value};
 use crate::helpers;
 use crate::shop_arithmetic::{shopify_order, shopify_spec, woo_order, woo_spec, ShopFigures, Vat};
 
-/// Cases per platform in process (each Shopify case with a refund checks two documents).
+/// Cases per platform in process (each Shopify case with a refund checks two documents);
+/// `GENERATED_ORDER_CASES` runs more (a longer search by hand).
 const IN_PROCESS_CASES: u32 = 2_500;
+
+fn in_process_cases() -> u32 {
+    std::env::var("GENERATED_ORDER_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(IN_PROCESS_CASES)
+}
 /// Orders per platform booked through the whole service.
 const END_TO_END_CASES: usize = 80;
 
@@ -143,7 +151,10 @@ fn book_in_process(case: &Case<'_>, tally: &mut Tally) -> Result<(), String> {
     };
     // The shop's exchange rate goes on the invoice when the customer paid in a currency
     // other than the shop's (domestic) one.
-    if plan.invoice.exchange_rate.is_some() != order.shop_currency.is_some() {
+    // (An order of 0.00 has no rate to take.)
+    if !order.total.is_zero()
+        && plan.invoice.exchange_rate.is_some() != order.shop_currency.is_some()
+    {
         return Err(format!(
             "exchange rate {:?} for shop currency {:?}",
             plan.invoice.exchange_rate, order.shop_currency
@@ -205,7 +216,7 @@ where
     let tally = RefCell::new(Tally::default());
     let case = RefCell::new(case);
     let mut runner = TestRunner::new(Config {
-        cases: IN_PROCESS_CASES,
+        cases: in_process_cases(),
         failure_persistence: None,
         ..Config::default()
     });
@@ -240,7 +251,7 @@ fn generated_woocommerce_orders_book_exactly() {
     println!("generated WooCommerce orders: {tally:?}");
     assert_eq!(tally.exact, tally.documents);
     assert_eq!(tally.refused, 0);
-    assert!(tally.cases >= IN_PROCESS_CASES);
+    assert!(tally.cases >= in_process_cases());
 }
 
 #[test]
