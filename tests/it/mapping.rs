@@ -594,6 +594,66 @@ fn fees_including_negative_and_a_zero_rated_line() {
 }
 
 #[test]
+fn a_negative_fee_taxed_at_two_rates_is_one_row_per_rate() {
+    // WooCommerce split a -10.00 discount fee's tax over the classes of the lines (60.00 at
+    // 22 %, 40.00 at 9.5 %): -1.32 and -0.38. One row at 31.5 % would be refused.
+    let o = order(json!({
+        "lines": [line("Shirt", "SHIRT", "1", "60.00", "60.00", "13.20", "22"),
+                  line("Tea", "TEA", "1", "40.00", "40.00", "3.80", "9.5")],
+        "fees": [{"name": "Discount", "total": "-10.00", "total_tax": "-1.70",
+                  "taxes": [{"rate_percent": "22", "amount": "-1.32"},
+                            {"rate_percent": "9.5", "amount": "-0.38"}]}],
+        "tax_lines": [tax_line("22", "11.88"), tax_line("9.5", "3.42")],
+        "subtotal": "100.00", "total_tax": "15.30", "total": "105.30"
+    }));
+    assert_books_to_the_cent(
+        &o,
+        &si_org(),
+        &[(dec!(22), dec!(11.88)), (dec!(9.5), dec!(3.42))],
+    );
+    let rows = plan(&o, &settings(), &si_org())
+        .unwrap()
+        .invoice
+        .issued_invoice_rows;
+    let fee: Vec<_> = rows
+        .iter()
+        .filter(|r| r.item_code.as_deref() == Some("FEE"))
+        .map(|r| {
+            (
+                r.item_name.clone().unwrap(),
+                r.quantity.unwrap() * r.price.unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fee,
+        [
+            ("Discount (VAT 9.5 %)".to_owned(), dec!(-4.00)),
+            ("Discount (VAT 22 %)".to_owned(), dec!(-6.00))
+        ]
+    );
+}
+
+#[test]
+fn a_tax_inclusive_woocommerce_line_is_booked_gross() {
+    // The line: net 42.62 and tax 10.65 of a 53.27 gross price at 25 %. Net × 25 %
+    // gives 10.66; the gross gives the shop's 10.65.
+    let o = order(json!({
+        "prices_include_tax": true,
+        "lines": [line("Lamp", "LAMP", "1", "42.62", "42.62", "10.65", "25")],
+        "tax_lines": [tax_line("25", "10.65")],
+        "subtotal": "42.62", "total_tax": "10.65", "total": "53.27"
+    }));
+    let mut org = si_org();
+    org.vat_rates.push(rate(7, "H", dec!(25)));
+    assert_books_to_the_cent(&o, &org, &[(dec!(25), dec!(10.65))]);
+    let inv = plan(&o, &settings(), &org).unwrap().invoice;
+    assert_eq!(inv.prices_on_invoice.as_deref(), Some("D"));
+    assert_eq!(inv.issued_invoice_rows[0].price_with_vat, Some(dec!(53.27)));
+    assert_eq!(inv.issued_invoice_rows.len(), 1, "no correction needed");
+}
+
+#[test]
 fn rate_without_percent_is_derived_from_the_tax() {
     // Line and tax line without a percent (old WooCommerce): 22 % from 0.44 on 2.00.
     let o = order(json!({
