@@ -2,9 +2,12 @@
 //! credit note for a refund, and the items their rows reference.
 //!
 //! Guarantees: [`invoice_plan`] reconciles the invoice it returns against the shop (total
-//! and VAT per rate) and fails with [`MappingError::TotalMismatch`] instead of returning
-//! a wrong document; [`credit_note_plan`] returns a credit note that comes to minus the
-//! refunded amount, or fails. Row values are exact to the cent (see `amounts::price_row`).
+//! and VAT per rate, with correction rows where the shop rounded otherwise) and fails
+//! with [`MappingError::TotalMismatch`] instead of returning a wrong document;
+//! [`credit_note_plan`] returns a credit note that comes to minus the refunded amount and
+//! minus the refunded VAT per rate, or fails. One row per shop line, its values exact to
+//! the cent (see `amounts::price_row`). The received order (not reconciled: order rows
+//! carry no VAT) uses the same lines on a net basis.
 
 use std::collections::BTreeMap;
 
@@ -497,22 +500,20 @@ pub fn order_plan(
     let mut rows = Vec::new();
     for l in &lines {
         let id = item_id(item_ids, &l.item_code)?;
-        {
-            let r = price_row(l.subtotal, l.total, l.quantity, false);
-            rows.push(OrderRow {
-                item: Some(Fk::id(id)),
-                item_name: Some(l.name.clone()),
-                item_code: Some(l.item_code.clone()),
-                quantity: Some(r.quantity),
-                price: Some(r.price),
-                discount_percent: match r.discount {
-                    RowDiscount::Percent(p) => Some(p),
-                    _ => None,
-                },
-                unit_of_measurement: Some(UNIT.into()),
-                ..OrderRow::default()
-            });
-        }
+        let r = price_row(l.subtotal, l.total, l.quantity, false);
+        rows.push(OrderRow {
+            item: Some(Fk::id(id)),
+            item_name: Some(l.name.clone()),
+            item_code: Some(l.item_code.clone()),
+            quantity: Some(r.quantity),
+            price: Some(r.price),
+            discount_percent: match r.discount {
+                RowDiscount::Percent(p) => Some(p),
+                _ => None,
+            },
+            unit_of_measurement: Some(UNIT.into()),
+            ..OrderRow::default()
+        });
     }
     let due = due_date(document_date, settings)?;
     let mut out = MmOrder {
