@@ -10,6 +10,7 @@
 //! Money is `Decimal` throughout. See `docs/mapping.md`.
 
 mod amounts;
+mod credit_notes;
 mod customer;
 mod decide;
 mod documents;
@@ -21,12 +22,10 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 pub use amounts::{compute_totals, reconcile, DocTotals};
+pub use credit_notes::{credit_note_item_needs, credit_note_plan, is_full_refund};
 pub use customer::{country_codes, customer_needs_update, customer_plan, CustomerPlan};
 pub use decide::{decide, Decision};
-pub use documents::{
-    credit_note_item_needs, credit_note_plan, invoice_plan, is_full_refund, item_needs, order_plan,
-    InvoicePlan, ItemNeed,
-};
+pub use documents::{invoice_plan, item_needs, order_plan, InvoicePlan, ItemNeed};
 pub use settings::*;
 
 /// Minimax ids and code lists the orchestrator looked up for this booking.
