@@ -358,6 +358,7 @@ impl TenantStore {
             secret,
             parse: ParseSettings {
                 woo_vat_meta_keys: s.settings.woo_vat_meta_keys,
+                booking_currency: s.settings.booking_currency,
             },
         }))
     }

@@ -1,10 +1,13 @@
 //! Money arithmetic of documents: how Minimax computes a document's totals (the working
-//! assumption of MINIMAX_API.md §5.2), how row values are chosen so that this computation
-//! is exact to the cent, and the reconciliation against the shop's figures.
+//! assumption of MINIMAX_API.md §5.2), how a shop line's one row is chosen so that this
+//! computation is exact to the cent, the correction rows for shops that round otherwise,
+//! and the reconciliation against the shop's figures.
 //!
 //! Guarantees: [`price_row`] returns row values whose row amount (price × quantity minus
 //! discount) is mathematically exactly the requested amount, so no rounding rule can move
-//! it; [`reconcile`] fails with both figures whenever the document and the shop disagree by
+//! it; [`corrections`] returns rows that make the document's VAT per rate and total the
+//! shop's exactly, or the problems when a difference is more than rounding;
+//! [`reconcile`] fails with both figures whenever the document and the shop disagree by
 //! more than the tolerance on the total or on the VAT of any rate.
 
 use std::collections::BTreeMap;
@@ -267,23 +270,33 @@ impl RowAmounts {
     }
 }
 
-/// Chooses row values for a line whose amount before discounts is `subtotal` and after
-/// discounts `total` (both on the document's price basis, whole cents), for `quantity`.
+/// Decimals the mapping ever puts on a unit price. Minimax declares `Price` and
+/// `PriceWithVAT` as doubles; the official samples send 4 decimals (10.6475) and nothing
+/// published says more are kept, so 4 is the most a row may rely on.
+pub(crate) const PRICE_DECIMALS: u32 = 4;
+
+/// Chooses the values of the one row of a shop line whose amount before discounts is
+/// `subtotal` and after discounts `total` (both on the document's price basis, whole
+/// cents), for `quantity` (the shop's, kept; negative on credit notes).
 ///
 /// Every result is exact: price × quantity × (1 − pct/100) − discount equals `total`
-/// with no rounding, and prices have at most 2 decimals (so also the unit price after a
-/// percentage discount is whole cents). The discount is shown as a percentage when that
-/// is exact, else as an amount. With `amount_discounts = false` (received orders, credit
-/// notes: no or ambiguous `Discount` field) the discount is folded into the price, and a
-/// line whose amount does not divide by its quantity is split into two rows of whole
-/// cents (`n` units at `x` and `m` units at `x + 0.01`).
+/// with no rounding, so Minimax rounds the row's VAT once, on the shop's line amount.
+/// Preference: a 2-decimal price (the shop's unit price before discounts when there is a
+/// discount) with the discount as an exact `DiscountPercent`, else as a `Discount`
+/// amount; a line that does not divide by its quantity gets the unit price rounded up to
+/// the cent and the cents over as `Discount`. With `amount_discounts = false` (received
+/// orders and credit notes, where `Discount` is missing or its sign on a negative row is
+/// unknown) the discount is folded into a price of up to [`PRICE_DECIMALS`]; if even that
+/// is not exact the row becomes quantity ±1 at the line amount (`None` quantity in the
+/// name is the caller's business).
 pub(crate) fn price_row(
     subtotal: Decimal,
     total: Decimal,
     quantity: Decimal,
     amount_discounts: bool,
-) -> Vec<RowAmounts> {
-    let negative = total.is_sign_negative() && !total.is_zero()
+) -> RowAmounts {
+    let negative = quantity.is_sign_negative() && !quantity.is_zero()
+        || total.is_sign_negative() && !total.is_zero()
         || (total.is_zero() && subtotal.is_sign_negative() && !subtotal.is_zero());
     let sign = if negative {
         Decimal::NEGATIVE_ONE
@@ -306,41 +319,196 @@ pub(crate) fn price_row(
     let before = price * q;
     let d = before - a;
     if d.is_zero() {
-        return vec![row(q, price, RowDiscount::None)];
+        return row(q, price, RowDiscount::None);
     }
-    // Without a shop discount, a discount would only be a rounding artefact of the unit
-    // price: fold instead.
+    // A discount only where the shop gave one (else it is just the unit price's cents).
     if s != a && !before.is_zero() {
         let pct = (d / before * HUNDRED).normalize();
         if is_exact(pct, 2) && is_exact(price * (HUNDRED - pct) / HUNDRED, 2) {
-            return vec![row(q, price, RowDiscount::Percent(pct))];
+            return row(q, price, RowDiscount::Percent(pct));
         }
     }
-    if amount_discounts && !negative && s != a {
-        return vec![row(q, price, RowDiscount::Amount(d))];
-    }
-    // Fold the discount into the price.
     let unit = a / q;
+    // The shop's discount as an amount; without one, a unit price that divides.
+    if amount_discounts && !negative && (s != a || !is_exact(unit, 2)) {
+        return row(q, price, RowDiscount::Amount(d));
+    }
     if is_exact(unit, 2) {
-        return vec![row(q, unit, RowDiscount::None)];
+        return row(q, unit, RowDiscount::None);
     }
-    if q.fract().is_zero() {
-        let cents = a * HUNDRED;
-        let low = (cents / q).floor();
-        let high_units = cents - low * q;
-        let low_price = low / HUNDRED;
-        let mut rows = vec![row(q - high_units, low_price, RowDiscount::None)];
-        if !high_units.is_zero() {
-            rows.push(row(
-                high_units,
-                low_price + Decimal::new(1, 2),
-                RowDiscount::None,
-            ));
+    if is_exact(unit, PRICE_DECIMALS) {
+        return row(q, unit.normalize(), RowDiscount::None);
+    }
+    row(Decimal::ONE, a, RowDiscount::None)
+}
+
+/// What the document must come to: the shop's total and VAT per percent.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Target {
+    pub total: Decimal,
+    pub vat: BTreeMap<Decimal, Decimal>,
+}
+
+/// One correction row: its rate and its value on the document's basis (net in `N`
+/// mode, gross in `D` mode).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Correction {
+    pub rate: VatRateRef,
+    pub value: Decimal,
+}
+
+/// Minimax's VAT of one row of `value` at `p` % (§5.2), and the row's gross.
+pub(crate) fn row_vat_gross(value: Decimal, p: Decimal, gross_mode: bool) -> (Decimal, Decimal) {
+    let value = round2(value);
+    if gross_mode {
+        let vat = round2(value - value / (Decimal::ONE + p / HUNDRED));
+        (vat, value)
+    } else {
+        let vat = round2(value * p / HUNDRED);
+        (vat, value + vat)
+    }
+}
+
+/// The correction rows that make a document with totals `doc` come to `target` exactly.
+///
+/// Rule (docs/mapping.md, "Correction rows"): for every VAT rate whose VAT differs, one
+/// row at that rate whose Minimax VAT is exactly the difference, of the value (among all
+/// that give this VAT) that also takes up as much of the total's difference as possible;
+/// what is left of the total goes on one row of the main rate when it carries no VAT
+/// there, else on one row at 0 % (`zero`). `rates` are the document's rates with how
+/// many shop lines each has. Returns the rows, or the problems when a difference is
+/// larger than `limit(lines)` allows (not rounding, then, but something the shop and
+/// the document disagree on).
+pub(crate) fn corrections(
+    doc: &DocTotals,
+    target: &Target,
+    gross_mode: bool,
+    rates: &[(VatRateRef, usize)],
+    zero: Option<&VatRateRef>,
+    limit: &dyn Fn(usize) -> Decimal,
+) -> Result<Vec<Correction>, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut out = Vec::new();
+    let mut left = round2(target.total) - round2(doc.gross);
+    let total_lines: usize = rates.iter().map(|(_, n)| n).sum();
+    if left.abs() > limit(total_lines) {
+        problems.push(format!(
+            "total differs by {left}, more than the {} rounding of {total_lines} line(s) explains",
+            limit(total_lines)
+        ));
+    }
+    let mut keys: Vec<Decimal> = target
+        .vat
+        .keys()
+        .chain(doc.vat_by_percent.keys())
+        .copied()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for p in keys {
+        let shop = round2(target.vat.get(&p).copied().unwrap_or_default());
+        let have = round2(doc.vat_by_percent.get(&p).copied().unwrap_or_default());
+        let dv = shop - have;
+        if dv.is_zero() {
+            continue;
         }
-        return rows;
+        let label = if p.is_sign_negative() {
+            "VAT of a shop tax line of unknown rate".to_owned()
+        } else {
+            format!("VAT {p} %")
+        };
+        let found = rates.iter().find(|(r, _)| pct_key(r.percent) == p);
+        let Some((rate, lines)) = found else {
+            problems.push(format!(
+                "{label}: document {have:.2}, shop {shop:.2} (no line of the order is at this rate)"
+            ));
+            continue;
+        };
+        if dv.abs() > limit(*lines) || rate.percent.is_zero() {
+            problems.push(format!(
+                "{label}: document {have:.2}, shop {shop:.2} (differs by {dv}, more than the {} \
+                 rounding of {lines} line(s) explains)",
+                limit(*lines)
+            ));
+            continue;
+        }
+        match value_for_vat(dv, rate.percent, gross_mode, left) {
+            Some((value, gross)) => {
+                left -= gross;
+                out.push(Correction {
+                    rate: rate.clone(),
+                    value,
+                });
+            }
+            None => problems.push(format!("{label}: no row value gives a VAT of {dv}")),
+        }
     }
-    // A fractional quantity whose amount does not divide: one unit of the whole amount.
-    vec![row(Decimal::ONE, a, RowDiscount::None)]
+    if !left.is_zero() && problems.is_empty() {
+        {
+            // The main rate takes it when it gives no VAT there (a cent or two), else 0 %.
+            let main = rates
+                .iter()
+                .filter(|(r, _)| !r.percent.is_zero())
+                .max_by_key(|(_, n)| *n)
+                .map(|(r, _)| r);
+            let untaxed = main.and_then(|r| {
+                value_for_vat(Decimal::ZERO, r.percent, gross_mode, left)
+                    .filter(|(_, g)| *g == left)
+                    .map(|(v, _)| (r.clone(), v))
+            });
+            match untaxed.or_else(|| zero.map(|z| (z.clone(), left))) {
+                Some((rate, value)) => out.push(Correction { rate, value }),
+                None => problems.push(format!(
+                    "total differs by {left}, and the organisation has no 0 % VAT rate for a \
+                     rounding row; set settings.vat_rate_codes (e.g. \"0\" = \"O\")"
+                )),
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A row value (cents) whose Minimax VAT at `p` % is `vat`, with the gross closest to
+/// `want`; `(value, gross)`.
+fn value_for_vat(
+    vat: Decimal,
+    p: Decimal,
+    gross_mode: bool,
+    want: Decimal,
+) -> Option<(Decimal, Decimal)> {
+    if p.is_zero() {
+        return vat.is_zero().then_some((want, want));
+    }
+    let cent = Decimal::new(1, 2);
+    // The VAT of a row is about value·p/(100+p) (gross) or value·p/100 (net).
+    let ideal = if gross_mode {
+        vat * (HUNDRED + p) / p
+    } else {
+        vat * HUNDRED / p
+    };
+    let span = ((HUNDRED + p) / p).ceil() + Decimal::TWO;
+    let mut best: Option<(Decimal, Decimal)> = None;
+    let start = round2(ideal) - span * cent;
+    let steps = (span * Decimal::TWO).to_i64().unwrap_or(0);
+    for i in 0..=steps {
+        let v = start + Decimal::from(i) * cent;
+        let (got, gross) = row_vat_gross(v, p, gross_mode);
+        if got != vat {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some((_, g)) => (gross - want).abs() < (g - want).abs(),
+        };
+        if better {
+            best = Some((v, gross));
+        }
+    }
+    best
 }
 
 #[cfg(test)]
@@ -350,7 +518,7 @@ mod tests {
     use rust_decimal_macros::dec;
 
     #[test]
-    fn price_row_is_exact() {
+    fn price_row_is_one_exact_row() {
         let cases = [
             // subtotal, total, qty, amount discounts
             (dec!(6.00), dec!(6.00), dec!(2), true),
@@ -358,46 +526,89 @@ mod tests {
             (dec!(199.00), dec!(195.66), dec!(1), true),
             (dec!(50.00), dec!(30.00), dec!(2), true),
             (dec!(10.00), dec!(10.00), dec!(3), true),
+            (dec!(21.15), dec!(21.15), dec!(2), true),
             (dec!(10.00), dec!(9.99), dec!(3), true),
             (dec!(10.00), dec!(0.00), dec!(1.5), true),
             (dec!(10.00), dec!(7.00), dec!(3), false),
-            (dec!(10.00), dec!(10.00), dec!(3), false),
             (dec!(-5.00), dec!(-5.00), dec!(1), true),
-            (dec!(-10.00), dec!(-10.00), dec!(3), false),
+            (dec!(-21.15), dec!(-21.15), dec!(-2), false),
             (dec!(7.77), dec!(7.77), dec!(1.5), false),
         ];
         for (s, t, q, amt) in cases {
-            let rows = price_row(s, t, q, amt);
-            let sum: Decimal = rows.iter().map(RowAmounts::amount).sum();
-            assert_eq!(sum, t, "{s} {t} {q} {amt}: {rows:?}");
-            for r in &rows {
-                assert!(is_exact(r.price, 2), "{rows:?}");
-                if !amt {
-                    assert!(!matches!(r.discount, RowDiscount::Amount(_)), "{rows:?}");
-                }
-            }
-            if q.fract().is_zero() {
-                let qty: Decimal = rows.iter().map(|r| r.quantity).sum();
-                assert_eq!(qty.abs(), q, "{rows:?}");
+            let r = price_row(s, t, q, amt);
+            assert_eq!(r.amount(), t, "{s} {t} {q} {amt}: {r:?}");
+            assert!(is_exact(r.price, PRICE_DECIMALS), "{r:?}");
+            if !amt {
+                assert!(!matches!(r.discount, RowDiscount::Amount(_)), "{r:?}");
             }
         }
     }
 
     #[test]
-    fn percentage_discount_is_shown_as_percent() {
-        let rows = price_row(dec!(199.00), dec!(181.09), dec!(1), true);
-        assert_eq!(rows[0].discount, RowDiscount::Percent(dec!(9)));
-        assert_eq!(rows[0].price, dec!(199.00));
-        let rows = price_row(dec!(199.00), dec!(195.66), dec!(1), true);
-        assert_eq!(rows[0].discount, RowDiscount::Amount(dec!(3.34)));
+    fn a_line_that_does_not_divide_keeps_its_quantity() {
+        // 2 × 10.575: one row of 2 at 10.58 less 0.01, not 10.57 + 10.58.
+        let r = price_row(dec!(21.15), dec!(21.15), dec!(2), true);
+        assert_eq!(
+            (r.quantity, r.price, r.discount),
+            (dec!(2), dec!(10.58), RowDiscount::Amount(dec!(0.01)))
+        );
+        let r = price_row(dec!(199.00), dec!(181.09), dec!(1), true);
+        assert_eq!(r.discount, RowDiscount::Percent(dec!(9)));
     }
 
     #[test]
-    fn uneven_split_keeps_quantity() {
-        let rows = price_row(dec!(10.00), dec!(10.00), dec!(3), false);
-        assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].quantity, rows[0].price), (dec!(2), dec!(3.33)));
-        assert_eq!((rows[1].quantity, rows[1].price), (dec!(1), dec!(3.34)));
+    fn corrections_carry_the_vat_difference_at_its_rate() {
+        let s = VatRateRef {
+            id: 1,
+            code: "S".into(),
+            percent: dec!(22),
+        };
+        let zero = VatRateRef {
+            id: 2,
+            code: "O".into(),
+            percent: dec!(0),
+        };
+        let doc = DocTotals {
+            gross: dec!(100.00),
+            vat_by_percent: [(dec!(22), dec!(18.03))].into(),
+            ..DocTotals::default()
+        };
+        let target = Target {
+            total: dec!(100.01),
+            vat: [(dec!(22), dec!(18.04))].into(),
+        };
+        for gross_mode in [true, false] {
+            let rows = corrections(
+                &doc,
+                &target,
+                gross_mode,
+                &[(s.clone(), 3)],
+                Some(&zero),
+                &|n| Decimal::new(5, 3) * Decimal::from(n) + Decimal::new(1, 2),
+            )
+            .unwrap();
+            let vat: Decimal = rows
+                .iter()
+                .map(|c| row_vat_gross(c.value, c.rate.percent, gross_mode).0)
+                .sum();
+            let gross: Decimal = rows
+                .iter()
+                .map(|c| row_vat_gross(c.value, c.rate.percent, gross_mode).1)
+                .sum();
+            assert_eq!((vat, gross), (dec!(0.01), dec!(0.01)), "{rows:?}");
+        }
+        // A euro off is not rounding.
+        let far = Target {
+            total: dec!(101.00),
+            vat: [(dec!(22), dec!(19.03))].into(),
+        };
+        let err =
+            corrections(&doc, &far, true, &[(s, 3)], Some(&zero), &|_| dec!(0.03)).unwrap_err();
+        assert!(
+            err.iter()
+                .any(|e| e.contains("VAT 22 %: document 18.03, shop 19.03")),
+            "{err:?}"
+        );
     }
 }
 

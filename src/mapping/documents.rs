@@ -2,9 +2,12 @@
 //! credit note for a refund, and the items their rows reference.
 //!
 //! Guarantees: [`invoice_plan`] reconciles the invoice it returns against the shop (total
-//! and VAT per rate) and fails with [`MappingError::TotalMismatch`] instead of returning
-//! a wrong document; [`credit_note_plan`] returns a credit note that comes to minus the
-//! refunded amount, or fails. Row values are exact to the cent (see `amounts::price_row`).
+//! and VAT per rate, with correction rows where the shop rounded otherwise) and fails
+//! with [`MappingError::TotalMismatch`] instead of returning a wrong document;
+//! [`credit_note_plan`] returns a credit note that comes to minus the refunded amount and
+//! minus the refunded VAT per rate, or fails. One row per shop line, its values exact to
+//! the cent (see `amounts::price_row`). The received order (not reconciled: order rows
+//! carry no VAT) uses the same lines on a net basis.
 
 use std::collections::BTreeMap;
 
@@ -14,13 +17,16 @@ use rust_decimal::prelude::*;
 use crate::minimax::models::{
     Fk, IssuedInvoice, IssuedInvoicePaymentMethod, IssuedInvoiceRow, Order as MmOrder, OrderRow,
 };
-use crate::webshop::{Order, Refund};
+use crate::webshop::Order;
 
-use super::amounts::{compute_totals, price_row, reconcile, round2, DocTotals, RowDiscount};
+use super::amounts::{
+    compute_totals, corrections, pct_key, price_row, reconcile, round2, row_vat_gross,
+    shop_vat_by_percent, DocTotals, RowDiscount, Target,
+};
 use super::customer::{address_name, country, street};
 use super::lines::{
-    clean_name, is_paid, item_for, line_rate, payment_method, plan_lines, resolve_rate, truncate,
-    LineKind, PlannedLine, TaxFacts, UNIT,
+    invoice_basis, is_paid, payment_method, plan_lines, resolve_rate, truncate, Basis, LineKind,
+    PlannedLine, UNIT,
 };
 use super::settings::BookingSettings;
 use super::{MappingError, OrgData};
@@ -46,7 +52,7 @@ pub struct InvoicePlan {
     pub expected: DocTotals,
 }
 
-fn needs_of(lines: &[PlannedLine]) -> Vec<ItemNeed> {
+pub(super) fn needs_of(lines: &[PlannedLine]) -> Vec<ItemNeed> {
     let mut out: Vec<ItemNeed> = Vec::new();
     for l in lines {
         if out.iter().any(|n| n.code == l.item_code) {
@@ -76,7 +82,190 @@ pub fn item_needs(
     settings: &BookingSettings,
     org: &OrgData,
 ) -> Result<Vec<ItemNeed>, MappingError> {
-    Ok(needs_of(&plan_lines(order, settings, org)?))
+    // A document that will not reconcile fails in `invoice_plan` with the figures; its
+    // items are still those of its lines.
+    match invoice_lines(order, settings, org) {
+        Ok(lines) => Ok(needs_of(&lines)),
+        Err(MappingError::TotalMismatch { .. }) => Ok(needs_of(&plan_lines(
+            order,
+            settings,
+            org,
+            invoice_basis(order),
+        )?)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The invoice's lines: the shop's lines on the invoice's basis and the correction
+/// lines that make it come to the shop's total and VAT per rate.
+fn invoice_lines(
+    order: &Order,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<Vec<PlannedLine>, MappingError> {
+    let basis = invoice_basis(order);
+    let lines = plan_lines(order, settings, org, basis)?;
+    let target = Target {
+        total: order.total,
+        vat: shop_vat_by_percent(order),
+    };
+    let unit = rounding_unit(order.currency.as_str(), order_amounts(order));
+    with_corrections(lines, basis, true, &target, unit, settings, org)
+}
+
+/// Currencies whose shops commonly price in whole units (0 price decimals).
+const WHOLE_UNIT_CURRENCIES: [&str; 6] = ["RSD", "HUF", "JPY", "ISK", "KRW", "CLP"];
+
+/// The shop's rounding unit: 1 for a whole-unit currency whose amounts are all whole
+/// (a 0-decimal shop rounds each line's tax to whole units), else a cent.
+pub(super) fn rounding_unit(currency: &str, mut amounts: impl Iterator<Item = Decimal>) -> Decimal {
+    let whole = WHOLE_UNIT_CURRENCIES
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(currency.trim()));
+    if whole && amounts.all(|a| a.fract().is_zero()) {
+        Decimal::ONE
+    } else {
+        Decimal::new(1, 2)
+    }
+}
+
+fn order_amounts(order: &Order) -> impl Iterator<Item = Decimal> + '_ {
+    let lines = order.lines.iter().flat_map(|l| [l.total, l.total_tax]);
+    let ship = order
+        .shipping_lines
+        .iter()
+        .flat_map(|l| [l.total, l.total_tax]);
+    let fees = order.fees.iter().flat_map(|l| [l.total, l.total_tax]);
+    lines
+        .chain(ship)
+        .chain(fees)
+        .chain([order.total, order.total_tax])
+}
+
+/// Adds the correction lines (docs/mapping.md, "Correction rows") that make `lines`
+/// come to `target` as Minimax computes it, or fails naming the lines and figures when
+/// the difference is more than rounding (one `unit` per line plus one, or
+/// `settings.max_rounding_correction`).
+pub(super) fn with_corrections(
+    mut lines: Vec<PlannedLine>,
+    basis: Basis,
+    amount_discounts: bool,
+    target: &Target,
+    unit: Decimal,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<Vec<PlannedLine>, MappingError> {
+    let gross = basis == Basis::Gross;
+    let doc = totals_of(&lines, gross, amount_discounts, org);
+    let mut rates: Vec<(super::VatRateRef, usize)> = Vec::new();
+    for l in lines.iter().filter(|l| !l.total.is_zero()) {
+        match rates.iter_mut().find(|(r, _)| r.id == l.rate.id) {
+            Some((_, n)) => *n += 1,
+            None => rates.push((l.rate.clone(), 1)),
+        }
+    }
+    let tol = settings.total_tolerance;
+    let within = |a: Decimal, b: Decimal| (round2(a) - round2(b)).abs() <= tol;
+    let accepted = within(doc.gross, target.total)
+        && target.vat.keys().chain(doc.vat_by_percent.keys()).all(|p| {
+            let shop = target.vat.get(p).copied().unwrap_or_default();
+            within(doc.vat_by_percent.get(p).copied().unwrap_or_default(), shop)
+        });
+    if accepted {
+        // Equal, or within the tenant's tolerance: no correction rows.
+        return Ok(lines);
+    }
+    let zero = resolve_rate(Decimal::ZERO, "rounding difference", settings, org).ok();
+    // A shop's figures per line are each rounded to `unit` (its net and its tax, each
+    // within half a unit), so a line's gross may be a unit off what was charged.
+    let limit = |n: usize| {
+        settings
+            .max_rounding_correction
+            .unwrap_or(unit * Decimal::from(n) + unit)
+    };
+    match corrections(&doc, target, gross, &rates, zero.as_ref(), &limit) {
+        Ok(rows) => {
+            for c in rows {
+                let (vat, _) = row_vat_gross(c.value, c.rate.percent, gross);
+                let name = if vat.is_zero() {
+                    "Rounding difference".to_owned()
+                } else {
+                    format!("Rounding difference, VAT {} %", c.rate.percent.normalize())
+                };
+                lines.push(PlannedLine {
+                    kind: LineKind::Correction,
+                    shop_line_id: None,
+                    name,
+                    item_code: settings.correction_item_code.clone(),
+                    item_name: "Rounding differences".into(),
+                    item_type: "S",
+                    create_if_missing: true,
+                    rate: c.rate,
+                    quantity: Decimal::ONE,
+                    subtotal: c.value,
+                    total: c.value,
+                    tax: vat,
+                });
+            }
+            Ok(lines)
+        }
+        Err(problems) => Err(MappingError::TotalMismatch {
+            shop_total: round2(target.total),
+            document_total: round2(doc.gross),
+            details: format!(
+                "{}{}; if the shop's figures are right, settings.max_rounding_correction                  allows larger rounding corrections (now {}), else check the shop's tax                  rates and settings.vat_rate_codes",
+                problems.join("; "),
+                culprits(&lines, gross, target, &doc),
+                settings
+                    .max_rounding_correction
+                    .map_or_else(|| format!("automatic: {unit} per line + {unit}"), |m| m.to_string()),
+            ),
+        }),
+    }
+}
+
+/// The lines of the rates whose VAT differs, with their figures: amount, the shop's
+/// tax and Minimax's.
+fn culprits(lines: &[PlannedLine], gross: bool, target: &Target, doc: &DocTotals) -> String {
+    let mut out = Vec::new();
+    for l in lines {
+        let p = pct_key(l.rate.percent);
+        let shop = target.vat.get(&p).copied().unwrap_or_default();
+        let have = doc.vat_by_percent.get(&p).copied().unwrap_or_default();
+        if round2(shop) == round2(have) && round2(target.total) == round2(doc.gross) {
+            continue;
+        }
+        let (vat, _) = row_vat_gross(l.total, l.rate.percent, gross);
+        out.push(format!(
+            "line '{}': {} {}, shop tax {}, Minimax tax {vat} at {} %",
+            l.name,
+            if gross { "gross" } else { "net" },
+            round2(l.total),
+            round2(l.tax),
+            l.rate.percent.normalize()
+        ));
+    }
+    if out.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", out.join("; "))
+    }
+}
+
+/// The totals Minimax computes for these lines.
+fn totals_of(
+    lines: &[PlannedLine],
+    gross: bool,
+    amount_discounts: bool,
+    org: &OrgData,
+) -> DocTotals {
+    let probe = IssuedInvoice {
+        prices_on_invoice: Some(if gross { "D" } else { "N" }.into()),
+        issued_invoice_rows: invoice_rows(lines, gross, amount_discounts, None, org)
+            .unwrap_or_default(),
+        ..IssuedInvoice::default()
+    };
+    compute_totals(&probe, &org.vat_rates)
 }
 
 fn item_id(item_ids: &BTreeMap<String, i64>, code: &str) -> Result<i64, MappingError> {
@@ -91,55 +280,67 @@ fn midnight(d: NaiveDate) -> NaiveDateTime {
     d.and_time(NaiveTime::MIN)
 }
 
-/// Invoice rows for planned lines. `gross_mode`: the lines' amounts include tax and the
-/// invoice has `PricesOnInvoice = D`.
-fn invoice_rows(
+/// Invoice rows for planned lines, one per line. `gross_mode`: the lines' amounts include
+/// tax and the invoice has `PricesOnInvoice = D`. Without `item_ids` (planning) the rows
+/// reference item 0.
+pub(super) fn invoice_rows(
     lines: &[PlannedLine],
     gross_mode: bool,
     amount_discounts: bool,
-    item_ids: &BTreeMap<String, i64>,
+    item_ids: Option<&BTreeMap<String, i64>>,
     org: &OrgData,
 ) -> Result<Vec<IssuedInvoiceRow>, MappingError> {
     let mut rows = Vec::new();
     for l in lines {
-        let id = item_id(item_ids, &l.item_code)?;
+        let id = match item_ids {
+            Some(ids) => item_id(ids, &l.item_code)?,
+            None => 0,
+        };
         let factor = Decimal::ONE + l.rate.percent / Decimal::ONE_HUNDRED;
-        for r in price_row(l.subtotal, l.total, l.quantity, amount_discounts) {
-            // The basis price is exact; the other one is informative (4 decimals, like
-            // the official samples), since the server computes from the basis.
-            let (price, with_vat) = if gross_mode {
-                ((r.price / factor).round_dp(4), r.price)
-            } else {
-                (r.price, (r.price * factor).round_dp(4))
-            };
-            let (discount, discount_percent) = match r.discount {
-                RowDiscount::None => (None, None),
-                RowDiscount::Percent(p) => (None, Some(p)),
-                RowDiscount::Amount(a) => (Some(a), None),
-            };
-            rows.push(IssuedInvoiceRow {
-                item: Some(Fk::id(id)),
-                item_name: Some(l.name.clone()),
-                row_number: Some(i32::try_from(rows.len() + 1).unwrap_or(i32::MAX)),
-                item_code: Some(l.item_code.clone()),
-                quantity: Some(r.quantity),
-                unit_of_measurement: Some(UNIT.into()),
-                price: Some(price),
-                price_with_vat: Some(with_vat),
-                vat_percent: Some(l.rate.percent),
-                discount,
-                discount_percent,
-                vat_rate: Some(Fk::id(l.rate.id)),
-                analytic: org.analytic_id.map(Fk::id),
-                ..IssuedInvoiceRow::default()
-            });
-        }
+        let r = price_row(l.subtotal, l.total, l.quantity, amount_discounts);
+        // The basis price is exact; the other one is informative (4 decimals, like
+        // the official samples), since the server computes from the basis.
+        let (price, with_vat) = if gross_mode {
+            ((r.price / factor).round_dp(4), r.price)
+        } else {
+            (r.price, (r.price * factor).round_dp(4))
+        };
+        let (discount, discount_percent) = match r.discount {
+            RowDiscount::None => (None, None),
+            RowDiscount::Percent(p) => (None, Some(p)),
+            RowDiscount::Amount(a) => (Some(a), None),
+        };
+        let name = if r.quantity.abs() == l.quantity.abs() || l.quantity.is_zero() {
+            l.name.clone()
+        } else {
+            // The quantity did not divide the amount into a unit price Minimax keeps.
+            truncate(
+                &format!("{} ({} ×)", l.name, l.quantity.abs().normalize()),
+                250,
+            )
+        };
+        rows.push(IssuedInvoiceRow {
+            item: Some(Fk::id(id)),
+            item_name: Some(name),
+            row_number: Some(i32::try_from(rows.len() + 1).unwrap_or(i32::MAX)),
+            item_code: Some(l.item_code.clone()),
+            quantity: Some(r.quantity),
+            unit_of_measurement: Some(UNIT.into()),
+            price: Some(price),
+            price_with_vat: Some(with_vat),
+            vat_percent: Some(l.rate.percent),
+            discount,
+            discount_percent,
+            vat_rate: Some(Fk::id(l.rate.id)),
+            analytic: org.analytic_id.map(Fk::id),
+            ..IssuedInvoiceRow::default()
+        });
     }
     Ok(rows)
 }
 
 /// Header fields common to invoices and credit notes.
-fn invoice_header(
+pub(super) fn invoice_header(
     order: Option<&Order>,
     settings: &BookingSettings,
     org: &OrgData,
@@ -221,7 +422,7 @@ fn due_date(
         .ok_or_else(|| MappingError::Unsupported("payment due date out of range".into()))
 }
 
-fn order_reference(order: &Order) -> String {
+pub(super) fn order_reference(order: &Order) -> String {
     order
         .number
         .as_deref()
@@ -241,12 +442,13 @@ pub fn invoice_plan(
     item_ids: &BTreeMap<String, i64>,
     document_date: NaiveDate,
 ) -> Result<InvoicePlan, MappingError> {
-    let lines = plan_lines(order, settings, org)?;
-    let gross_mode = order.amounts_include_tax;
+    let lines = invoice_lines(order, settings, org)?;
+    let gross_mode = invoice_basis(order) == Basis::Gross;
     let mut invoice = invoice_header(Some(order), settings, org, customer_id, document_date)?;
     invoice.document_reference = Some(order_reference(order));
     invoice.prices_on_invoice = Some(if gross_mode { "D" } else { "N" }.into());
-    invoice.issued_invoice_rows = invoice_rows(&lines, gross_mode, true, item_ids, org)?;
+    invoice.exchange_rate = exchange_rate(order, org);
+    invoice.issued_invoice_rows = invoice_rows(&lines, gross_mode, true, Some(item_ids), org)?;
     if let Some(pm) = payment_method(order, settings, org)? {
         invoice.issued_invoice_payment_methods = vec![IssuedInvoicePaymentMethod {
             payment_method: Some(Fk::id(pm.id)),
@@ -258,6 +460,27 @@ pub fn invoice_plan(
     let expected = compute_totals(&invoice, &org.vat_rates);
     reconcile(&expected, order, settings.total_tolerance)?;
     Ok(InvoicePlan { invoice, expected })
+}
+
+/// The organisation's domestic currency (SI and HR: EUR, RS: RSD).
+fn domestic_currency(org: &OrgData) -> &'static str {
+    if org.home_country.eq_ignore_ascii_case("RS") {
+        "RSD"
+    } else {
+        "EUR"
+    }
+}
+
+/// The invoice's exchange rate: the shop's own (shop money ÷ what the customer paid),
+/// when the customer paid in another currency and the shop's currency is the
+/// organisation's domestic one. Else `None`: Minimax applies its own rate.
+pub(super) fn exchange_rate(order: &Order, org: &OrgData) -> Option<Decimal> {
+    let shop = order.shop_currency.as_deref()?;
+    let domestic = domestic_currency(org);
+    let foreign = !order.currency.eq_ignore_ascii_case(domestic);
+    (foreign && shop.eq_ignore_ascii_case(domestic))
+        .then_some(order.exchange_rate)
+        .flatten()
 }
 
 /// A received order (`ReceivedIssued = "P"`, `Reference` = shop order number). Order rows
@@ -272,32 +495,24 @@ pub fn order_plan(
     item_ids: &BTreeMap<String, i64>,
     document_date: NaiveDate,
 ) -> Result<MmOrder, MappingError> {
-    let lines = plan_lines(order, settings, org)?;
+    let lines = plan_lines(order, settings, org, Basis::Net)?;
     let mut rows = Vec::new();
     for l in &lines {
         let id = item_id(item_ids, &l.item_code)?;
-        let (subtotal, total) = if order.amounts_include_tax {
-            // The net line amount after discounts; the discount is folded into the price.
-            let net = l.total - l.tax;
-            (net, net)
-        } else {
-            (l.subtotal, l.total)
-        };
-        for r in price_row(subtotal, total, l.quantity, false) {
-            rows.push(OrderRow {
-                item: Some(Fk::id(id)),
-                item_name: Some(l.name.clone()),
-                item_code: Some(l.item_code.clone()),
-                quantity: Some(r.quantity),
-                price: Some(r.price),
-                discount_percent: match r.discount {
-                    RowDiscount::Percent(p) => Some(p),
-                    _ => None,
-                },
-                unit_of_measurement: Some(UNIT.into()),
-                ..OrderRow::default()
-            });
-        }
+        let r = price_row(l.subtotal, l.total, l.quantity, false);
+        rows.push(OrderRow {
+            item: Some(Fk::id(id)),
+            item_name: Some(l.name.clone()),
+            item_code: Some(l.item_code.clone()),
+            quantity: Some(r.quantity),
+            price: Some(r.price),
+            discount_percent: match r.discount {
+                RowDiscount::Percent(p) => Some(p),
+                _ => None,
+            },
+            unit_of_measurement: Some(UNIT.into()),
+            ..OrderRow::default()
+        });
     }
     let due = due_date(document_date, settings)?;
     let mut out = MmOrder {
@@ -335,335 +550,4 @@ pub fn order_plan(
         out.recipient_country_name = a.country_name;
     }
     Ok(out)
-}
-
-/// The document lines of a credit note, amounts gross (tax included) and positive.
-fn credit_lines(
-    refund: &Refund,
-    order: Option<&Order>,
-    settings: &BookingSettings,
-    org: &OrgData,
-) -> Result<Vec<PlannedLine>, MappingError> {
-    let planned = match order {
-        Some(o) => plan_lines(o, settings, org)?,
-        None => Vec::new(),
-    };
-    let gross_basis = order.is_some_and(|o| o.amounts_include_tax);
-    // Gross amount of an order line (what the customer paid for it).
-    let line_gross = |l: &PlannedLine| {
-        if gross_basis {
-            l.total
-        } else {
-            l.total + l.tax
-        }
-    };
-    let no_lines: &[crate::webshop::TaxLine] = &[];
-    let mut out = Vec::new();
-    for rl in &refund.lines {
-        let name = clean_name(rl.name.as_deref().unwrap_or("Refunded item"));
-        let matched = planned.iter().find(|p| {
-            p.kind == LineKind::Product
-                && ((rl.shop_line_id.is_some() && p.shop_line_id == rl.shop_line_id)
-                    || (rl.shop_line_id.is_none() && rl.sku.is_some() && {
-                        let sku = rl.sku.as_deref().map(str::trim);
-                        Some(p.item_code.as_str()) == sku
-                    }))
-        });
-        let gross = match (rl.subtotal, matched) {
-            (Some(net), _) => net + rl.tax.unwrap_or_default(),
-            (None, Some(p)) if !p.quantity.is_zero() => {
-                round2(line_gross(p) * rl.quantity / p.quantity)
-            }
-            _ => {
-                return Err(MappingError::Unsupported(format!(
-                    "refund line '{name}' has no amount and its order line is not known; \
-                     book the credit note by hand"
-                )))
-            }
-        };
-        let line = match matched {
-            Some(p) => PlannedLine {
-                name: p.name.clone(),
-                quantity: rl.quantity,
-                subtotal: gross,
-                total: gross,
-                tax: rl.tax.unwrap_or_default(),
-                ..p.clone()
-            },
-            None => {
-                let tax = rl.tax.unwrap_or_default();
-                let rate = line_rate(
-                    &TaxFacts {
-                        name: &name,
-                        explicit: None,
-                        taxes: &[],
-                        total: gross,
-                        tax,
-                        subtotal: gross,
-                        subtotal_tax: Some(tax),
-                    },
-                    true,
-                    no_lines,
-                    settings,
-                    org,
-                )?;
-                let (code, item_name, item_type, create) =
-                    item_for(settings, &rate, rl.sku.as_deref(), None, &name)?;
-                PlannedLine {
-                    kind: LineKind::Product,
-                    shop_line_id: rl.shop_line_id.clone(),
-                    name: name.clone(),
-                    item_code: code,
-                    item_name,
-                    item_type,
-                    create_if_missing: create,
-                    rate,
-                    quantity: rl.quantity,
-                    subtotal: gross,
-                    total: gross,
-                    tax,
-                }
-            }
-        };
-        out.push(line);
-    }
-    for rs in &refund.shipping {
-        let gross = rs.amount + rs.tax;
-        if gross.is_zero() {
-            continue;
-        }
-        let name = clean_name(rs.title.as_deref().unwrap_or("Shipping"));
-        let matched = planned
-            .iter()
-            .filter(|p| p.kind == LineKind::Shipping)
-            .find(|p| rs.shop_line_id.is_none() || p.shop_line_id == rs.shop_line_id);
-        let rate = match matched {
-            Some(p) => p.rate.clone(),
-            None => line_rate(
-                &TaxFacts {
-                    name: &name,
-                    explicit: None,
-                    taxes: &[],
-                    total: gross,
-                    tax: rs.tax,
-                    subtotal: gross,
-                    subtotal_tax: Some(rs.tax),
-                },
-                true,
-                no_lines,
-                settings,
-                org,
-            )?,
-        };
-        out.push(service_line(
-            LineKind::Shipping,
-            name,
-            &settings.shipping_item_code,
-            "Shipping",
-            rate,
-            gross,
-            rs.tax,
-        ));
-    }
-    for adj in &refund.adjustments {
-        // Adjustments are as the shop reports them: negative = given back.
-        let tax = adj.tax.unwrap_or_default();
-        let gross = -(adj.amount + tax);
-        if gross.is_zero() {
-            continue;
-        }
-        let label = adj
-            .reason
-            .as_deref()
-            .or(adj.kind.as_deref())
-            .unwrap_or("adjustment");
-        let name = clean_name(&format!("Refund adjustment: {label}"));
-        let rate = line_rate(
-            &TaxFacts {
-                name: &name,
-                explicit: None,
-                taxes: &[],
-                total: gross,
-                tax: -tax,
-                subtotal: gross,
-                subtotal_tax: Some(-tax),
-            },
-            true,
-            no_lines,
-            settings,
-            org,
-        )?;
-        out.push(service_line(
-            LineKind::Fee,
-            name,
-            &settings.fee_item_code,
-            "Fees",
-            rate,
-            gross,
-            -tax,
-        ));
-    }
-    let itemised: Decimal = out.iter().map(|l| l.total).sum();
-    let remainder = round2(refund.amount) - itemised;
-    let refund_name = refund_label(refund);
-    if remainder.is_sign_negative() && !remainder.is_zero() {
-        return Err(MappingError::TotalMismatch {
-            shop_total: -round2(refund.amount),
-            document_total: -itemised,
-            details: format!(
-                "{refund_name}: the refunded lines come to {itemised}, more than the refunded \
-                 amount {}",
-                round2(refund.amount)
-            ),
-        });
-    }
-    if !remainder.is_zero() {
-        // Money given back without saying for what: at the order's VAT rate, when the
-        // order has exactly one.
-        let mut rates: Vec<_> = planned
-            .iter()
-            .filter(|p| !p.total.is_zero())
-            .map(|p| p.rate.clone())
-            .collect();
-        rates.sort_by_key(|r| r.id);
-        rates.dedup();
-        let rate = match (order, rates.as_slice()) {
-            (Some(_), [only]) => only.clone(),
-            (Some(_), []) => resolve_rate(Decimal::ZERO, &refund_name, settings, org)?,
-            (Some(_), many) => {
-                return Err(MappingError::Unsupported(format!(
-                    "{refund_name}: {remainder} is not itemised by line and the order has \
-                     several VAT rates ({}); book the credit note by hand",
-                    many.iter()
-                        .map(|r| format!("{} %", r.percent.normalize()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )))
-            }
-            (None, _) => {
-                return Err(MappingError::Unsupported(format!(
-                    "{refund_name}: {remainder} is not itemised by line and the order is not \
-                     known, so its VAT rate is not either; the orchestrator must pass the order"
-                )))
-            }
-        };
-        let name = clean_name(&match refund.reason.as_deref() {
-            Some(r) if !r.trim().is_empty() => format!("Refund: {r}"),
-            _ => "Refund".to_owned(),
-        });
-        out.push(service_line(
-            LineKind::Fee,
-            name,
-            &settings.fee_item_code,
-            "Fees",
-            rate,
-            remainder,
-            Decimal::ZERO,
-        ));
-    }
-    Ok(out)
-}
-
-fn service_line(
-    kind: LineKind,
-    name: String,
-    code: &str,
-    item_name: &str,
-    rate: super::VatRateRef,
-    gross: Decimal,
-    tax: Decimal,
-) -> PlannedLine {
-    PlannedLine {
-        kind,
-        shop_line_id: None,
-        name,
-        item_code: code.to_owned(),
-        item_name: item_name.to_owned(),
-        item_type: "S",
-        create_if_missing: true,
-        rate,
-        quantity: Decimal::ONE,
-        subtotal: gross,
-        total: gross,
-        tax,
-    }
-}
-
-fn refund_label(refund: &Refund) -> String {
-    match refund.shop_refund_id.as_deref() {
-        Some(id) => format!("refund {id} of order {}", refund.shop_order_id),
-        None => format!("refund of order {}", refund.shop_order_id),
-    }
-}
-
-/// Items the credit note rows will reference (the refunded lines' items, the shipping
-/// item, the fee item for adjustments and unitemised amounts).
-pub fn credit_note_item_needs(
-    refund: &Refund,
-    order: Option<&Order>,
-    settings: &BookingSettings,
-    org: &OrgData,
-) -> Result<Vec<ItemNeed>, MappingError> {
-    Ok(needs_of(&credit_lines(refund, order, settings, org)?))
-}
-
-/// A credit note for a (partial) refund: an issued invoice with `PricesOnInvoice = D`
-/// whose rows are the refunded lines, shipping, adjustments and any unitemised rest as
-/// negative quantities, `DocumentReference` `"<order number>/R<refund id>"`, coming to
-/// exactly minus the refunded amount (gross rows are exact, so the total is too).
-pub fn credit_note_plan(
-    refund: &Refund,
-    order: Option<&Order>,
-    settings: &BookingSettings,
-    org: &OrgData,
-    customer_id: i64,
-    item_ids: &BTreeMap<String, i64>,
-    document_date: NaiveDate,
-) -> Result<InvoicePlan, MappingError> {
-    let mut lines = credit_lines(refund, order, settings, org)?;
-    for l in &mut lines {
-        l.subtotal = -l.subtotal;
-        l.total = -l.total;
-        l.tax = -l.tax;
-    }
-    let mut invoice = invoice_header(order, settings, org, customer_id, document_date)?;
-    invoice.issued_invoice_report_template = org.credit_note_report_template_id.map(Fk::id);
-    let number = order.map_or_else(|| refund.shop_order_id.clone(), order_reference);
-    // The refund's key, as the booking record uses: two refunds without shop ids never
-    // share a reference, so adopting one after a lost answer cannot take the other.
-    invoice.document_reference = Some(format!("{number}/R{}", refund.key()));
-    invoice.prices_on_invoice = Some("D".into());
-    invoice.issued_invoice_rows = invoice_rows(&lines, true, false, item_ids, org)?;
-    let pm = order.and_then(|o| payment_method(o, settings, org).ok().flatten());
-    if let Some(pm) = pm {
-        invoice.issued_invoice_payment_methods = vec![IssuedInvoicePaymentMethod {
-            payment_method: Some(Fk::id(pm.id)),
-            amount: Some(-round2(refund.amount)),
-            already_paid: Some("D".into()),
-            ..IssuedInvoicePaymentMethod::default()
-        }];
-    }
-    let expected = compute_totals(&invoice, &org.vat_rates);
-    let want = -round2(refund.amount);
-    if (round2(expected.gross) - want).abs() > settings.total_tolerance {
-        return Err(MappingError::TotalMismatch {
-            shop_total: want,
-            document_total: round2(expected.gross),
-            details: format!(
-                "{}: the credit note must come to minus the refunded amount",
-                refund_label(refund)
-            ),
-        });
-    }
-    Ok(InvoicePlan { invoice, expected })
-}
-
-/// True when the refund gives back the whole order and is its only refund (then the
-/// orchestrator copies the booked invoice to a credit note instead).
-pub fn is_full_refund(refund: &Refund, order: &Order) -> bool {
-    let others = order.refunds.iter().any(|r| {
-        !r.amount.is_zero()
-            && (r.shop_refund_id.is_none() || r.shop_refund_id != refund.shop_refund_id)
-    });
-    !others && !order.total.is_zero() && round2(refund.amount) >= round2(order.total)
 }

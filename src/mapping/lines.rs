@@ -24,6 +24,8 @@ pub(crate) enum LineKind {
     Product,
     Shipping,
     Fee,
+    /// A correction row (docs/mapping.md, "Correction rows"), not a shop line.
+    Correction,
 }
 
 /// One order line as a document line.
@@ -40,9 +42,9 @@ pub(crate) struct PlannedLine {
     pub create_if_missing: bool,
     pub rate: VatRateRef,
     pub quantity: Decimal,
-    /// Amount before discounts, on the order's basis (gross when `amounts_include_tax`).
+    /// Amount before discounts, on the document's basis (see [`Basis`]).
     pub subtotal: Decimal,
-    /// Amount after discounts, on the order's basis.
+    /// Amount after discounts, on the document's basis.
     pub total: Decimal,
     /// Tax of the line as the shop reported it.
     pub tax: Decimal,
@@ -60,8 +62,6 @@ pub(crate) struct TaxFacts<'a> {
     pub subtotal_tax: Option<Decimal>,
 }
 
-/// Plans every line, shipping line and fee of the order (zero shipping and fee lines
-/// are left out: they change nothing and only clutter the document).
 /// The Minimax item of a product line per the item strategy: its code, name, type and
 /// whether it may be created. One rule for invoices and credit notes.
 pub(crate) fn item_for(
@@ -102,47 +102,66 @@ pub(crate) fn item_for(
     Ok((code, name.to_owned(), "B", create))
 }
 
+/// The price basis of a document: the shop lines' amounts with or without tax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Basis {
+    Net,
+    Gross,
+}
+
+/// The basis an invoice for `order` uses: gross (`PricesOnInvoice = D`) when the shop's
+/// prices include tax — Shopify `taxes_included`, WooCommerce `prices_include_tax` — since
+/// the shop then took each line's tax out of its gross amount and only Minimax's
+/// gross rule reproduces it; net otherwise.
+pub(crate) fn invoice_basis(order: &Order) -> Basis {
+    if order.amounts_include_tax || order.prices_include_tax {
+        Basis::Gross
+    } else {
+        Basis::Net
+    }
+}
+
+/// A shop line, shipping line or fee before it is planned: amounts as the order
+/// reports them (gross when `amounts_include_tax`).
+struct ShopItem<'a> {
+    kind: LineKind,
+    shop_line_id: Option<String>,
+    name: String,
+    sku: Option<&'a str>,
+    product: Option<&'a String>,
+    quantity: Decimal,
+    explicit: Option<Decimal>,
+    taxes: &'a [LineTax],
+    subtotal: Decimal,
+    subtotal_tax: Option<Decimal>,
+    total: Decimal,
+    tax: Decimal,
+}
+
+/// Plans every line, shipping line and fee of the order on `basis` (zero shipping and
+/// fee lines are left out: they change nothing and only clutter the document). A line
+/// taxed at several VAT rates (a WooCommerce fee or negative fee whose tax was split
+/// over tax classes, a Shopify line with several tax lines) whose summed percent is no
+/// rate of the organisation becomes one line per rate, see [`split_by_rate`].
 pub(crate) fn plan_lines(
     order: &Order,
     settings: &BookingSettings,
     org: &OrgData,
+    basis: Basis,
 ) -> Result<Vec<PlannedLine>, MappingError> {
-    let mut out = Vec::new();
+    let mut items = Vec::new();
     for l in &order.lines {
-        let name = clean_name(&l.name);
-        let rate = line_rate(
-            &TaxFacts {
-                name: &name,
-                explicit: l.tax_rate_percent,
-                taxes: &l.taxes,
-                total: l.total,
-                tax: l.total_tax,
-                subtotal: l.subtotal,
-                subtotal_tax: l.subtotal_tax,
-            },
-            order.amounts_include_tax,
-            &order.tax_lines,
-            settings,
-            org,
-        )?;
-        let (item_code, item_name, item_type, create) = item_for(
-            settings,
-            &rate,
-            l.sku.as_deref(),
-            l.variant_id.as_ref().or(l.product_id.as_ref()),
-            &name,
-        )?;
-        out.push(PlannedLine {
+        items.push(ShopItem {
             kind: LineKind::Product,
             shop_line_id: l.shop_line_id.clone(),
-            name,
-            item_code,
-            item_name,
-            item_type,
-            create_if_missing: create,
-            rate,
+            name: clean_name(&l.name),
+            sku: l.sku.as_deref(),
+            product: l.variant_id.as_ref().or(l.product_id.as_ref()),
             quantity: l.quantity,
+            explicit: l.tax_rate_percent,
+            taxes: &l.taxes,
             subtotal: l.subtotal,
+            subtotal_tax: l.subtotal_tax,
             total: l.total,
             tax: l.total_tax,
         });
@@ -151,33 +170,17 @@ pub(crate) fn plan_lines(
         if s.total.is_zero() && s.subtotal.is_zero() && s.total_tax.is_zero() {
             continue;
         }
-        let name = clean_name(&s.title);
-        let rate = line_rate(
-            &TaxFacts {
-                name: &name,
-                explicit: s.tax_rate_percent,
-                taxes: &s.taxes,
-                total: s.total,
-                tax: s.total_tax,
-                subtotal: s.subtotal,
-                subtotal_tax: None,
-            },
-            order.amounts_include_tax,
-            &order.tax_lines,
-            settings,
-            org,
-        )?;
-        out.push(PlannedLine {
+        items.push(ShopItem {
             kind: LineKind::Shipping,
             shop_line_id: s.shop_line_id.clone(),
-            name,
-            item_code: settings.shipping_item_code.clone(),
-            item_name: "Shipping".into(),
-            item_type: "S",
-            create_if_missing: true,
-            rate,
+            name: clean_name(&s.title),
+            sku: None,
+            product: None,
             quantity: Decimal::ONE,
+            explicit: s.tax_rate_percent,
+            taxes: &s.taxes,
             subtotal: s.subtotal,
+            subtotal_tax: None,
             total: s.total,
             tax: s.total_tax,
         });
@@ -186,38 +189,215 @@ pub(crate) fn plan_lines(
         if f.total.is_zero() && f.total_tax.is_zero() {
             continue;
         }
-        let name = clean_name(&f.name);
+        items.push(ShopItem {
+            kind: LineKind::Fee,
+            shop_line_id: f.shop_line_id.clone(),
+            name: clean_name(&f.name),
+            sku: None,
+            product: None,
+            quantity: Decimal::ONE,
+            explicit: f.tax_rate_percent,
+            taxes: &f.taxes,
+            subtotal: f.total,
+            subtotal_tax: None,
+            total: f.total,
+            tax: f.total_tax,
+        });
+    }
+    let mut out = Vec::new();
+    for item in items {
+        for (item, rate) in split_by_rate(item, order, settings, org)? {
+            let (item_code, item_name, item_type, create) = match item.kind {
+                LineKind::Product => item_for(settings, &rate, item.sku, item.product, &item.name)?,
+                LineKind::Shipping => (
+                    settings.shipping_item_code.clone(),
+                    "Shipping".into(),
+                    "S",
+                    true,
+                ),
+                LineKind::Fee | LineKind::Correction => {
+                    (settings.fee_item_code.clone(), "Fees".into(), "S", true)
+                }
+            };
+            let (subtotal, total) = on_basis(&item, &rate, order.amounts_include_tax, basis);
+            out.push(PlannedLine {
+                kind: item.kind,
+                shop_line_id: item.shop_line_id,
+                name: item.name,
+                item_code,
+                item_name,
+                item_type,
+                create_if_missing: create,
+                rate,
+                quantity: item.quantity,
+                subtotal,
+                total,
+                tax: item.tax,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A shop item's subtotal and total on the document's basis. The gross of a net line is
+/// its net plus the shop's (rounded) tax — what the customer was charged for it.
+fn on_basis(
+    item: &ShopItem<'_>,
+    rate: &VatRateRef,
+    gross_in: bool,
+    basis: Basis,
+) -> (Decimal, Decimal) {
+    let tax = round2(item.tax);
+    let sub_tax = item.subtotal_tax.map(round2).unwrap_or_else(|| {
+        if item.total == item.subtotal {
+            tax
+        } else {
+            let base = if gross_in {
+                item.subtotal - item.subtotal / (Decimal::ONE + rate.percent / Decimal::ONE_HUNDRED)
+            } else {
+                item.subtotal * rate.percent / Decimal::ONE_HUNDRED
+            };
+            round2(base)
+        }
+    });
+    match (gross_in, basis) {
+        (true, Basis::Gross) | (false, Basis::Net) => (item.subtotal, item.total),
+        (false, Basis::Gross) => (item.subtotal + sub_tax, item.total + tax),
+        (true, Basis::Net) => (item.subtotal - sub_tax, item.total - tax),
+    }
+}
+
+/// The percent of one of a line's taxes: its own, else the order tax line's of its id.
+fn tax_percent(t: &LineTax, tax_lines: &[TaxLine]) -> Option<Decimal> {
+    t.rate_percent.or_else(|| {
+        tax_lines
+            .iter()
+            .find(|tl| tl.rate_id.is_some() && tl.rate_id == t.rate_id)
+            .and_then(|tl| tl.rate_percent)
+    })
+}
+
+/// One item per VAT rate with that rate. An item whose non-zero taxes are of one
+/// percent, or whose summed percent is a rate of the organisation (stacked taxes on one
+/// base), stays whole. Otherwise each rate's share of the net is the whole-cent amount
+/// whose tax at that rate, rounded, is the shop's tax of the rate (closest to tax ÷
+/// rate); a rest of more than a cent per rate is an untaxed (0 %) share, a smaller
+/// one goes to the share with the most tax.
+fn split_by_rate<'a>(
+    item: ShopItem<'a>,
+    order: &Order,
+    settings: &BookingSettings,
+    org: &OrgData,
+) -> Result<Vec<(ShopItem<'a>, VatRateRef)>, MappingError> {
+    let parts: Vec<(Decimal, Decimal)> = item
+        .taxes
+        .iter()
+        .filter(|t| !t.amount.is_zero())
+        .map(|t| tax_percent(t, &order.tax_lines).map(|p| (pct_key(p), t.amount)))
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
+    let mut percents: Vec<Decimal> = parts.iter().map(|(p, _)| *p).collect();
+    percents.sort();
+    percents.dedup();
+    let whole = |item: ShopItem<'a>| -> Result<Vec<(ShopItem<'a>, VatRateRef)>, MappingError> {
         let rate = line_rate(
             &TaxFacts {
-                name: &name,
-                explicit: f.tax_rate_percent,
-                taxes: &f.taxes,
-                total: f.total,
-                tax: f.total_tax,
-                subtotal: f.total,
-                subtotal_tax: None,
+                name: &item.name,
+                explicit: item.explicit,
+                taxes: item.taxes,
+                total: item.total,
+                tax: item.tax,
+                subtotal: item.subtotal,
+                subtotal_tax: item.subtotal_tax,
             },
             order.amounts_include_tax,
             &order.tax_lines,
             settings,
             org,
         )?;
-        out.push(PlannedLine {
-            kind: LineKind::Fee,
-            shop_line_id: f.shop_line_id.clone(),
-            name,
-            item_code: settings.fee_item_code.clone(),
-            item_name: "Fees".into(),
-            item_type: "S",
-            create_if_missing: true,
+        Ok(vec![(item, rate)])
+    };
+    if percents.len() < 2 {
+        return whole(item);
+    }
+    let summed: Decimal = percents.iter().sum();
+    if resolve_rate(summed, &item.name, settings, org).is_ok() {
+        return whole(item);
+    }
+    let net = if order.amounts_include_tax {
+        item.total - item.tax
+    } else {
+        item.total
+    };
+    let mut shares: Vec<(Decimal, Decimal, Decimal)> = Vec::new(); // percent, tax, net share
+    for p in &percents {
+        let tax: Decimal = parts.iter().filter(|(q, _)| q == p).map(|(_, t)| *t).sum();
+        shares.push((*p, round2(tax), share_for_tax(round2(tax), *p)));
+    }
+    let rest = net - shares.iter().map(|(_, _, n)| *n).sum::<Decimal>();
+    let cent = Decimal::new(1, 2);
+    let mut untaxed = None;
+    if rest.abs() <= cent * Decimal::from(shares.len()) {
+        if let Some(big) = shares.iter_mut().max_by_key(|(_, t, _)| t.abs()) {
+            big.2 += rest;
+        }
+    } else {
+        untaxed = Some(rest);
+    }
+    let mut out = Vec::new();
+    let gross_in = order.amounts_include_tax;
+    let mut push = |p: Decimal, tax: Decimal, share: Decimal| -> Result<(), MappingError> {
+        let name = clean_name(&format!("{} (VAT {} %)", item.name, p.normalize()));
+        let rate = resolve_rate(p, &name, settings, org)?;
+        let amount = if gross_in { share + tax } else { share };
+        out.push((
+            ShopItem {
+                kind: item.kind,
+                shop_line_id: item.shop_line_id.clone(),
+                name,
+                sku: item.sku,
+                product: item.product,
+                quantity: Decimal::ONE,
+                explicit: Some(p),
+                taxes: &[],
+                subtotal: amount,
+                subtotal_tax: Some(tax),
+                total: amount,
+                tax,
+            },
             rate,
-            quantity: Decimal::ONE,
-            subtotal: f.total,
-            total: f.total,
-            tax: f.total_tax,
-        });
+        ));
+        Ok(())
+    };
+    for (p, tax, share) in shares {
+        push(p, tax, share)?;
+    }
+    if let Some(rest) = untaxed {
+        push(Decimal::ZERO, Decimal::ZERO, rest)?;
     }
     Ok(out)
+}
+
+/// The whole-cent net whose tax at `p` %, rounded to cents, is `tax`, closest to the
+/// exact tax ÷ rate.
+fn share_for_tax(tax: Decimal, p: Decimal) -> Decimal {
+    if p.is_zero() {
+        return Decimal::ZERO;
+    }
+    let ideal = tax * Decimal::ONE_HUNDRED / p;
+    let centre = round2(ideal);
+    let cent = Decimal::new(1, 2);
+    (0..=8)
+        .map(|i| {
+            let k = Decimal::from((i + 1) / 2) * cent;
+            if i % 2 == 0 {
+                centre + k
+            } else {
+                centre - k
+            }
+        })
+        .find(|n| round2(n * p / Decimal::ONE_HUNDRED) == tax)
+        .unwrap_or(centre)
 }
 
 /// The percent the shop states for a line: its own rate, else the sum of its non-zero

@@ -1,13 +1,16 @@
 //! Pure mapping from canonical shop events to Minimax documents (no I/O, no async):
 //! everything it needs — tenant settings and looked-up Minimax ids — is passed in.
 //!
-//! Guarantees: a planned invoice comes to the shop's order total and VAT per rate, as
-//! Minimax computes it (the working assumption in docs/mapping.md, see [`compute_totals`]),
-//! or the planning fails with [`MappingError::TotalMismatch`] naming both figures; row
-//! amounts are chosen so that they are exact to the cent before any rounding happens.
+//! Guarantees: a planned invoice or credit note comes to the shop's total and VAT per
+//! rate, as Minimax computes it (the working assumption in docs/minimax-api.md, see
+//! [`compute_totals`]) — one exact row per shop line, plus correction rows per VAT rate
+//! where the shop rounded otherwise (docs/mapping.md) — or the planning fails with
+//! [`MappingError::TotalMismatch`] naming the lines, both figures and the setting to
+//! change; row amounts are exact to the cent before any rounding happens.
 //! Money is `Decimal` throughout. See `docs/mapping.md`.
 
 mod amounts;
+mod credit_notes;
 mod customer;
 mod decide;
 mod documents;
@@ -19,15 +22,13 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 pub use amounts::{compute_totals, reconcile, DocTotals};
+pub use credit_notes::{credit_note_item_needs, credit_note_plan, is_full_refund};
 pub use customer::{
     country_codes, customer_country_codes, customer_event_code, customer_event_gap,
     customer_event_plan, customer_needs_update, customer_plan, merge_customer, CustomerPlan,
 };
 pub use decide::{decide, Decision};
-pub use documents::{
-    credit_note_item_needs, credit_note_plan, invoice_plan, is_full_refund, item_needs, order_plan,
-    InvoicePlan, ItemNeed,
-};
+pub use documents::{invoice_plan, item_needs, order_plan, InvoicePlan, ItemNeed};
 pub use settings::*;
 
 /// Minimax ids and code lists the orchestrator looked up for this booking.

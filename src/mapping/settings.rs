@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use crate::webshop::BookingCurrency;
+
 /// When an order is booked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -102,6 +104,17 @@ pub struct BookingSettings {
     pub shipping_item_code: String,
     /// Service item for fee rows.
     pub fee_item_code: String,
+    /// Service item of correction rows (rounding differences, docs/mapping.md).
+    pub correction_item_code: String,
+    /// Largest VAT (per rate) or total difference that correction rows may carry, in
+    /// currency units. Unset: what rounding explains — one rounding unit per shop
+    /// line plus one unit (a cent, or a whole unit for 0-decimal RSD/HUF shops). `0`
+    /// turns corrections off.
+    pub max_rounding_correction: Option<Decimal>,
+    /// The currency an order is booked in: what the customer paid (Shopify presentment
+    /// money, the WooCommerce order's currency) or the shop's own currency (Shopify
+    /// shop money; WooCommerce orders carry only one currency).
+    pub booking_currency: BookingCurrency,
     /// Shop tax rate (percent, as text: "22", "9.5") → Minimax VAT rate code. Rates not
     /// listed are matched automatically against the organisation's rates for the date.
     pub vat_rate_codes: BTreeMap<String, String>,
@@ -146,6 +159,9 @@ impl Default for BookingSettings {
             generic_item_prefix: "WEB-VAT-".into(),
             shipping_item_code: "SHIPPING".into(),
             fee_item_code: "FEE".into(),
+            correction_item_code: "ROUNDING".into(),
+            max_rounding_correction: None,
+            booking_currency: BookingCurrency::default(),
             vat_rate_codes: BTreeMap::new(),
             payment_methods: BTreeMap::new(),
             default_payment_method: None,
@@ -179,6 +195,15 @@ impl BookingSettings {
         }
         if !code_ok(&self.fee_item_code) {
             out.push("settings.fee_item_code: expected 1-30 characters".into());
+        }
+        if !code_ok(&self.correction_item_code) {
+            out.push("settings.correction_item_code: expected 1-30 characters".into());
+        }
+        if self
+            .max_rounding_correction
+            .is_some_and(|m| m < Decimal::ZERO || m > Decimal::ONE_HUNDRED)
+        {
+            out.push("settings.max_rounding_correction: expected 0 to 100 (currency units)".into());
         }
         for (rate, code) in &self.vat_rate_codes {
             if rate.parse::<Decimal>().is_err() {

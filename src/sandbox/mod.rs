@@ -12,7 +12,17 @@
 //! Mount it with [`configure`] under any prefix (the main app uses `/sandbox`), or run
 //! it on its own listener with [`Sandbox::spawn`].
 
-mod world;
+mod arithmetic;
+mod auth;
+mod codes;
+mod customers;
+mod invoice_actions;
+mod invoices;
+mod items;
+mod model;
+mod orders;
+mod routes;
+mod wire;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,16 +30,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use base64::Engine;
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::minimax::Country;
-use world::{Ctx, Out, OutBody, User, World};
+pub use arithmetic::{
+    document_totals, row_values, DocumentTotals, RowInput, RowValues, PRICE_DECIMALS,
+};
+use model::{Ctx, Out, User, World};
+use wire::{dropped, kind_of, percent_decode, render};
 
 /// Sandbox configuration (`[sandbox]` section). Defaults give a demo SI organisation.
 #[derive(Clone, Debug, Deserialize)]
@@ -323,7 +335,7 @@ impl SandboxState {
             .is_some_and(|u| u.locked)
     }
 
-    fn records(&self, org: i64, pick: impl Fn(&world::Org) -> Vec<Value>) -> Vec<Value> {
+    fn records(&self, org: i64, pick: impl Fn(&model::Org) -> Vec<Value>) -> Vec<Value> {
         lock(&self.shared.world)
             .orgs
             .get(&org)
@@ -398,144 +410,6 @@ impl SandboxState {
         }
     }
 
-    fn token_endpoint(&self, req: &HttpRequest, body: &[u8]) -> Out {
-        let form: HashMap<String, String> =
-            url::form_urlencoded::parse(body).into_owned().collect();
-        let out = self.grant(req, &form);
-        if out.status != 200 {
-            lock(&self.shared.counters).token_rejections += 1;
-        }
-        out
-    }
-
-    fn grant(&self, req: &HttpRequest, form: &HashMap<String, String>) -> Out {
-        let oauth = |error: &str, desc: &str| {
-            Out::json(400, json!({"error": error, "error_description": desc}))
-        };
-        if form.get("grant_type").map(String::as_str) != Some("password") {
-            return oauth(
-                "unsupported_grant_type",
-                "Only grant_type=password is supported.",
-            );
-        }
-        let basic = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Basic ")
-                    .or_else(|| v.strip_prefix("basic "))
-            })
-            .and_then(|b| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(b.trim())
-                    .ok()
-            })
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| {
-                s.split_once(':')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-            });
-        let (client_id, client_secret) = match basic {
-            Some(pair) => pair,
-            None => (
-                form.get("client_id").cloned().unwrap_or_default(),
-                form.get("client_secret").cloned().unwrap_or_default(),
-            ),
-        };
-        let settings = &self.shared.settings;
-        if client_id != settings.client_id
-            || client_secret != settings.client_secret.expose_secret()
-        {
-            return oauth("invalid_client", "The client credentials are invalid.");
-        }
-        if let Some(scope) = form.get("scope") {
-            if !matches!(
-                scope.as_str(),
-                "" | "minimax.si" | "minimax.hr" | "minimax.rs"
-            ) {
-                return oauth("invalid_scope", "The requested scope is invalid.");
-            }
-        }
-        let username = form.get("username").cloned().unwrap_or_default();
-        let password = form.get("password").cloned().unwrap_or_default();
-        {
-            let mut world = lock(&self.shared.world);
-            let Some(user) = world.users.get_mut(&username) else {
-                return oauth("invalid_grant", "The user name or password is incorrect.");
-            };
-            if user.locked {
-                return oauth("invalid_grant", "The user name or password is incorrect.");
-            }
-            if user.password != password {
-                user.failures += 1;
-                if user.failures >= settings.lockout_after {
-                    user.locked = true;
-                }
-                return oauth("invalid_grant", "The user name or password is incorrect.");
-            }
-            user.failures = 0;
-        }
-        let token = format!(
-            "sbx.{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        let lifetime = self.shared.token_lifetime_secs.load(Ordering::Relaxed);
-        lock(&self.shared.tokens).insert(
-            token.clone(),
-            TokenRec {
-                username,
-                expires: Utc::now() + chrono::Duration::seconds(lifetime as i64),
-            },
-        );
-        Out::json(
-            200,
-            json!({"access_token": token, "token_type": "bearer", "expires_in": lifetime,
-                   "refresh_token": uuid::Uuid::new_v4().simple().to_string(),
-                   "scope": form.get("scope").cloned().unwrap_or_else(|| "minimax.si".into())}),
-        )
-    }
-
-    /// Counts a call against the organisation's limits; `Some(retry_after)` if refused.
-    fn over_limit(&self, org: i64) -> Option<u64> {
-        let now = Utc::now();
-        let mut limits = lock(&self.shared.limits);
-        if let Some(until) = limits.paused.get(&org) {
-            if *until > now {
-                return Some(((*until - now).num_seconds() + 1).max(1) as u64);
-            }
-        }
-        let daily = self.shared.daily_limit.load(Ordering::Relaxed);
-        let monthly = self.shared.monthly_limit.load(Ordering::Relaxed);
-        let calls = limits.calls.entry(org).or_default();
-        while calls
-            .front()
-            .is_some_and(|t| *t <= now - chrono::Duration::hours(24))
-        {
-            calls.pop_front();
-        }
-        if daily > 0 && calls.len() as u64 >= daily {
-            let free_at = calls.front().map(|t| *t + chrono::Duration::hours(24));
-            return Some(
-                free_at
-                    .map(|t| (t - now).num_seconds().max(1) as u64)
-                    .unwrap_or(3600),
-            );
-        }
-        let (y, m) = (now.year() as u32, now.month());
-        let entry = limits.month.entry(org).or_insert((y, m, 0));
-        if (entry.0, entry.1) != (y, m) {
-            *entry = (y, m, 0);
-        }
-        if monthly > 0 && u64::from(entry.2) >= monthly {
-            return Some(86_400);
-        }
-        entry.2 += 1;
-        limits.calls.entry(org).or_default().push_back(now);
-        None
-    }
-
     fn api(
         &self,
         req: &HttpRequest,
@@ -605,74 +479,6 @@ impl SandboxState {
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn kind_of(method: &str, lower: &[String]) -> String {
-    let rest = if lower.first().map(String::as_str) == Some("orgs") && lower.len() > 2 {
-        &lower[2..]
-    } else {
-        lower
-    };
-    let parts: Vec<String> = rest
-        .iter()
-        .map(|s| {
-            if s.parse::<i64>().is_ok() {
-                "{id}".to_string()
-            } else if s.starts_with("code(") {
-                "code()".to_string()
-            } else {
-                s.clone()
-            }
-        })
-        .collect();
-    format!("{} {}", method.to_lowercase(), parts.join("/"))
-}
-
-fn render(out: Out) -> HttpResponse {
-    let mut builder = HttpResponse::build(
-        StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    );
-    builder.insert_header(("Cache-Control", "no-cache"));
-    builder.insert_header(("X-Sandbox", "minimax-fake"));
-    if let Some(location) = out.location {
-        builder.insert_header(("Location", location));
-    }
-    if let Some(secs) = out.retry_after {
-        builder.insert_header(("Retry-After", secs.to_string()));
-    }
-    match out.body {
-        OutBody::Empty => builder.finish(),
-        OutBody::Json(v) => builder
-            .content_type("application/json; charset=utf-8")
-            .body(serde_json::to_vec(&v).unwrap_or_default()),
-        OutBody::Text(t) => builder.content_type("text/html; charset=utf-8").body(t),
-    }
-}
-
-fn dropped() -> HttpResponse {
-    // Headers go out, then the body fails: the client sees a broken connection.
-    HttpResponse::Ok().streaming(futures::stream::once(async {
-        Err::<web::Bytes, std::io::Error>(std::io::Error::other("sandbox dropped the connection"))
-    }))
-}
-
 fn parse_country(seg: &str) -> Option<Country> {
     Country::ALL
         .into_iter()
@@ -718,7 +524,7 @@ async fn dispatch(
         Some(FaultAction::ConcurrencyConflict) => {
             return render(Out::json(
                 409,
-                json!([{"Message": world::CONCURRENCY_MESSAGE, "PropertyName": "RowVersion"}]),
+                json!([{"Message": model::CONCURRENCY_MESSAGE, "PropertyName": "RowVersion"}]),
             ))
         }
         Some(FaultAction::Delay(d)) => tokio::time::sleep(*d).await,

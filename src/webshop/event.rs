@@ -103,8 +103,20 @@ pub struct Order {
     /// The human order number (WooCommerce `number`, Shopify `name` such as `#1001`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<String>,
-    /// ISO 4217 code of every amount in this order (Shopify: the shop currency).
+    /// ISO 4217 code of every amount in this order: what the customer paid in (Shopify
+    /// presentment currency) unless the tenant books the shop currency.
     pub currency: String,
+    /// The shop's own currency when it differs from `currency` (Shopify Markets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop_currency: Option<String>,
+    /// Shop currency per unit of `currency`, from the order's two money sets
+    /// (`total_price_set.shop_money` ÷ `presentment_money`).
+    #[serde(
+        default,
+        with = "serde_decimal_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exchange_rate: Option<Decimal>,
     /// The shop's own status word (WooCommerce `status`, Shopify `financial_status`).
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -521,6 +533,11 @@ pub struct Refund {
     /// Shopify `order_adjustments`, amounts as the shop reports them (negative = refunded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub adjustments: Vec<RefundAdjustment>,
+    /// Whether the line, shipping and adjustment amounts include their tax (Shopify
+    /// `taxes_included` shops), when the parser could tell from the refund's
+    /// transactions; `None`: as the order's amounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amounts_include_tax: Option<bool>,
 }
 
 impl Refund {
@@ -755,6 +772,7 @@ mod tests {
                 }],
                 shipping: vec![],
                 adjustments: vec![],
+                amounts_include_tax: None,
             },
             order: None,
         };

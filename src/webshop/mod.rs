@@ -29,6 +29,7 @@ pub use event::{
     Address, Customer, Discount, DiscountKind, Fee, Line, LineTax, Order, PaymentMethod, Refund,
     RefundAdjustment, RefundLine, RefundShipping, ShippingLine, ShopEvent, TaxLine,
 };
+pub use money::BookingCurrency;
 
 /// The shop platforms we accept webhooks from; the URL segment of `POST /webhooks/{platform}/…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -223,6 +224,8 @@ pub struct ParseSettings {
     /// (order meta first, then customer meta). Core WooCommerce has no VAT field; plugins
     /// use different keys.
     pub woo_vat_meta_keys: Vec<String>,
+    /// Which Shopify money set becomes the order's amounts.
+    pub booking_currency: BookingCurrency,
 }
 
 impl Default for ParseSettings {
@@ -239,6 +242,7 @@ impl Default for ParseSettings {
         ];
         ParseSettings {
             woo_vat_meta_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            booking_currency: BookingCurrency::default(),
         }
     }
 }
@@ -278,7 +282,7 @@ pub fn parse(
 ) -> Result<Intake, WebshopError> {
     match verified.platform {
         Platform::WooCommerce => woocommerce::parse(verified.body, headers, settings),
-        Platform::Shopify => shopify::parse(verified.body, headers),
+        Platform::Shopify => shopify::parse(verified.body, headers, settings),
         Platform::Generic => generic::parse(verified.body, headers),
     }
 }

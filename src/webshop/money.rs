@@ -9,6 +9,17 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serializer};
 use serde_json::Value;
 
+/// Which of a multi-currency order's money sets is booked (Shopify `*_set` bags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingCurrency {
+    /// What the customer paid (`presentment_money`), with the shop's exchange rate.
+    #[default]
+    Customer,
+    /// The shop's currency (`shop_money`), what payouts are in.
+    Shop,
+}
+
 /// Why a value is not an amount; the caller prefixes the field path.
 pub const NOT_A_DECIMAL: &str = "not a decimal";
 

@@ -1,9 +1,11 @@
 //! Shopify webhooks: `orders/*`, `refunds/create` and `customers/*` bodies (bare REST
 //! resources) into canonical events.
 //!
-//! Guarantees: amounts are read from the shop-currency bag (`*_set.shop_money`) when
-//! present, else from the plain field (also shop currency), so one order never mixes
-//! currencies; ids are kept as exact text (they exceed 2^53); the dedupe key is Shopify's
+//! Guarantees: amounts are read from one money bag for the whole order — what the
+//! customer paid (`*_set.presentment_money`, the default) or the shop currency
+//! (`*_set.shop_money`, `ParseSettings::booking_currency`), else from the plain field
+//! (shop currency) only when the order has no money sets at all — so one order never
+//! mixes currencies, and it carries the shop's exchange rate between the two; ids are kept as exact text (they exceed 2^53); the dedupe key is Shopify's
 //! event id, which stays the same across retries of one event.
 
 use actix_web::http::header::HeaderMap;
@@ -16,7 +18,10 @@ use super::event::{
 };
 use super::money::{checked_mul, checked_sub, checked_sum};
 use super::reader::Obj;
-use super::{first_header, parse_json, IncomingEvent, Intake, Platform, Source, WebshopError};
+use super::{
+    first_header, parse_json, BookingCurrency, IncomingEvent, Intake, ParseSettings, Platform,
+    Source, WebshopError,
+};
 
 /// Signature header names: classic webhooks, then the newer un-prefixed "Events" delivery.
 pub const SIGNATURE_HEADERS: [&str; 2] = ["x-shopify-hmac-sha256", "shopify-hmac-sha256"];
@@ -26,7 +31,12 @@ const EVENT_ID_HEADERS: [&str; 2] = ["x-shopify-event-id", "shopify-event-id"];
 const WEBHOOK_ID_HEADERS: [&str; 2] = ["x-shopify-webhook-id", "shopify-webhook-id"];
 
 /// Parses a verified Shopify body.
-pub fn parse(body: &[u8], headers: &HeaderMap) -> Result<Intake, WebshopError> {
+pub fn parse(
+    body: &[u8],
+    headers: &HeaderMap,
+    settings: &ParseSettings,
+) -> Result<Intake, WebshopError> {
+    let m = Money::of(settings);
     let topic = first_header(headers, &TOPIC_HEADERS)?
         .ok_or(WebshopError::MissingHeader(TOPIC_HEADERS[0]))?;
     let handled = matches!(
@@ -57,14 +67,14 @@ pub fn parse(body: &[u8], headers: &HeaderMap) -> Result<Intake, WebshopError> {
     let root = Obj::root(&json)?;
     let event = match topic {
         "refunds/create" => ShopEvent::OrderRefunded {
-            refund: refund_from(&root, None)?,
+            refund: refund_from(&root, None, m)?,
             order: None,
         },
         "customers/create" | "customers/update" => {
             ShopEvent::CustomerUpserted(customer_from(&root)?)
         }
         "customers/delete" => ShopEvent::CustomerDeleted(Customer::deleted(root.req_id("id")?)),
-        _ => order_event(topic, order_from(&root)?),
+        _ => order_event(topic, order_from(&root, m)?),
     };
     Ok(Intake::Event(Box::new(IncomingEvent {
         dedupe_key: format!("shopify:{domain}:{delivery}"),
@@ -95,27 +105,51 @@ fn order_event(topic: &str, order: Order) -> ShopEvent {
     }
 }
 
-/// `key_set.shop_money.amount` when present, else `key`.
-fn shop_money(o: &Obj<'_>, key: &str) -> Result<Option<Decimal>, WebshopError> {
-    let set_key = format!("{key}_set");
-    if let Some(set) = o.opt_obj(&set_key)? {
-        if let Some(shop) = set.opt_obj("shop_money")? {
-            if let Some(amount) = shop.opt_money("amount")? {
-                return Ok(Some(amount));
-            }
+/// The money bag amounts are read from.
+#[derive(Debug, Clone, Copy)]
+struct Money {
+    bag: &'static str,
+}
+
+impl Money {
+    fn of(settings: &ParseSettings) -> Money {
+        Money {
+            bag: match settings.booking_currency {
+                BookingCurrency::Customer => "presentment_money",
+                BookingCurrency::Shop => "shop_money",
+            },
         }
     }
-    o.opt_money(key)
+
+    /// `key_set.<bag>.amount` when the set is there, else `key` (which Shopify gives in
+    /// the shop currency, the same as presentment for single-currency orders).
+    fn get(self, o: &Obj<'_>, key: &str) -> Result<Option<Decimal>, WebshopError> {
+        bag_amount(o, key, self.bag)?.map_or_else(|| o.opt_money(key), |a| Ok(Some(a)))
+    }
+
+    fn req(self, o: &Obj<'_>, key: &str) -> Result<Decimal, WebshopError> {
+        self.get(o, key)?.ok_or_else(|| o.missing(key))
+    }
+
+    fn currency(self, o: &Obj<'_>, key: &str) -> Result<Option<String>, WebshopError> {
+        bag_currency(o, key, self.bag)
+    }
 }
 
-fn req_shop_money(o: &Obj<'_>, key: &str) -> Result<Decimal, WebshopError> {
-    shop_money(o, key)?.ok_or_else(|| o.missing(key))
-}
-
-fn shop_currency(o: &Obj<'_>, key: &str) -> Result<Option<String>, WebshopError> {
+fn bag_amount(o: &Obj<'_>, key: &str, bag: &str) -> Result<Option<Decimal>, WebshopError> {
     match o.opt_obj(&format!("{key}_set"))? {
-        Some(set) => match set.opt_obj("shop_money")? {
-            Some(shop) => shop.opt_text("currency_code"),
+        Some(set) => match set.opt_obj(bag)? {
+            Some(m) => m.opt_money("amount"),
+            None => Ok(None),
+        },
+        None => Ok(None),
+    }
+}
+
+fn bag_currency(o: &Obj<'_>, key: &str, bag: &str) -> Result<Option<String>, WebshopError> {
+    match o.opt_obj(&format!("{key}_set"))? {
+        Some(set) => match set.opt_obj(bag)? {
+            Some(m) => m.opt_text("currency_code"),
             None => Ok(None),
         },
         None => Ok(None),
@@ -123,14 +157,14 @@ fn shop_currency(o: &Obj<'_>, key: &str) -> Result<Option<String>, WebshopError>
 }
 
 /// `tax_lines[]` of a line or shipping line: `{title, rate (fraction), price}`.
-fn taxes(o: &Obj<'_>) -> Result<Vec<LineTax>, WebshopError> {
+fn taxes(o: &Obj<'_>, m: Money) -> Result<Vec<LineTax>, WebshopError> {
     let mut out = Vec::new();
     for t in o.objs("tax_lines")? {
         out.push(LineTax {
             rate_id: None,
             label: t.opt_text("title")?,
             rate_percent: percent(&t)?,
-            amount: shop_money(&t, "price")?.unwrap_or_default(),
+            amount: m.get(&t, "price")?.unwrap_or_default(),
             subtotal_amount: None,
         });
     }
@@ -147,42 +181,66 @@ fn percent(t: &Obj<'_>) -> Result<Option<Decimal>, WebshopError> {
     }
 }
 
-fn allocations(o: &Obj<'_>) -> Result<Option<Decimal>, WebshopError> {
+fn allocations(o: &Obj<'_>, m: Money) -> Result<Option<Decimal>, WebshopError> {
     if !o.has("discount_allocations") {
         return Ok(None);
     }
     let mut amounts = Vec::new();
     for a in o.objs("discount_allocations")? {
-        amounts.push(req_shop_money(&a, "amount")?);
+        amounts.push(m.req(&a, "amount")?);
     }
     checked_sum(amounts, &o.path("discount_allocations")).map(Some)
 }
 
 /// Parses an order resource (the webhook body of `orders/*`, without REST's `{"order": …}`).
 pub fn parse_order(body: &[u8]) -> Result<Order, WebshopError> {
-    let json = parse_json(body)?;
-    order_from(&Obj::root(&json)?)
+    parse_order_with(body, &ParseSettings::default())
 }
 
-fn order_from(root: &Obj<'_>) -> Result<Order, WebshopError> {
+/// [`parse_order`] with the tenant's parse settings (which money set is booked).
+pub fn parse_order_with(body: &[u8], settings: &ParseSettings) -> Result<Order, WebshopError> {
+    let json = parse_json(body)?;
+    order_from(&Obj::root(&json)?, Money::of(settings))
+}
+
+fn order_from(root: &Obj<'_>, m: Money) -> Result<Order, WebshopError> {
     let shop_order_id = root.req_id("id")?;
-    let currency = match shop_currency(root, "total_price")? {
+    let currency = match m.currency(root, "total_price")? {
         Some(c) => c,
+        None if m.bag == "presentment_money" => match root.opt_text("presentment_currency")? {
+            Some(c) => c,
+            None => root.req_str("currency")?,
+        },
         None => root.req_str("currency")?,
+    };
+    let shop_currency = match bag_currency(root, "total_price", "shop_money")? {
+        Some(c) => Some(c),
+        None => root.opt_text("currency")?,
+    };
+    let exchange_rate = match (
+        bag_amount(root, "total_price", "shop_money")?,
+        m.get(root, "total_price")?,
+    ) {
+        (Some(shop), Some(paid)) if !paid.is_zero() => Some((shop / paid).round_dp(6).normalize()),
+        _ => None,
+    };
+    let (shop_currency, exchange_rate) = match shop_currency {
+        Some(c) if !c.eq_ignore_ascii_case(&currency) => (Some(c), exchange_rate),
+        _ => (None, None),
     };
     let amounts_include_tax = root.opt_bool("taxes_included")?.unwrap_or(false);
 
     let mut lines = Vec::new();
     for l in root.objs("line_items")? {
         let quantity = l.req_money("quantity")?;
-        let unit_price = req_shop_money(&l, "price")?;
+        let unit_price = m.req(&l, "price")?;
         let subtotal = checked_mul(unit_price, quantity, &l.path("price"))?;
         // Allocations are authoritative; `total_discount` may stay 0.00 next to them.
-        let discount = match allocations(&l)? {
+        let discount = match allocations(&l, m)? {
             Some(d) => d,
-            None => shop_money(&l, "total_discount")?.unwrap_or_default(),
+            None => m.get(&l, "total_discount")?.unwrap_or_default(),
         };
-        let taxes = taxes(&l)?;
+        let taxes = taxes(&l, m)?;
         lines.push(Line {
             shop_line_id: l.opt_id("id")?,
             product_id: l.opt_id("product_id")?,
@@ -211,9 +269,9 @@ fn order_from(root: &Obj<'_>) -> Result<Order, WebshopError> {
         if s.opt_bool("is_removed")?.unwrap_or(false) {
             continue;
         }
-        let subtotal = req_shop_money(&s, "price")?;
-        let total = shop_money(&s, "discounted_price")?.unwrap_or(subtotal);
-        let taxes = taxes(&s)?;
+        let subtotal = m.req(&s, "price")?;
+        let total = m.get(&s, "discounted_price")?.unwrap_or(subtotal);
+        let taxes = taxes(&s, m)?;
         shipping_lines.push(ShippingLine {
             shop_line_id: s.opt_id("id")?,
             method_id: s.opt_text("code")?,
@@ -280,7 +338,7 @@ fn order_from(root: &Obj<'_>) -> Result<Order, WebshopError> {
             label: t.opt_text("title")?.unwrap_or_default(),
             rate_percent: percent(&t)?,
             compound: false,
-            amount: shop_money(&t, "price")?.unwrap_or_default(),
+            amount: m.get(&t, "price")?.unwrap_or_default(),
             items_amount: None,
             shipping_amount: None,
         });
@@ -288,7 +346,7 @@ fn order_from(root: &Obj<'_>) -> Result<Order, WebshopError> {
 
     let mut refunds = Vec::new();
     for r in root.objs("refunds")? {
-        refunds.push(refund_from(&r, Some(&shop_order_id))?);
+        refunds.push(refund_from(&r, Some(&shop_order_id), m)?);
     }
 
     let billing = match root.opt_obj("billing_address")? {
@@ -339,11 +397,11 @@ fn order_from(root: &Obj<'_>) -> Result<Order, WebshopError> {
         None => root.opt_text("gateway")?,
     };
 
-    let subtotal = match shop_money(root, "total_line_items_price")? {
+    let subtotal = match m.get(root, "total_line_items_price")? {
         Some(s) => s,
         None => checked_sum(lines.iter().map(|l| l.subtotal), "line_items")?,
     };
-    let shipping_total = match shop_money(root, "total_shipping_price")? {
+    let shipping_total = match m.get(root, "total_shipping_price")? {
         Some(s) => s,
         None => checked_sum(shipping_lines.iter().map(|s| s.total), "shipping_lines")?,
     };
@@ -367,15 +425,15 @@ fn order_from(root: &Obj<'_>) -> Result<Order, WebshopError> {
         billing,
         shipping,
         subtotal,
-        discount_total: shop_money(root, "total_discounts")?.unwrap_or_default(),
+        discount_total: m.get(root, "total_discounts")?.unwrap_or_default(),
         discount_tax: None,
         shipping_total,
         shipping_tax: Some(checked_sum(
             shipping_lines.iter().map(|s| s.total_tax),
             "shipping_lines",
         )?),
-        total_tax: shop_money(root, "total_tax")?.unwrap_or_default(),
-        total: req_shop_money(root, "total_price")?,
+        total_tax: m.get(root, "total_tax")?.unwrap_or_default(),
+        total: m.req(root, "total_price")?,
         payment_method: gateway.map(|g| PaymentMethod {
             id: Some(g.clone()),
             title: Some(g),
@@ -389,13 +447,15 @@ fn order_from(root: &Obj<'_>) -> Result<Order, WebshopError> {
         tax_lines,
         shop_order_id,
         currency,
+        shop_currency,
+        exchange_rate,
     })
 }
 
 /// A refund (the body of `refunds/create`, or an element of an order's `refunds`).
 /// `amount` is the sum of successful refund transactions; without transactions, the sum
 /// of the itemised refund.
-fn refund_from(root: &Obj<'_>, order_id: Option<&str>) -> Result<Refund, WebshopError> {
+fn refund_from(root: &Obj<'_>, order_id: Option<&str>, m: Money) -> Result<Refund, WebshopError> {
     let shop_order_id = match root.opt_id("order_id")? {
         Some(id) => id,
         None => order_id
@@ -408,7 +468,7 @@ fn refund_from(root: &Obj<'_>, order_id: Option<&str>) -> Result<Refund, Webshop
     for l in root.objs("refund_line_items")? {
         let item = l.opt_obj("line_item")?;
         if currency.is_none() {
-            currency = shop_currency(&l, "subtotal")?;
+            currency = m.currency(&l, "subtotal")?;
         }
         lines.push(RefundLine {
             shop_line_id: l.opt_id("line_item_id")?,
@@ -421,8 +481,8 @@ fn refund_from(root: &Obj<'_>, order_id: Option<&str>) -> Result<Refund, Webshop
                 None => None,
             },
             quantity: l.req_money("quantity")?,
-            subtotal: shop_money(&l, "subtotal")?,
-            tax: shop_money(&l, "total_tax")?,
+            subtotal: m.get(&l, "subtotal")?,
+            tax: m.get(&l, "total_tax")?,
         });
     }
 
@@ -435,8 +495,8 @@ fn refund_from(root: &Obj<'_>, order_id: Option<&str>) -> Result<Refund, Webshop
         shipping.push(RefundShipping {
             shop_line_id: s.opt_id("shipping_line_id")?,
             title,
-            amount: shop_money(&s, "subtotal_amount")?.unwrap_or_default().abs(),
-            tax: shop_money(&s, "tax_amount")?.unwrap_or_default().abs(),
+            amount: m.get(&s, "subtotal_amount")?.unwrap_or_default().abs(),
+            tax: m.get(&s, "tax_amount")?.unwrap_or_default().abs(),
         });
     }
 
@@ -445,8 +505,8 @@ fn refund_from(root: &Obj<'_>, order_id: Option<&str>) -> Result<Refund, Webshop
         adjustments.push(RefundAdjustment {
             kind: a.opt_text("kind")?,
             reason: a.opt_text("reason")?,
-            amount: req_shop_money(&a, "amount")?,
-            tax: shop_money(&a, "tax_amount")?,
+            amount: m.req(&a, "amount")?,
+            tax: m.get(&a, "tax_amount")?,
         });
     }
 
@@ -456,25 +516,47 @@ fn refund_from(root: &Obj<'_>, order_id: Option<&str>) -> Result<Refund, Webshop
         let status = t.opt_text("status")?;
         if kind.as_deref() == Some("refund") && matches!(status.as_deref(), None | Some("success"))
         {
-            paid_back.push(t.req_money("amount")?.abs());
-            if let Some(c) = t.opt_text("currency")? {
-                currency = Some(c);
+            paid_back.push(m.req(&t, "amount")?.abs());
+            let c = match m.currency(&t, "amount")? {
+                Some(c) => Some(c),
+                None => t.opt_text("currency")?,
+            };
+            if c.is_some() {
+                currency = c;
             }
         }
     }
-    let amount = if paid_back.is_empty() {
-        let mut parts = Vec::new();
-        for l in &lines {
-            parts.push(l.subtotal.unwrap_or_default());
-            parts.push(l.tax.unwrap_or_default());
+    // The refund's money on either reading of its amounts: tax on top (tax-excluded
+    // shops) or contained (taxes_included shops). The transactions say which it is.
+    let mut net_parts = Vec::new();
+    let mut gross_parts = Vec::new();
+    for l in &lines {
+        net_parts.extend([l.subtotal.unwrap_or_default(), l.tax.unwrap_or_default()]);
+        gross_parts.push(l.subtotal.unwrap_or_default());
+    }
+    for sh in &shipping {
+        net_parts.extend([sh.amount, sh.tax]);
+        gross_parts.push(sh.amount);
+    }
+    for a in &adjustments {
+        if a.kind.as_deref() == Some("shipping_refund") && !shipping.is_empty() {
+            continue;
         }
-        for s in &shipping {
-            parts.push(s.amount);
-            parts.push(s.tax);
-        }
-        checked_sum(parts, "refund_line_items")?.abs()
+        net_parts.extend([-a.amount, -a.tax.unwrap_or_default()]);
+        gross_parts.push(-a.amount);
+    }
+    let on_top = checked_sum(net_parts, "refund_line_items")?;
+    let contained = checked_sum(gross_parts, "refund_line_items")?;
+    let (amount, amounts_include_tax) = if paid_back.is_empty() {
+        (on_top.abs(), None)
     } else {
-        checked_sum(paid_back, "transactions")?
+        let paid = checked_sum(paid_back, "transactions")?;
+        let basis = match (on_top == paid, contained == paid) {
+            (false, true) => Some(true),
+            (true, false) => Some(false),
+            _ => None,
+        };
+        (paid, basis)
     };
 
     Ok(Refund {
@@ -490,6 +572,7 @@ fn refund_from(root: &Obj<'_>, order_id: Option<&str>) -> Result<Refund, Webshop
         lines,
         shipping,
         adjustments,
+        amounts_include_tax,
     })
 }
 
@@ -560,7 +643,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn shop_money_is_preferred_and_rates_become_percent() {
+    fn presentment_money_is_booked_and_rates_become_percent() {
         let v = json!({
             "id": 1, "currency": "USD", "financial_status": "paid",
             "total_price": "10.00",
@@ -571,8 +654,18 @@ mod tests {
             "total_tip_received": "1.50"
         });
         let o = parse_order(&serde_json::to_vec(&v).unwrap()).unwrap();
-        assert_eq!(o.total, dec!(10.00));
-        assert_eq!(o.currency, "USD");
+        // The customer paid 9.10 EUR; the shop's books are in USD.
+        assert_eq!(o.total, dec!(9.10));
+        assert_eq!(o.currency, "EUR");
+        assert_eq!(o.shop_currency.as_deref(), Some("USD"));
+        assert_eq!(o.exchange_rate, Some(dec!(1.098901)));
+        let settings = ParseSettings {
+            booking_currency: BookingCurrency::Shop,
+            ..ParseSettings::default()
+        };
+        let shop = parse_order_with(&serde_json::to_vec(&v).unwrap(), &settings).unwrap();
+        assert_eq!((shop.total, shop.currency.as_str()), (dec!(10.00), "USD"));
+        assert_eq!(shop.shop_currency, None);
         assert_eq!(o.lines[0].subtotal, dec!(10.00));
         assert_eq!(o.lines[0].tax_rate_percent, Some(dec!(9.5)));
         assert_eq!(o.fees[0].total, dec!(1.50), "tips are kept as a fee");

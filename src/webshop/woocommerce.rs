@@ -106,6 +106,7 @@ fn order_event(order: Order) -> ShopEvent {
                 lines: Vec::new(),
                 shipping: Vec::new(),
                 adjustments: Vec::new(),
+                amounts_include_tax: None,
             }
         });
         return ShopEvent::OrderRefunded {
@@ -274,6 +275,7 @@ fn order_from(root: &Obj<'_>, settings: &ParseSettings) -> Result<Order, Webshop
             lines: Vec::new(),
             shipping: Vec::new(),
             adjustments: Vec::new(),
+            amounts_include_tax: None,
         });
     }
 
@@ -348,6 +350,9 @@ fn order_from(root: &Obj<'_>, settings: &ParseSettings) -> Result<Order, Webshop
         test: false,
         shop_order_id,
         currency,
+        // WooCommerce keeps one currency per order: the one the customer paid in.
+        shop_currency: None,
+        exchange_rate: None,
     })
 }
 
@@ -416,6 +421,7 @@ pub fn parse_refund(
         lines,
         shipping,
         adjustments: Vec::new(),
+        amounts_include_tax: Some(false),
     })
 }
 

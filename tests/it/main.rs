@@ -4,11 +4,13 @@
 
 mod helpers;
 mod shop;
+mod shop_arithmetic;
 
 mod admin;
 mod binary;
 mod booking;
 mod customers;
+mod generated_orders;
 mod health;
 mod mapping;
 mod minimax_client;

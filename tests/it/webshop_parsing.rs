@@ -363,6 +363,7 @@ fn woo_vat_number_comes_from_configured_meta_keys() {
     assert_eq!(vat(&ParseSettings::default()), None);
     let custom = ParseSettings {
         woo_vat_meta_keys: vec!["my_vat".into()],
+        ..ParseSettings::default()
     };
     assert_eq!(vat(&custom).as_deref(), Some("HR123"));
 }
@@ -715,15 +716,27 @@ fn shopify_customers_are_upserted() {
 }
 
 #[test]
-fn shopify_prefers_shop_currency_over_presentment() {
+fn shopify_books_presentment_money_and_shop_money_on_request() {
     let mut v = fixture_value(SHOP, "order.rest-2026-07.json");
     v["total_price_set"]["presentment_money"] = json!({"amount": "550.10", "currency_code": "EUR"});
     v["line_items"][0]["price_set"]["presentment_money"] =
         json!({"amount": "182.00", "currency_code": "EUR"});
     v["presentment_currency"] = json!("EUR");
     let body = serde_json::to_vec(&v).unwrap();
+    // What the customer paid, with the shop's exchange rate.
     let order = event_for(Platform::Shopify, "orders/paid", &body).event;
     let order = order_of(&order);
+    assert_eq!(order.currency, "EUR");
+    assert_eq!(order.total, dec!(550.10));
+    assert_eq!(order.lines[0].unit_price, Some(dec!(182.00)));
+    assert_eq!(order.shop_currency.as_deref(), Some("USD"));
+    assert_eq!(order.exchange_rate, Some(dec!(1.088784)));
+    // The tenant setting booking_currency = "shop": the shop's money.
+    let settings = ParseSettings {
+        booking_currency: minimax_connector::webshop::BookingCurrency::Shop,
+        ..ParseSettings::default()
+    };
+    let order = shopify::parse_order_with(&body, &settings).unwrap();
     assert_eq!(order.currency, "USD");
     assert_eq!(order.total, dec!(598.94));
     assert_eq!(order.lines[0].unit_price, Some(dec!(199.00)));
