@@ -3,7 +3,9 @@
 //! `/health/live` only says the process answers. `/health/ready` says this instance
 //! can do its job now: Redis answers within the configured timeout and, where this
 //! process runs workers, the worker loop has turned recently. Neither needs a restart
-//! to recover: each request checks afresh.
+//! to recover: each request checks afresh. `/metrics` names tenants in its labels: it can
+//! require a bearer token (`metrics.token`) and be moved to an address of its own
+//! (`metrics.listen`); by default it is open on the main address.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -16,8 +18,11 @@ use crate::queue::now_ms;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
+        .route("/health/ready", web::get().to(ready));
+}
+
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
 }
 
 async fn live() -> HttpResponse {
@@ -64,7 +69,22 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(token) = &state.metrics_token {
+        let header = req.headers().get(actix_web::http::header::AUTHORIZATION);
+        if !crate::http::admin::authorized(std::slice::from_ref(token), header) {
+            return HttpResponse::Unauthorized()
+                .insert_header((
+                    actix_web::http::header::WWW_AUTHENTICATE,
+                    "Bearer realm=\"metrics\"",
+                ))
+                .json(json!({
+                    "error": "unauthorized",
+                    "message": "a metrics bearer token is required (Authorization: Bearer <token>)",
+                    "field": "headers.authorization",
+                }));
+        }
+    }
     let refreshed = async {
         crate::metrics::refresh_tenants(&state.tenants, &state.minimax).await;
         crate::metrics::render(&state.queue).await

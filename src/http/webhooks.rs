@@ -22,9 +22,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks/{platform}/{tenant}", web::post().to(receive));
 }
 
-fn reject(platform: &str, status: StatusCode, code: &'static str, message: String) -> ApiError {
+fn reject(
+    platform: &str,
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: String,
+) -> ApiError {
     WEBHOOKS.with_label_values(&[platform, "rejected"]).inc();
-    ApiError::new(status, code, message)
+    ApiError::new(status, code, message).with_field(field)
 }
 
 async fn receive(
@@ -52,10 +58,11 @@ async fn receive_inner(
             StatusCode::NOT_FOUND,
             "unknown_platform",
             format!(
-                "unknown platform {platform_name:?}: expected one of {}",
+                "unknown platform: expected one of {}",
                 Platform::ALL.map(Platform::as_str).join(", ")
             ),
-        ));
+        )
+        .with_field("path.platform"));
     };
     let p = platform.as_str();
     let tenant = match tokio::time::timeout(
@@ -70,7 +77,8 @@ async fn receive_inner(
                 p,
                 StatusCode::NOT_FOUND,
                 "unknown_tenant",
-                format!("unknown tenant {tenant_id:?}"),
+                "unknown tenant".into(),
+                "path.tenant".into(),
             ))
         }
         Ok(Err(e)) => {
@@ -86,7 +94,8 @@ async fn receive_inner(
             p,
             StatusCode::NOT_FOUND,
             "platform_not_configured",
-            format!("tenant {tenant_id:?} has no {p} webhook secret configured"),
+            format!("the tenant has no {p} webhook secret configured"),
+            "path.platform".into(),
         ));
     };
     // WooCommerce checks a new hook with an unsigned ping and wants exactly 200.
@@ -102,9 +111,9 @@ async fn receive_inner(
         Utc::now(),
         state.signature_tolerance,
     )
-    .map_err(|e| webshop_error(p, e))?;
+    .map_err(|e| webshop_error(platform, e))?;
     let incoming = match webshop::parse(&verified, req.headers(), &tenant.parse)
-        .map_err(|e| webshop_error(p, e))?
+        .map_err(|e| webshop_error(platform, e))?
     {
         Intake::Ignored { topic } => {
             WEBHOOKS.with_label_values(&[p, "ignored"]).inc();
@@ -167,12 +176,26 @@ async fn receive_inner(
     })))
 }
 
-fn webshop_error(platform: &str, e: webshop::WebshopError) -> ApiError {
+/// The header a platform's signature arrives in (what a `bad_signature` is about).
+fn signature_header(platform: Platform) -> &'static str {
+    match platform {
+        Platform::WooCommerce => webshop::woocommerce::SIGNATURE_HEADER,
+        Platform::Shopify => webshop::shopify::SIGNATURE_HEADERS[0],
+        Platform::Generic => webshop::signature::STD_SIGNATURE_HEADER,
+    }
+}
+
+/// The answer to a refused webhook. [`webshop::WebshopError`] messages name paths and
+/// headers, never values, so they can be logged and answered as they are.
+fn webshop_error(platform: Platform, e: webshop::WebshopError) -> ApiError {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     if status.is_server_error() {
-        tracing::error!(error = %e, "webhook cannot be processed");
+        tracing::error!(error = %e, "webhook cannot be processed (fix the tenant's webhook secret)");
         return ApiError::new(status, e.code(), "internal error");
     }
-    tracing::warn!(error = %e, code = e.code(), "webhook rejected");
-    reject(platform, status, e.code(), e.to_string())
+    let field = e
+        .field()
+        .unwrap_or_else(|| format!("headers.{}", signature_header(platform)));
+    tracing::warn!(error = %e, code = e.code(), %field, "webhook rejected");
+    reject(platform.as_str(), status, e.code(), e.to_string(), field)
 }
