@@ -360,12 +360,22 @@ async fn tenant_lifecycle_keeps_secrets_out_of_responses_logs_and_redis() {
     assert_eq!(env.webhook(id, &body, OTHER_SECRET).await, 401);
     assert_eq!(env.webhook("shop-two", &body, OTHER_SECRET).await, 202);
 
-    // Removing one webhook secret (empty string, or null as in a merge patch).
+    // An empty secret is refused (it would make signatures anyone can compute); null
+    // removes one, as in a merge patch.
+    let (s, refused) = env
+        .call(
+            Method::PATCH,
+            &format!("/admin/tenants/{id}"),
+            Some(json!({"webhook_secrets": {"shopify": ""}})),
+        )
+        .await;
+    assert_eq!(s, 422, "{refused}");
+    assert_eq!(refused["field"], "webhook_secrets.shopify");
     let (s, patched) = env
         .call(
             Method::PATCH,
             &format!("/admin/tenants/{id}"),
-            Some(json!({"webhook_secrets": {"shopify": "", "generic": null}})),
+            Some(json!({"webhook_secrets": {"shopify": null, "generic": null}})),
         )
         .await;
     assert_eq!(s, 200);
@@ -486,7 +496,12 @@ async fn invalid_tenants_are_refused_with_a_problem_per_field() {
         .await;
     assert_eq!(s, 422, "{body}");
     let text = body["problems"].to_string();
-    for field in ["country:", "organisation_id:", "minimax:", "colour:"] {
+    for field in [
+        "country:",
+        "organisation_id:",
+        "minimax.password:",
+        "colour:",
+    ] {
         assert!(text.contains(field), "{field} missing in {text}");
     }
     assert!(!text.contains("123456789"));
