@@ -7,13 +7,21 @@
 //! body must be complete within `server.body_timeout_ms` of the head. A client that stalls
 //! or trickles its body gets `408` (JSON, `Connection: close`), its connection is closed
 //! and what it sent so far is dropped.
+//!
+//! Why the request body is held until the response is sent: actix closes a connection
+//! whose request body is unread when the response goes out, but if the body's reader was
+//! already dropped and the body is chunked, it keeps the connection to drain the rest,
+//! with no timer, so a stalled chunked client would hold its connection for ever. Keeping
+//! the reader alive until the response body is done makes actix close instead.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::middleware::Next;
@@ -27,7 +35,7 @@ pub struct BodyTimeout(pub Duration);
 
 /// The body stream of one request, ended with a timeout error at the deadline.
 struct Deadline {
-    inner: Payload,
+    inner: Rc<RefCell<Payload>>,
     sleep: Pin<Box<tokio::time::Sleep>>,
     done: bool,
 }
@@ -47,7 +55,11 @@ impl Stream for Deadline {
         if self.done {
             return Poll::Ready(None);
         }
-        if let Poll::Ready(item) = Pin::new(&mut self.inner).poll_next(cx) {
+        let polled = {
+            let mut inner = self.inner.borrow_mut();
+            Pin::new(&mut *inner).poll_next(cx)
+        };
+        if let Poll::Ready(item) = polled {
             if !matches!(item, Some(Ok(_))) {
                 self.done = true;
             }
@@ -61,23 +73,54 @@ impl Stream for Deadline {
     }
 }
 
+/// A response body that keeps the request body's reader alive until it is sent (see the
+/// module doc).
+struct HoldingRequestBody {
+    body: BoxBody,
+    _request_body: Rc<RefCell<Payload>>,
+}
+
+impl MessageBody for HoldingRequestBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
 /// Middleware: wraps the request body in the deadline of [`BodyTimeout`] (if the app has
 /// one). The clock starts when the head has been read.
 pub async fn body_deadline(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(BodyTimeout(limit)) = req.app_data::<BodyTimeout>().copied() {
-        let inner = req.take_payload();
-        let stream = Deadline {
-            inner,
-            sleep: Box::pin(tokio::time::sleep(limit)),
-            done: false,
-        };
-        let boxed: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(stream);
-        req.set_payload(Payload::from(boxed));
-    }
-    next.call(req).await
+    let Some(BodyTimeout(limit)) = req.app_data::<BodyTimeout>().copied() else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let inner = Rc::new(RefCell::new(req.take_payload()));
+    let stream = Deadline {
+        inner: inner.clone(),
+        sleep: Box::pin(tokio::time::sleep(limit)),
+        done: false,
+    };
+    let boxed: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(stream);
+    req.set_payload(Payload::from(boxed));
+    let res = next.call(req).await?;
+    Ok(res
+        .map_body(|_, body| {
+            BoxBody::new(HoldingRequestBody {
+                body: body.boxed(),
+                _request_body: inner,
+            })
+        })
+        .map_into_boxed_body())
 }
 
 /// True when `e` is the error a body that missed its deadline ends with.

@@ -7,12 +7,11 @@
 
 use crate::helpers;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use minimax_connector::config::{LogFormat, Role, Settings, TelemetrySettings};
+use minimax_connector::config::{Role, Settings};
 use minimax_connector::jobs::Job;
 use minimax_connector::queue::{Claim, Finish};
 use minimax_connector::webshop::Platform;
@@ -41,33 +40,7 @@ const SECRETS: [&str; 7] = [
 
 // ------------------------------------------------------------------ log capture
 
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-static INIT: Once = Once::new();
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Every log line of this test binary goes to [`LOGS`], at debug level for our crate.
-fn capture_logs() {
-    INIT.call_once(|| {
-        minimax_connector::telemetry::init_with_writer(
-            &TelemetrySettings {
-                format: LogFormat::Json,
-                level: "info,minimax_connector=debug".into(),
-            },
-            || Capture,
-        );
-    });
-}
+use helpers::{capture_logs, captured_logs};
 
 fn assert_no_secret_in(what: &str, text: &str) {
     for s in SECRETS {
@@ -76,7 +49,7 @@ fn assert_no_secret_in(what: &str, text: &str) {
 }
 
 fn assert_no_secret_in_logs() {
-    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    let logs = captured_logs();
     assert!(
         logs.contains("tenant stored"),
         "the capture sees this crate's log lines"

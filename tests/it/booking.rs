@@ -234,7 +234,8 @@ async fn every_fixture_order_books_to_the_cent_or_is_refused_naming_both_figures
             None,
         ),
         ("shopify", "order.rest-2026-07.json", "orders/paid", None),
-        ("shopify", "order.python-fixture.json", "orders/paid", None),
+        // (order.python-fixture.json is only authorized: `orders/paid` with it is a
+        // topic conflict, see intake_trust; its figures are checked in mapping.)
     ];
     for (i, (platform, file, topic, total)) in cases.iter().enumerate() {
         let body = helpers::fixture_body(platform, file);

@@ -9,6 +9,7 @@ mod admin;
 mod binary;
 mod booking;
 mod health;
+mod intake_trust;
 mod mapping;
 mod minimax_client;
 mod queue;
