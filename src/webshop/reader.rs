@@ -351,8 +351,16 @@ fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
 }
 
 enum Frame {
-    Obj { key: Option<String>, in_key: bool },
-    Arr { index: usize },
+    /// `pending`: a string read where a key may stand, a key only once its `:` follows
+    /// (in broken text it may be a stray value).
+    Obj {
+        key: Option<String>,
+        pending: Option<String>,
+        in_key: bool,
+    },
+    Arr {
+        index: usize,
+    },
 }
 
 /// The path of the value being read at byte `offset` of a JSON text. With
@@ -374,6 +382,7 @@ fn path_at(body: &[u8], offset: usize, inside_object: bool) -> String {
         match body[i] {
             b'{' => stack.push(Frame::Obj {
                 key: None,
+                pending: None,
                 in_key: true,
             }),
             b'[' => stack.push(Frame::Arr { index: 0 }),
@@ -382,19 +391,35 @@ fn path_at(body: &[u8], offset: usize, inside_object: bool) -> String {
             }
             b',' => match stack.last_mut() {
                 Some(Frame::Arr { index }) => *index += 1,
-                Some(Frame::Obj { in_key, .. }) => *in_key = true,
+                Some(Frame::Obj {
+                    key,
+                    pending,
+                    in_key,
+                }) => {
+                    *key = None;
+                    *pending = None;
+                    *in_key = true;
+                }
                 None => {}
             },
+            b':' => {
+                if let Some(Frame::Obj { key, pending, .. }) = stack.last_mut() {
+                    *key = pending.take();
+                }
+            }
             b'"' => {
                 let start = i + 1;
                 let mut j = start;
                 while j < end && body[j] != b'"' {
                     j += if body[j] == b'\\' { 2 } else { 1 };
                 }
-                if let Some(Frame::Obj { key, in_key }) = stack.last_mut() {
+                if let Some(Frame::Obj {
+                    pending, in_key, ..
+                }) = stack.last_mut()
+                {
                     if *in_key {
                         let raw = &body[start..j.min(end)];
-                        *key = Some(String::from_utf8_lossy(raw).into_owned());
+                        *pending = Some(String::from_utf8_lossy(raw).into_owned());
                         *in_key = false;
                     }
                 }
@@ -409,6 +434,8 @@ fn path_at(body: &[u8], offset: usize, inside_object: bool) -> String {
             *key = None;
         }
     }
+    // A key whose value is in error has been committed by its `:`; a pending string
+    // (no `:` yet) is where the text broke and is not shown.
     let mut path = String::new();
     for frame in &stack {
         match frame {
@@ -528,7 +555,7 @@ mod tests {
             ),
             (
                 r#"{"order": {"lines": [], "prices_include_tax": false, "ana@example.com": 1}}"#,
-                "order.?: unknown field, expected `prices_include_tax` or `lines`",
+                "order: unknown field, expected `prices_include_tax` or `lines`",
             ),
             (
                 r#"{"order": {"lines": [{"total": 2}]}}"#,

@@ -8,6 +8,7 @@ mod shop;
 mod admin;
 mod binary;
 mod booking;
+mod fuzz;
 mod health;
 mod intake_trust;
 mod mapping;
