@@ -113,7 +113,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, intake: bool, metrics: bool) {
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("no such route"))
+    Err(ApiError::not_found("no such route").with_field("path"))
 }
 
 /// Builds the actix `App` for one worker thread of the server.

@@ -469,7 +469,25 @@ async fn an_empty_key_stored_before_is_refused_and_weak_secrets_are_reported() {
     assert_eq!(c.queued + c.done + c.delayed + c.running + c.dead, 0);
 
     // The weak (but non-empty) secret still verifies, and both are reported with the
-    // tenant id, never the secret.
+    // tenant id, never the secret: by the store, and as warnings at start-up.
+    let restarted =
+        helpers::spawn_app_with(settings.clone(), std::sync::Arc::new(helpers::OkHandler)).await;
+    let warned = helpers::eventually(Duration::from_secs(10), || async {
+        let logs = helpers::captured_logs();
+        let lines: Vec<String> = logs
+            .lines()
+            .filter(|l| l.contains("weak webhook secret") && l.contains("legacy-weak"))
+            .map(str::to_owned)
+            .collect();
+        (lines.len() >= 2).then_some(lines)
+    })
+    .await
+    .expect("start-up warns about both weak secrets");
+    assert!(
+        warned.iter().all(|l| !l.contains("short-legacy")),
+        "{warned:?}"
+    );
+    drop(restarted);
     let weak = store.weak_secrets().await.unwrap();
     let mine: Vec<_> = weak.iter().filter(|(t, _, _)| t == "legacy-weak").collect();
     assert_eq!(mine.len(), 2, "{weak:?}");

@@ -44,7 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn no_route() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("no such admin route"))
+    Err(ApiError::not_found("no such admin route").with_field("path"))
 }
 
 /// True when `header` is `Bearer <t>` for one of `tokens`. Every configured token is

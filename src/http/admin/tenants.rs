@@ -310,9 +310,11 @@ async fn list(
     let offset = query.offset.unwrap_or(0);
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", "limit: expected 1 to 500")
-            .with_field("query.limit")
-            .into());
+        return Err(
+            ApiError::bad_request("invalid_query", "limit: expected 1 to 500")
+                .with_field("query.limit")
+                .into(),
+        );
     }
     let ids = storage(&state, "list tenants", state.tenants.list()).await?;
     let mut tenants = Vec::new();
