@@ -553,8 +553,9 @@ pub async fn run(cfg: FuzzConfig) -> Report {
     settings.server.body_limit_bytes = 256 * 1024;
 
     let pool = minimax_connector::startup::redis_pool(&settings).unwrap();
+    let prefix = settings.redis.key_prefix.clone();
     let store = minimax_connector::tenants::TenantStore::new(
-        pool,
+        pool.clone(),
         settings.redis.key_prefix.clone(),
         settings.cipher().unwrap(),
     );
@@ -634,6 +635,16 @@ pub async fn run(cfg: FuzzConfig) -> Report {
     }
     stop.stop();
     let _ = server.await;
+    // This run's keys go (jobs, dedupe keys, tenants).
+    let mut conn = pool.get().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut *conn)
+        .await
+        .unwrap_or_default();
+    for chunk in keys.chunks(500) {
+        let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query_async(&mut *conn).await;
+    }
 
     let accepted = shared.accepted.lock().unwrap().len();
     {
