@@ -3,7 +3,10 @@
 //! Guarantee: `202` only after the event is stored in Redis (with its dedupe key, in
 //! one atomic step); any Redis problem answers `503` so the shop retries. A rejected
 //! request stores nothing. Only [`webshop::verify`] turns the raw body into something
-//! [`webshop::parse`] accepts, so no path skips the signature.
+//! [`webshop::parse`] accepts, so no path skips the signature. What a delivery does and
+//! its dedupe key come from the signed body only (unsigned headers merely route and must
+//! agree with it: see `docs/webhooks-intake.md`). Every error names its field (JSON path,
+//! header or URL segment) and neither the answer nor the log repeats a submitted value.
 
 use std::str::FromStr;
 
