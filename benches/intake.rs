@@ -110,52 +110,54 @@ async fn main() {
         enqueues as f64 / secs
     );
 
-    // 2. Signed WooCommerce order POSTs, each a new delivery (distinct source header,
-    //    so a distinct dedupe key) of the same real body.
+    // 2. Signed WooCommerce order POSTs, each a new delivery (a distinct modification
+    //    time in the signed body, so a distinct dedupe key) of the same real order.
     let body = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webshop/woocommerce/order.json"),
     )
     .unwrap();
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(&body);
-    let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    // Distinct deliveries: the dedupe key comes from the signed body, so each request is
+    // the order at another modification time, signed (built before timing starts).
+    let order: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let modified = chrono::DateTime::parse_from_rfc3339("2017-03-22T19:28:08Z").unwrap();
+    let deliveries: Arc<Vec<(Arc<Vec<u8>>, String)>> = Arc::new(
+        (0..posts + 1050)
+            .map(|i| {
+                let mut o = order.clone();
+                let at = modified + chrono::Duration::seconds(i as i64);
+                o["date_modified_gmt"] = at.format("%Y-%m-%dT%H:%M:%S").to_string().into();
+                let bytes = serde_json::to_vec(&o).unwrap();
+                let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+                mac.update(&bytes);
+                let sig =
+                    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+                (Arc::new(bytes), sig)
+            })
+            .collect(),
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/webhooks/woocommerce/bench");
-    let body = Arc::new(body);
     // Warm-up: connections, caches.
     for i in 0..50 {
-        post(
-            &client,
-            &url,
-            &body,
-            &sig,
-            &format!("https://warm{i}.example/"),
-        )
-        .await;
+        let (body, sig) = &deliveries[posts + 1000 + i];
+        post(&client, &url, body, sig, "https://shop.example/").await;
     }
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..concurrency {
         let client = client.clone();
         let url = url.clone();
-        let body = body.clone();
-        let sig = sig.clone();
+        let deliveries = deliveries.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = w;
             while i < posts {
+                let (body, sig) = &deliveries[i];
                 let t = Instant::now();
-                post(
-                    &client,
-                    &url,
-                    &body,
-                    &sig,
-                    &format!("https://shop{i}.example/"),
-                )
-                .await;
+                post(&client, &url, body, sig, "https://shop.example/").await;
                 lat.push(t.elapsed());
                 i += concurrency;
             }
@@ -170,7 +172,7 @@ async fn main() {
     lat.sort();
     println!(
         "POST /webhooks/woocommerce (signed order.json, {} B): {posts} requests, {concurrency} concurrent, {secs:.2} s = {:.0} req/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        body.len(),
+        deliveries[0].0.len(),
         posts as f64 / secs,
         ms(percentile(&lat, 0.50)),
         ms(percentile(&lat, 0.90)),
@@ -180,15 +182,9 @@ async fn main() {
     // Sequential latency (one client, no queueing behind other requests).
     let mut lat = Vec::new();
     for i in 0..1000 {
+        let (body, sig) = &deliveries[posts + i];
         let t = Instant::now();
-        post(
-            &client,
-            &url,
-            &body,
-            &sig,
-            &format!("https://seq{i}.example/"),
-        )
-        .await;
+        post(&client, &url, body, sig, "https://shop.example/").await;
         lat.push(t.elapsed());
     }
     lat.sort();

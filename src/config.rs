@@ -51,6 +51,9 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub intake: IntakeSettings,
     pub security: SecuritySettings,
+    /// Who may read `/metrics`, and where it is served.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     #[serde(default)]
     pub minimax: crate::minimax::MinimaxSettings,
     /// The embedded Minimax fake (demo and tests), mounted under `/sandbox`.
@@ -117,7 +120,7 @@ impl Settings {
             },
             webhook_secrets: crate::webshop::Platform::ALL
                 .into_iter()
-                .map(|p| (p.as_str().to_owned(), secret.clone()))
+                .map(|p| (p.as_str().to_owned(), Some(secret.clone())))
                 .collect(),
             settings: Some(demo_booking_settings()),
         });
@@ -186,6 +189,65 @@ pub struct ServerSettings {
     pub port: u16,
     pub body_limit_bytes: usize,
     pub shutdown_timeout: u64,
+    /// The request head (line and headers) must arrive within this many ms (else 408).
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// The whole body must arrive within this many ms of the head (else 408, closed).
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// Open connections accepted at once (all HTTP workers together); more wait in the
+    /// kernel's accept queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// HTTP worker threads; 0: one per CPU.
+    #[serde(default)]
+    pub workers: usize,
+}
+
+fn default_header_timeout_ms() -> u64 {
+    5000
+}
+fn default_body_timeout_ms() -> u64 {
+    10000
+}
+fn default_max_connections() -> usize {
+    1024
+}
+
+/// `[metrics]`: `/metrics` names tenants in its labels, so it can be closed.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// Bearer token `/metrics` requires (`MMC__METRICS__TOKEN`); unset or empty: open.
+    pub token: Option<SecretString>,
+    /// `host:port` to serve `/metrics` on instead of the main address; unset or empty:
+    /// the main address.
+    pub listen: Option<String>,
+}
+
+impl MetricsSettings {
+    /// The configured token, if it is not empty.
+    pub fn token(&self) -> Option<SecretString> {
+        self.token
+            .clone()
+            .filter(|t| !t.expose_secret().trim().is_empty())
+    }
+    /// The separate address, if one is configured.
+    pub fn listen(&self) -> Option<&str> {
+        self.listen
+            .as_deref()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+    }
+}
+
+impl std::fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSettings")
+            .field("token_set", &self.token().is_some())
+            .field("listen", &self.listen)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -293,6 +355,36 @@ impl Settings {
             self.server.body_limit_bytes >= 1024,
             "server.body_limit_bytes",
             "expected at least 1024 bytes",
+        )?;
+        check(
+            self.server.header_timeout_ms >= 100,
+            "server.header_timeout_ms",
+            "expected at least 100 ms",
+        )?;
+        check(
+            self.server.body_timeout_ms >= 100,
+            "server.body_timeout_ms",
+            "expected at least 100 ms",
+        )?;
+        check(
+            self.server.max_connections >= 1,
+            "server.max_connections",
+            "expected at least 1",
+        )?;
+        check(
+            self.metrics
+                .token()
+                .is_none_or(|t| t.expose_secret().trim().len() >= 16),
+            "metrics.token",
+            "expected a token of at least 16 characters (or none)",
+        )?;
+        check(
+            self.metrics.listen().is_none_or(|l| {
+                l.rsplit_once(':')
+                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            }),
+            "metrics.listen",
+            "expected host:port",
         )?;
         check(
             self.redis.url.starts_with("redis://")

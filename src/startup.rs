@@ -56,6 +56,7 @@ pub fn queue_config(settings: &Settings) -> QueueConfig {
 pub struct Application {
     port: u16,
     server: Server,
+    metrics_server: Option<Server>,
     workers: Option<WorkerPool>,
     stop_tx: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
@@ -158,13 +159,49 @@ impl Application {
             intake: settings.role.runs_intake(),
             admin_tokens: settings.security.admin_tokens.clone(),
             minimax,
+            body_timeout: Duration::from_millis(settings.server.body_timeout_ms),
+            metrics_token: settings.metrics.token(),
+            metrics_on_main: settings.metrics.listen().is_none(),
         });
+        if settings.metrics.token().is_none() {
+            tracing::info!("/metrics is open (set metrics.token to require a bearer token)");
+        }
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address)
             .with_context(|| format!("binding {address} (server.host, server.port)"))?;
         let port = listener.local_addr()?.port();
         let body_limit = settings.server.body_limit_bytes;
+        let http_workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        // actix counts connections per worker thread.
+        let per_worker = settings
+            .server
+            .max_connections
+            .div_ceil(http_workers)
+            .max(1);
+        let header_timeout = Duration::from_millis(settings.server.header_timeout_ms);
+        let metrics_server = match settings.metrics.listen() {
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .with_context(|| format!("binding {address} (metrics.listen)"))?;
+                tracing::info!(%address, "/metrics served on its own address");
+                let state = state.clone();
+                Some(
+                    actix_web::HttpServer::new(move || http::metrics_app(state.clone()))
+                        .disable_signals()
+                        .workers(1)
+                        .client_request_timeout(header_timeout)
+                        .max_connections(64)
+                        .shutdown_timeout(settings.server.shutdown_timeout)
+                        .listen(listener)?
+                        .run(),
+                )
+            }
+            None => None,
+        };
         let mounted = sandbox;
         let server = actix_web::HttpServer::new(move || {
             let mounted = mounted.clone();
@@ -182,6 +219,9 @@ impl Application {
             )
         })
         .disable_signals()
+        .workers(http_workers)
+        .max_connections(per_worker)
+        .client_request_timeout(header_timeout)
         .shutdown_timeout(settings.server.shutdown_timeout)
         .listen(listener)?
         .run();
@@ -193,11 +233,27 @@ impl Application {
             tokio::spawn(async move { seed_tenants(store, seeds, own).await });
         }
 
+        {
+            // Secrets accepted by older versions keep working; the operator is told which.
+            let store = tenants.clone();
+            tokio::spawn(async move {
+                match store.weak_secrets().await {
+                    Ok(weak) => {
+                        for (tenant, platform, problem) in weak {
+                            tracing::warn!(%tenant, %platform, problem, "weak webhook secret: set a new one (PUT or PATCH /admin/tenants/<id>)");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot check the stored webhook secrets"),
+                }
+            });
+        }
+
         let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(%address, port, role = ?settings.role, "minimax-connector listening");
         Ok(Self {
             port,
             server,
+            metrics_server,
             workers,
             stop_tx,
             stop_rx,
@@ -221,12 +277,14 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Self {
             server,
+            metrics_server,
             workers,
             mut stop_rx,
             ..
         } = self;
         let handle = server.handle();
         let server_task = tokio::spawn(server);
+        let metrics = metrics_server.map(|m| (m.handle(), tokio::spawn(m)));
         tokio::select! {
             _ = shutdown_signal() => tracing::info!("signal received, shutting down"),
             _ = stop_rx.changed() => tracing::info!("stop requested, shutting down"),
@@ -234,6 +292,10 @@ impl Application {
         // Intake first: no new webhooks are accepted while workers drain.
         handle.stop(true).await;
         let _ = server_task.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         if let Some(workers) = workers {
             workers.shutdown().await;
         }

@@ -162,11 +162,142 @@ pub struct TenantInput {
     pub country: Country,
     pub organisation_id: i64,
     pub minimax: MinimaxLoginInput,
-    /// Platform name → secret. An empty string removes a secret.
+    /// Platform name → secret; `null` removes a secret. Degenerate secrets (empty, blank,
+    /// short, `whsec_` that is not base64 of at least 16 bytes) are refused.
     #[serde(default)]
-    pub webhook_secrets: BTreeMap<String, SecretString>,
+    pub webhook_secrets: BTreeMap<String, Option<SecretString>>,
     #[serde(default)]
     pub settings: Option<BookingSettings>,
+}
+
+/// Shortest accepted webhook secret, in characters (plain) or decoded bytes (`whsec_`).
+pub const MIN_SECRET_LEN: usize = 16;
+/// Longest accepted secret or password, in characters.
+pub const MAX_SECRET_LEN: usize = 1024;
+/// Longest accepted name, code, prefix or other short text, in characters.
+pub const MAX_TEXT_LEN: usize = 255;
+/// Longest accepted URL, in characters.
+pub const MAX_URL_LEN: usize = 2048;
+/// Most entries accepted in a settings list or map.
+pub const MAX_ENTRIES: usize = 100;
+
+/// Why a webhook secret is not worth the name, or `None` when it is. Never says what the
+/// secret is. `whsec_` secrets are Standard Webhooks keys: base64 of the key bytes.
+pub fn secret_problem(secret: &SecretString) -> Option<&'static str> {
+    use base64::Engine as _;
+    let raw = secret.expose_secret();
+    if raw.trim().is_empty() {
+        return Some("must not be empty or blank (send null to remove the secret)");
+    }
+    if raw.chars().count() > MAX_SECRET_LEN {
+        return Some("expected at most 1024 characters");
+    }
+    if let Some(b64) = raw.strip_prefix("whsec_") {
+        return match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+            Err(_) => Some("a whsec_ secret must be valid base64"),
+            Ok(key) if key.len() < MIN_SECRET_LEN => {
+                Some("a whsec_ secret must decode to at least 16 bytes")
+            }
+            Ok(_) => None,
+        };
+    }
+    if raw.chars().count() < MIN_SECRET_LEN {
+        return Some("expected at least 16 characters");
+    }
+    None
+}
+
+fn check_len(field: &str, v: Option<&str>, max: usize, problems: &mut Vec<String>) {
+    if v.is_some_and(|v| v.chars().count() > max) {
+        problems.push(format!("{field}: expected at most {max} characters"));
+    }
+}
+
+/// Size limits of the booking settings' texts, lists and maps (they are stored with the
+/// tenant and read on every booking).
+fn settings_size_problems(s: &BookingSettings, problems: &mut Vec<String>) {
+    let texts: [(&str, Option<&str>); 11] = [
+        (
+            "settings.customer_code_prefix",
+            Some(&s.customer_code_prefix),
+        ),
+        (
+            "settings.catch_all_customer_code",
+            Some(&s.catch_all_customer_code),
+        ),
+        (
+            "settings.catch_all_customer_name",
+            Some(&s.catch_all_customer_name),
+        ),
+        ("settings.generic_item_prefix", Some(&s.generic_item_prefix)),
+        ("settings.shipping_item_code", Some(&s.shipping_item_code)),
+        ("settings.fee_item_code", Some(&s.fee_item_code)),
+        (
+            "settings.default_payment_method",
+            s.default_payment_method.as_deref(),
+        ),
+        (
+            "settings.document_numbering",
+            s.document_numbering.as_deref(),
+        ),
+        (
+            "settings.invoice_report_template",
+            s.invoice_report_template.as_deref(),
+        ),
+        (
+            "settings.credit_note_report_template",
+            s.credit_note_report_template.as_deref(),
+        ),
+        ("settings.cashier_employee", s.cashier_employee.as_deref()),
+    ];
+    for (field, v) in texts {
+        check_len(field, v, MAX_TEXT_LEN, problems);
+    }
+    let maps = [
+        ("settings.vat_rate_codes", &s.vat_rate_codes),
+        ("settings.payment_methods", &s.payment_methods),
+    ];
+    for (field, map) in maps {
+        if map.len() > MAX_ENTRIES {
+            problems.push(format!("{field}: expected at most {MAX_ENTRIES} entries"));
+        }
+        if map
+            .iter()
+            .any(|(k, v)| k.chars().count() > MAX_TEXT_LEN || v.chars().count() > MAX_TEXT_LEN)
+        {
+            problems.push(format!(
+                "{field}: keys and values must be at most {MAX_TEXT_LEN} characters"
+            ));
+        }
+    }
+    if s.woo_vat_meta_keys.len() > MAX_ENTRIES {
+        problems.push(format!(
+            "settings.woo_vat_meta_keys: expected at most {MAX_ENTRIES} entries"
+        ));
+    }
+    if s.woo_vat_meta_keys
+        .iter()
+        .any(|k| k.chars().count() > MAX_TEXT_LEN)
+    {
+        problems.push(format!(
+            "settings.woo_vat_meta_keys: entries must be at most {MAX_TEXT_LEN} characters"
+        ));
+    }
+}
+
+/// A member name of caller input as it may appear in an error path: plain names as
+/// they are, anything else as `?` (it is caller text).
+pub fn shown_key(key: &str) -> &str {
+    let plain = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        key
+    } else {
+        "?"
+    }
 }
 
 fn check_url(field: &str, v: &Option<String>, problems: &mut Vec<String>) {
@@ -189,11 +320,47 @@ impl TenantInput {
         }
         if let Some(body_id) = &self.id {
             if body_id != id {
-                problems.push(format!(
-                    "id: body says {body_id:?} but the path says {id:?}"
-                ));
+                problems.push("id: differs from the id in the URL path".into());
             }
         }
+        check_len("name", self.name.as_deref(), MAX_TEXT_LEN, &mut problems);
+        let m = &self.minimax;
+        check_len(
+            "minimax.username",
+            m.username.as_deref(),
+            MAX_TEXT_LEN,
+            &mut problems,
+        );
+        check_len(
+            "minimax.password",
+            m.password.as_ref().map(|p| p.expose_secret()),
+            MAX_SECRET_LEN,
+            &mut problems,
+        );
+        check_len(
+            "minimax.client_id",
+            m.client_id.as_deref(),
+            MAX_TEXT_LEN,
+            &mut problems,
+        );
+        check_len(
+            "minimax.client_secret",
+            m.client_secret.as_ref().map(|p| p.expose_secret()),
+            MAX_SECRET_LEN,
+            &mut problems,
+        );
+        check_len(
+            "minimax.api_base",
+            m.api_base.as_deref(),
+            MAX_URL_LEN,
+            &mut problems,
+        );
+        check_len(
+            "minimax.token_url",
+            m.token_url.as_deref(),
+            MAX_URL_LEN,
+            &mut problems,
+        );
         if self.organisation_id <= 0 {
             problems.push(
                 "organisation_id: expected the Minimax organisation id (a positive number)".into(),
@@ -230,16 +397,23 @@ impl TenantInput {
         for (platform, secret) in self.webhook_secrets {
             if platform.parse::<Platform>().is_err() {
                 problems.push(format!(
-                    "webhook_secrets.{platform}: unknown platform (expected woocommerce, shopify or generic)"
+                    "webhook_secrets.{}: unknown platform (expected woocommerce, shopify or generic)",
+                    shown_key(&platform)
                 ));
-            } else if secret.expose_secret().is_empty() {
-                secrets.remove(&platform);
-            } else if secret.expose_secret().len() < 8 {
-                problems.push(format!(
-                    "webhook_secrets.{platform}: expected at least 8 characters"
-                ));
-            } else {
-                secrets.insert(platform, secret);
+                continue;
+            }
+            match secret {
+                None => {
+                    secrets.remove(&platform);
+                }
+                Some(secret) => match secret_problem(&secret) {
+                    Some(problem) => {
+                        problems.push(format!("webhook_secrets.{platform}: {problem}"))
+                    }
+                    None => {
+                        secrets.insert(platform, secret);
+                    }
+                },
             }
         }
         let settings = self
@@ -247,6 +421,7 @@ impl TenantInput {
             .or_else(|| existing.map(|e| e.settings.clone()))
             .unwrap_or_default();
         problems.extend(settings.problems());
+        settings_size_problems(&settings, &mut problems);
         if !problems.is_empty() {
             return Err(TenantError::Invalid(problems));
         }
@@ -480,6 +655,27 @@ return 1
         let n: i64 = conn.del(self.key(id)).await?;
         let _: i64 = conn.srem(self.index_key(), id).await?;
         Ok(n == 1)
+    }
+
+    /// Every stored webhook secret that [`secret_problem`] refuses today (accepted by an
+    /// older version): `(tenant id, platform, problem)`. Start-up reports them; the
+    /// secrets themselves are not returned.
+    pub async fn weak_secrets(&self) -> Result<Vec<(String, String, &'static str)>, TenantError> {
+        let mut out = Vec::new();
+        for id in self.list().await? {
+            let t = match self.get(&id).await {
+                Ok(Some(t)) => t,
+                Ok(None) => continue,
+                Err(TenantError::Crypto(_)) | Err(TenantError::Corrupt(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            for (platform, secret) in &t.webhook_secrets {
+                if let Some(problem) = secret_problem(secret) {
+                    out.push((id.clone(), platform.clone(), problem));
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub async fn list(&self) -> Result<Vec<String>, TenantError> {

@@ -4,7 +4,9 @@
 //! can do its job now: Redis answers within the configured timeout and, where this
 //! process runs workers, the worker loop has turned recently. Neither needs a restart
 //! to recover: each request checks afresh. A change of readiness is logged once (WARN
-//! when it turns 503, INFO when it is back), not once per probe.
+//! when it turns 503, INFO when it is back), not once per probe. `/metrics` names tenants
+//! in its labels: it can require a bearer token (`metrics.token`) and be moved to an
+//! address of its own (`metrics.listen`); by default it is open on the main address.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,8 +19,11 @@ use crate::queue::now_ms;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
+        .route("/health/ready", web::get().to(ready));
+}
+
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
 }
 
 async fn live() -> HttpResponse {
@@ -80,7 +85,22 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(token) = &state.metrics_token {
+        let header = req.headers().get(actix_web::http::header::AUTHORIZATION);
+        if !crate::http::admin::authorized(std::slice::from_ref(token), header) {
+            return HttpResponse::Unauthorized()
+                .insert_header((
+                    actix_web::http::header::WWW_AUTHENTICATE,
+                    "Bearer realm=\"metrics\"",
+                ))
+                .json(json!({
+                    "error": "unauthorized",
+                    "message": "a metrics bearer token is required (Authorization: Bearer <token>)",
+                    "field": "headers.authorization",
+                }));
+        }
+    }
     let refreshed = async {
         crate::metrics::refresh_tenants(&state.tenants, &state.minimax).await;
         crate::metrics::render(&state.queue).await

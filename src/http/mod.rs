@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod error;
 pub mod health;
+pub mod limits;
 pub mod openapi;
 pub mod webhooks;
 
@@ -43,6 +44,13 @@ pub struct AppState {
     pub admin_tokens: Vec<secrecy::SecretString>,
     /// The Minimax client (admin status and connection checks).
     pub minimax: crate::minimax::Minimax,
+    /// Deadline for receiving a request body once its head is read (`server.body_timeout_ms`).
+    pub body_timeout: Duration,
+    /// Bearer token `/metrics` requires (`metrics.token`); `None`: open.
+    pub metrics_token: Option<secrecy::SecretString>,
+    /// Whether `/metrics` is served on the main address (false when `metrics.listen`
+    /// gives it an address of its own).
+    pub metrics_on_main: bool,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -96,9 +104,13 @@ async fn request_span(
     Ok(res)
 }
 
-/// Registers all routes on an `App`. `intake` adds the webhook routes.
-pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
+/// Registers all routes on an `App`. `intake` adds the webhook routes, `metrics` the
+/// `/metrics` route.
+pub fn configure(cfg: &mut web::ServiceConfig, intake: bool, metrics: bool) {
     health::configure(cfg);
+    if metrics {
+        health::configure_metrics(cfg);
+    }
     openapi::configure(cfg);
     // The operator API runs in every role: a worker-only instance is still operable.
     admin::configure(cfg);
@@ -108,7 +120,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, intake: bool) {
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("no such route"))
+    Err(ApiError::not_found("no such route").with_field("path"))
 }
 
 /// Builds the actix `App` for one worker thread of the server.
@@ -129,9 +141,30 @@ pub fn app(
         .app_data(state.clone())
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(web::JsonConfig::default().limit(body_limit))
-        .configure(|cfg| configure(cfg, state.intake))
+        .app_data(limits::BodyTimeout(state.body_timeout))
+        .configure(|cfg| configure(cfg, state.intake, state.metrics_on_main))
         .configure(extra)
         .default_service(web::to(not_found))
         .wrap(ErrorHandlers::new().default_handler(error::json_errors))
+        .wrap(actix_web::middleware::from_fn(limits::body_deadline))
         .wrap(actix_web::middleware::from_fn(request_span))
+}
+
+/// The `App` of the separate metrics address (`metrics.listen`): `/metrics` only.
+pub fn metrics_app(
+    state: web::Data<AppState>,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .app_data(state)
+        .configure(health::configure_metrics)
+        .default_service(web::to(not_found))
+        .wrap(ErrorHandlers::new().default_handler(error::json_errors))
 }

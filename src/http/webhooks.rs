@@ -3,7 +3,10 @@
 //! Guarantee: `202` only after the event is stored in Redis (with its dedupe key, in
 //! one atomic step); any Redis problem answers `503` so the shop retries. A rejected
 //! request stores nothing. Only [`webshop::verify`] turns the raw body into something
-//! [`webshop::parse`] accepts, so no path skips the signature.
+//! [`webshop::parse`] accepts, so no path skips the signature. What a delivery does and
+//! its dedupe key come from the signed body only (unsigned headers merely route and must
+//! agree with it: see `docs/webhooks-intake.md`). Every error names its field (JSON path,
+//! header or URL segment) and neither the answer nor the log repeats a submitted value.
 
 use std::str::FromStr;
 
@@ -22,9 +25,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks/{platform}/{tenant}", web::post().to(receive));
 }
 
-fn reject(platform: &str, status: StatusCode, code: &'static str, message: String) -> ApiError {
+fn reject(
+    platform: &str,
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: String,
+) -> ApiError {
     WEBHOOKS.with_label_values(&[platform, "rejected"]).inc();
-    ApiError::new(status, code, message)
+    ApiError::new(status, code, message).with_field(field)
 }
 
 async fn receive(
@@ -34,7 +43,9 @@ async fn receive(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (platform_name, tenant_id) = path.into_inner();
-    let span = tracing::info_span!("webhook", platform = %platform_name, tenant = %tenant_id, event_id = tracing::field::Empty, job_id = tracing::field::Empty);
+    // The dedupe key is not logged: it holds text of the body (the sender's message id,
+    // a modification time); the job id leads to it through the admin API.
+    let span = tracing::info_span!("webhook", platform = %platform_name, tenant = %tenant_id, job_id = tracing::field::Empty);
     receive_inner(req, platform_name, tenant_id, body, state)
         .instrument(span)
         .await
@@ -52,10 +63,11 @@ async fn receive_inner(
             StatusCode::NOT_FOUND,
             "unknown_platform",
             format!(
-                "unknown platform {platform_name:?}: expected one of {}",
+                "unknown platform: expected one of {}",
                 Platform::ALL.map(Platform::as_str).join(", ")
             ),
-        ));
+        )
+        .with_field("path.platform"));
     };
     let p = platform.as_str();
     let tenant = match tokio::time::timeout(
@@ -70,7 +82,8 @@ async fn receive_inner(
                 p,
                 StatusCode::NOT_FOUND,
                 "unknown_tenant",
-                format!("unknown tenant {tenant_id:?}"),
+                "unknown tenant".into(),
+                "path.tenant".into(),
             ))
         }
         Ok(Err(e)) => {
@@ -86,7 +99,8 @@ async fn receive_inner(
             p,
             StatusCode::NOT_FOUND,
             "platform_not_configured",
-            format!("tenant {tenant_id:?} has no {p} webhook secret configured"),
+            format!("the tenant has no {p} webhook secret configured"),
+            "path.platform".into(),
         ));
     };
     // WooCommerce checks a new hook with an unsigned ping and wants exactly 200.
@@ -102,18 +116,18 @@ async fn receive_inner(
         Utc::now(),
         state.signature_tolerance,
     )
-    .map_err(|e| webshop_error(p, e))?;
+    .map_err(|e| webshop_error(platform, e))?;
     let incoming = match webshop::parse(&verified, req.headers(), &tenant.parse)
-        .map_err(|e| webshop_error(p, e))?
+        .map_err(|e| webshop_error(platform, e))?
     {
         Intake::Ignored { topic } => {
             WEBHOOKS.with_label_values(&[p, "ignored"]).inc();
-            tracing::info!(%topic, "topic not booked; acknowledged");
-            return Ok(HttpResponse::Ok().json(json!({"status": "ignored", "topic": topic})));
+            // The topic is caller text: neither logged nor answered.
+            tracing::info!(topic_len = topic.len(), "topic not booked; acknowledged");
+            return Ok(HttpResponse::Ok().json(json!({"status": "ignored"})));
         }
         Intake::Event(incoming) => incoming,
     };
-    tracing::Span::current().record("event_id", incoming.dedupe_key.as_str());
     let topic = incoming.topic.clone();
     let kind = incoming.event.kind().as_str();
     let dedupe = incoming.dedupe_key.clone();
@@ -170,12 +184,26 @@ async fn receive_inner(
     })))
 }
 
-fn webshop_error(platform: &str, e: webshop::WebshopError) -> ApiError {
+/// The header a platform's signature arrives in (what a `bad_signature` is about).
+fn signature_header(platform: Platform) -> &'static str {
+    match platform {
+        Platform::WooCommerce => webshop::woocommerce::SIGNATURE_HEADER,
+        Platform::Shopify => webshop::shopify::SIGNATURE_HEADERS[0],
+        Platform::Generic => webshop::signature::STD_SIGNATURE_HEADER,
+    }
+}
+
+/// The answer to a refused webhook. [`webshop::WebshopError`] messages name paths and
+/// headers, never values, so they can be logged and answered as they are.
+fn webshop_error(platform: Platform, e: webshop::WebshopError) -> ApiError {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     if status.is_server_error() {
-        tracing::error!(error = %e, "webhook cannot be processed");
+        tracing::error!(error = %e, "webhook cannot be processed (fix the tenant's webhook secret)");
         return ApiError::new(status, e.code(), "internal error");
     }
-    tracing::warn!(error = %e, code = e.code(), "webhook rejected");
-    reject(platform, status, e.code(), e.to_string())
+    let field = e
+        .field()
+        .unwrap_or_else(|| format!("headers.{}", signature_header(platform)));
+    tracing::warn!(error = %e, code = e.code(), %field, "webhook rejected");
+    reject(platform.as_str(), status, e.code(), e.to_string(), field)
 }

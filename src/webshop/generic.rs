@@ -9,24 +9,12 @@ use actix_web::http::header::HeaderMap;
 
 use super::event::ShopEvent;
 use super::signature::STD_ID_HEADER;
-use super::{
-    json_error_reason, required_header, IncomingEvent, Intake, Platform, Source, WebshopError,
-};
+use super::{json_error, required_header, IncomingEvent, Intake, Platform, Source, WebshopError};
 
 /// Parses a verified generic body.
 pub fn parse(body: &[u8], headers: &HeaderMap) -> Result<Intake, WebshopError> {
     let id = required_header(headers, STD_ID_HEADER)?;
-    let event: ShopEvent = serde_json::from_slice(body).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => WebshopError::InvalidPayload {
-                reason: json_error_reason(&e),
-            },
-            Category::Io | Category::Syntax | Category::Eof => WebshopError::MalformedJson {
-                reason: json_error_reason(&e),
-            },
-        }
-    })?;
+    let event: ShopEvent = serde_json::from_slice(body).map_err(|e| json_error(&e, body))?;
     validate(&event)?;
     Ok(Intake::Event(Box::new(IncomingEvent {
         dedupe_key: format!("generic:{id}"),

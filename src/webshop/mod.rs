@@ -11,7 +11,7 @@
 pub mod event;
 pub mod generic;
 pub mod money;
-mod reader;
+pub mod reader;
 pub mod shopify;
 pub mod signature;
 pub mod woocommerce;
@@ -24,6 +24,8 @@ use actix_web::http::header::HeaderMap;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+
+pub use reader::{from_slice_with_path, from_value_with_path, FieldProblem, ROOT_PATH};
 
 pub use event::{
     Address, Customer, Discount, DiscountKind, Fee, Line, LineTax, Order, PaymentMethod, Refund,
@@ -95,10 +97,11 @@ pub enum WebshopError {
     },
     #[error("webhook timestamp is outside the accepted tolerance")]
     TimestampOutOfTolerance,
-    #[error("unsupported content type {0:?}, expected application/json")]
-    UnsupportedContentType(String),
-    #[error("malformed JSON: {reason}")]
-    MalformedJson { reason: String },
+    /// The submitted type is not repeated: it is caller text.
+    #[error("unsupported content type, expected application/json")]
+    UnsupportedContentType,
+    #[error("{path}: malformed JSON: {reason}")]
+    MalformedJson { path: String, reason: String },
     #[error("missing header {0}")]
     MissingHeader(&'static str),
     #[error("header {header}: {reason}")]
@@ -111,8 +114,17 @@ pub enum WebshopError {
     #[error("{field}: {reason}")]
     InvalidField { field: String, reason: String },
     /// The canonical (generic) payload is valid JSON but does not match the schema.
-    #[error("payload does not match the event schema: {reason}")]
-    InvalidPayload { reason: String },
+    #[error("{path}: {reason}")]
+    InvalidPayload { path: String, reason: String },
+    /// The unsigned topic header contradicts the signed body: a replayed body with a
+    /// rewritten topic, or a misconfigured hook. `topic` is one of the topics we handle
+    /// (never caller text), `reason` says what the body shows instead.
+    #[error("{header}: says {topic} but {reason}")]
+    TopicConflict {
+        header: &'static str,
+        topic: &'static str,
+        reason: &'static str,
+    },
     /// Our configuration is wrong (e.g. a `whsec_` secret that is not base64): not the caller's fault.
     #[error("webhook secret is not usable: {0}")]
     InvalidSecret(&'static str),
@@ -126,13 +138,14 @@ impl WebshopError {
             | WebshopError::BadSignature
             | WebshopError::MalformedSignature { .. }
             | WebshopError::TimestampOutOfTolerance => 401,
-            WebshopError::UnsupportedContentType(_) => 415,
+            WebshopError::UnsupportedContentType => 415,
             WebshopError::MalformedJson { .. }
             | WebshopError::MissingHeader(_)
             | WebshopError::InvalidHeader { .. } => 400,
             WebshopError::MissingField { .. }
             | WebshopError::InvalidField { .. }
-            | WebshopError::InvalidPayload { .. } => 422,
+            | WebshopError::InvalidPayload { .. }
+            | WebshopError::TopicConflict { .. } => 422,
             WebshopError::InvalidSecret(_) => 500,
         }
     }
@@ -144,14 +157,37 @@ impl WebshopError {
             WebshopError::BadSignature => "bad_signature",
             WebshopError::MalformedSignature { .. } => "malformed_signature",
             WebshopError::TimestampOutOfTolerance => "timestamp_out_of_tolerance",
-            WebshopError::UnsupportedContentType(_) => "unsupported_content_type",
+            WebshopError::UnsupportedContentType => "unsupported_content_type",
             WebshopError::MalformedJson { .. } => "malformed_json",
             WebshopError::MissingHeader(_) => "missing_header",
             WebshopError::InvalidHeader { .. } => "invalid_header",
             WebshopError::MissingField { .. } => "missing_field",
             WebshopError::InvalidField { .. } => "invalid_field",
             WebshopError::InvalidPayload { .. } => "invalid_payload",
+            WebshopError::TopicConflict { .. } => "topic_conflict",
             WebshopError::InvalidSecret(_) => "invalid_secret",
+        }
+    }
+
+    /// Where the problem is: a body path (`line_items[2].total`, `(body)`) or a header
+    /// (`headers.x-shopify-topic`). `None` for a signature that does not match (the
+    /// handler names the platform's signature header) and for our own secret problems.
+    pub fn field(&self) -> Option<String> {
+        let header = |h: &str| Some(format!("headers.{h}"));
+        match self {
+            WebshopError::MissingSignature(h)
+            | WebshopError::MalformedSignature { header: h, .. }
+            | WebshopError::MissingHeader(h)
+            | WebshopError::InvalidHeader { header: h, .. }
+            | WebshopError::TopicConflict { header: h, .. } => header(h),
+            WebshopError::TimestampOutOfTolerance => header(signature::STD_TIMESTAMP_HEADER),
+            WebshopError::UnsupportedContentType => header("content-type"),
+            WebshopError::MalformedJson { path, .. }
+            | WebshopError::InvalidPayload { path, .. } => Some(path.clone()),
+            WebshopError::MissingField { field } | WebshopError::InvalidField { field, .. } => {
+                Some(field.clone())
+            }
+            WebshopError::BadSignature | WebshopError::InvalidSecret(_) => None,
         }
     }
 
@@ -198,7 +234,8 @@ pub struct Source {
 /// A verified and parsed webhook, ready to enqueue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncomingEvent {
-    /// Stable across redeliveries of the same shop event; the queue's idempotency key.
+    /// Stable across redeliveries of the same shop event and built from signed data only
+    /// (a replay with rewritten headers has the same key); the queue's idempotency key.
     pub dedupe_key: String,
     pub event: ShopEvent,
     /// The shop's topic (`order.updated`, `orders/paid`) or, for generic, the event kind.
@@ -304,17 +341,14 @@ pub fn is_woocommerce_ping(headers: &HeaderMap, body: &[u8]) -> bool {
 
 fn check_json_content_type(headers: &HeaderMap) -> Result<(), WebshopError> {
     let Some(value) = headers.get(actix_web::http::header::CONTENT_TYPE) else {
-        return Err(WebshopError::UnsupportedContentType(String::new()));
+        return Err(WebshopError::UnsupportedContentType);
     };
     let text = value.to_str().unwrap_or("");
     let essence = text.split(';').next().unwrap_or("").trim();
     if essence.eq_ignore_ascii_case("application/json") {
         Ok(())
     } else {
-        // The value is caller-controlled: keep the error (and so the logs) short.
-        Err(WebshopError::UnsupportedContentType(
-            essence.chars().take(64).collect(),
-        ))
+        Err(WebshopError::UnsupportedContentType)
     }
 }
 
@@ -362,26 +396,33 @@ pub(crate) fn required_header<'h>(
     }
 }
 
+/// SHA-256 of the exact body, hex: the part of a dedupe key an attacker cannot vary
+/// without breaking the signature.
+pub(crate) fn body_digest(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    crate::crypto::hex(&sha2::Sha256::digest(body))
+}
+
 /// Parses a body into a JSON tree. `serde_json`'s `arbitrary_precision` keeps numbers as
 /// their source text, so money read from the tree is exact; its recursion limit keeps
 /// hostile nesting from exhausting the stack.
 pub(crate) fn parse_json(body: &[u8]) -> Result<serde_json::Value, WebshopError> {
-    serde_json::from_slice(body).map_err(|e| WebshopError::MalformedJson {
-        reason: json_error_reason(&e),
-    })
+    serde_json::from_slice(body).map_err(|e| json_error(&e, body))
 }
 
-/// serde_json's message plus position; the message quotes at most a short offending token.
-pub(crate) fn json_error_reason(e: &serde_json::Error) -> String {
-    let mut msg = e.to_string();
-    if msg.len() > 200 {
-        let mut cut = 200;
-        while !msg.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        msg.truncate(cut);
+/// A serde_json error about `body` as a [`WebshopError`] naming the path: syntax errors
+/// are `400 malformed_json`, a well-formed body of the wrong shape `422 invalid_payload`.
+pub(crate) fn json_error(e: &serde_json::Error, body: &[u8]) -> WebshopError {
+    let FieldProblem { path, reason } = reader::problem_of(e, body);
+    if e.is_data() {
+        WebshopError::InvalidPayload { path, reason }
+    } else {
+        let reason = reason
+            .strip_prefix("malformed JSON: ")
+            .map(str::to_owned)
+            .unwrap_or(reason);
+        WebshopError::MalformedJson { path, reason }
     }
-    msg
 }
 
 #[cfg(test)]
@@ -453,6 +494,7 @@ mod tests {
         assert_eq!(WebshopError::missing("id").status(), 422);
         assert_eq!(
             WebshopError::MalformedJson {
+                path: ROOT_PATH.into(),
                 reason: String::new()
             }
             .status(),

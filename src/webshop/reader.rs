@@ -225,6 +225,242 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// A serde error turned into what an error answer may show: the JSON path of the field
+/// it concerns and a reason that never contains a submitted value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// `order.lines[0].total`; `(body)` for the document as a whole.
+    pub path: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
+}
+
+/// The root of a document in error paths.
+pub const ROOT_PATH: &str = "(body)";
+
+/// Deserializes `body` as `T`; a failure names the JSON path (found from serde_json's
+/// line and column by re-scanning the text up to that point) and a value-free reason.
+pub fn from_slice_with_path<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, FieldProblem> {
+    serde_json::from_slice(body).map_err(|e| problem_of(&e, body))
+}
+
+/// [`from_slice_with_path`] for a value already parsed (admin input): serialised once so
+/// serde_json can report positions.
+pub fn from_value_with_path<T: serde::de::DeserializeOwned>(
+    value: &Value,
+) -> Result<T, FieldProblem> {
+    let text = serde_json::to_vec(value).unwrap_or_default();
+    from_slice_with_path(&text)
+}
+
+/// The path and value-free reason of a serde_json error about `body`.
+pub fn problem_of(e: &serde_json::Error, body: &[u8]) -> FieldProblem {
+    let (reason, field) = scrub_reason(e);
+    let mut offset = byte_offset(body, e.line(), e.column());
+    // A wrong-typed array or object is reported just past its opening bracket: that
+    // bracket belongs to the value in error, not to a level below it.
+    if e.is_data() && offset > 0 && matches!(body[offset - 1], b'[' | b'{') {
+        offset -= 1;
+    }
+    let mut path = path_at(body, offset, field.is_some());
+    if let Some(field) = field {
+        push_key(&mut path, &field);
+    }
+    FieldProblem {
+        path: if path.is_empty() {
+            ROOT_PATH.to_owned()
+        } else {
+            path
+        },
+        reason,
+    }
+}
+
+/// serde's message without values (`invalid type: string "a@b.c", expected a boolean`
+/// becomes `expected a boolean`) and without the position suffix. The second part is the
+/// field a `missing field` / `duplicate field` message names (a schema name).
+fn scrub_reason(e: &serde_json::Error) -> (String, Option<String>) {
+    let full = e.to_string();
+    let msg = match full.rfind(" at line ") {
+        Some(i) => &full[..i],
+        None => full.as_str(),
+    };
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            return match rest.rsplit_once(", expected ") {
+                Some((_, expected)) => (format!("expected {expected}"), None),
+                None => ("invalid value".to_owned(), None),
+            };
+        }
+    }
+    for (prefix, what) in [
+        ("unknown variant ", "unknown variant"),
+        ("unknown field ", "unknown field"),
+    ] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            return match rest.split_once(", expected ") {
+                Some((_, expected)) => (format!("{what}, expected {expected}"), None),
+                None => (what.to_owned(), None),
+            };
+        }
+    }
+    for (prefix, what) in [
+        ("missing field `", "missing"),
+        ("duplicate field `", "duplicate field"),
+    ] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            let name = rest.trim_end_matches('`');
+            return (what.to_owned(), Some(name.to_owned()));
+        }
+    }
+    if e.is_syntax() || e.is_eof() {
+        // Syntax messages describe the grammar ("expected `,` or `}`"), never the text.
+        return (format!("malformed JSON: {msg}"), None);
+    }
+    // Custom messages come from our own deserializers and name no values; cap them anyway.
+    let mut out: String = msg.chars().take(160).collect();
+    if out.is_empty() {
+        out = "invalid value".to_owned();
+    }
+    (out, None)
+}
+
+/// serde_json positions: 1-based line, 1-based column counted in bytes (0 at EOF).
+fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
+    let mut start = 0;
+    let mut current = 1;
+    if line > 1 {
+        for (i, b) in body.iter().enumerate() {
+            if *b == b'\n' {
+                current += 1;
+                if current == line {
+                    start = i + 1;
+                    break;
+                }
+            }
+        }
+    }
+    start.saturating_add(column).min(body.len())
+}
+
+enum Frame {
+    /// `pending`: a string read where a key may stand, a key only once its `:` follows
+    /// (in broken text it may be a stray value).
+    Obj {
+        key: Option<String>,
+        pending: Option<String>,
+        in_key: bool,
+    },
+    Arr {
+        index: usize,
+    },
+}
+
+/// The path of the value being read at byte `offset` of a JSON text. With
+/// `inside_object`, a closing brace right before `offset` is not applied (serde reports a
+/// missing field after reading the object's `}`), and the object's last key is dropped.
+fn path_at(body: &[u8], offset: usize, inside_object: bool) -> String {
+    let mut end = offset.min(body.len());
+    if inside_object {
+        while end > 0 && body[end - 1].is_ascii_whitespace() {
+            end -= 1;
+        }
+        if end > 0 && body[end - 1] == b'}' {
+            end -= 1;
+        }
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < end {
+        match body[i] {
+            b'{' => stack.push(Frame::Obj {
+                key: None,
+                pending: None,
+                in_key: true,
+            }),
+            b'[' => stack.push(Frame::Arr { index: 0 }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Arr { index }) => *index += 1,
+                Some(Frame::Obj {
+                    key,
+                    pending,
+                    in_key,
+                }) => {
+                    *key = None;
+                    *pending = None;
+                    *in_key = true;
+                }
+                None => {}
+            },
+            b':' => {
+                if let Some(Frame::Obj { key, pending, .. }) = stack.last_mut() {
+                    *key = pending.take();
+                }
+            }
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < end && body[j] != b'"' {
+                    j += if body[j] == b'\\' { 2 } else { 1 };
+                }
+                if let Some(Frame::Obj {
+                    pending, in_key, ..
+                }) = stack.last_mut()
+                {
+                    if *in_key {
+                        let raw = &body[start..j.min(end)];
+                        *pending = Some(String::from_utf8_lossy(raw).into_owned());
+                        *in_key = false;
+                    }
+                }
+                i = j;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if inside_object {
+        if let Some(Frame::Obj { key, .. }) = stack.last_mut() {
+            *key = None;
+        }
+    }
+    // A key whose value is in error has been committed by its `:`; a pending string
+    // (no `:` yet) is where the text broke and is not shown.
+    let mut path = String::new();
+    for frame in &stack {
+        match frame {
+            Frame::Obj { key: Some(k), .. } => push_key(&mut path, k),
+            Frame::Obj { key: None, .. } => {}
+            Frame::Arr { index } => path.push_str(&format!("[{index}]")),
+        }
+    }
+    path
+}
+
+/// Appends a member name; names outside a plain identifier alphabet are caller text and
+/// shown as `?` rather than echoed.
+fn push_key(path: &mut String, key: &str) {
+    let plain = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(if plain { key } else { "?" });
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -284,5 +520,56 @@ mod tests {
         );
         assert!(root.opt_datetime("c").is_err());
         assert!(root.opt_naive_utc("c").is_err());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Doc {
+        order: Inner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        prices_include_tax: bool,
+        lines: Vec<LineDoc>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct LineDoc {
+        total: u32,
+    }
+
+    #[test]
+    fn serde_errors_name_the_path_and_hide_the_value() {
+        let cases: [(&str, &str); 5] = [
+            (
+                r#"{"order": {"prices_include_tax": "ana@example.com", "lines": []}}"#,
+                "order.prices_include_tax: expected a boolean",
+            ),
+            (
+                "{\"order\": {\"prices_include_tax\": true,\n \"lines\": [{\"total\": 1}, {\"total\": \"secret-9\"}]}}",
+                "order.lines[1].total: expected u32",
+            ),
+            (
+                r#"{"order": {"lines": [], "prices_include_tax": false, "ana@example.com": 1}}"#,
+                "order: unknown field, expected `prices_include_tax` or `lines`",
+            ),
+            (
+                r#"{"order": {"lines": [{"total": 2}]}}"#,
+                "order.prices_include_tax: missing",
+            ),
+            (r#"{"order": {"#, "order: malformed JSON: EOF while parsing an object"),
+        ];
+        for (body, expected) in cases {
+            let err = from_slice_with_path::<Doc>(body.as_bytes()).unwrap_err();
+            assert_eq!(err.to_string(), expected, "{body}");
+            assert!(!err.to_string().contains("ana@"), "{err}");
+            assert!(!err.to_string().contains("secret-9"), "{err}");
+        }
+        let err = from_slice_with_path::<Doc>(b"\"x\"").unwrap_err();
+        assert_eq!(err.path, ROOT_PATH);
     }
 }

@@ -5,8 +5,11 @@
 //! customer paid (`*_set.presentment_money`, the default) or the shop currency
 //! (`*_set.shop_money`, `ParseSettings::booking_currency`), else from the plain field
 //! (shop currency) only when the order has no money sets at all — so one order never
-//! mixes currencies, and it carries the shop's exchange rate between the two; ids are kept as exact text (they exceed 2^53); the dedupe key is Shopify's
-//! event id, which stays the same across retries of one event.
+//! mixes currencies, and it carries the shop's exchange rate between the two; ids are
+//! kept as exact text (they exceed 2^53); the event kind and the dedupe key come from the
+//! signed body only (Shopify signs nothing else), so a replay with a rewritten topic,
+//! event id or shop domain books nothing. A retry resends the same body, so it is the
+//! same key.
 
 use actix_web::http::header::HeaderMap;
 use rust_decimal::Decimal;
@@ -19,65 +22,141 @@ use super::event::{
 use super::money::{checked_mul, checked_sub, checked_sum};
 use super::reader::Obj;
 use super::{
-    first_header, parse_json, BookingCurrency, IncomingEvent, Intake, ParseSettings, Platform,
-    Source, WebshopError,
+    body_digest, first_header, parse_json, BookingCurrency, IncomingEvent, Intake, ParseSettings,
+    Platform, Source, WebshopError,
 };
 
 /// Signature header names: classic webhooks, then the newer un-prefixed "Events" delivery.
 pub const SIGNATURE_HEADERS: [&str; 2] = ["x-shopify-hmac-sha256", "shopify-hmac-sha256"];
 const TOPIC_HEADERS: [&str; 2] = ["x-shopify-topic", "shopify-topic"];
 const DOMAIN_HEADERS: [&str; 2] = ["x-shopify-shop-domain", "shopify-shop-domain"];
-const EVENT_ID_HEADERS: [&str; 2] = ["x-shopify-event-id", "shopify-event-id"];
-const WEBHOOK_ID_HEADERS: [&str; 2] = ["x-shopify-webhook-id", "shopify-webhook-id"];
+
+/// The Shopify topics we book, as constants (a topic in an error is never caller text).
+const HANDLED_TOPICS: [&str; 8] = [
+    "orders/create",
+    "orders/paid",
+    "orders/updated",
+    "orders/cancelled",
+    "refunds/create",
+    "customers/create",
+    "customers/update",
+    "customers/delete",
+];
+
+/// What a body is, judged from its members alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Order,
+    Refund,
+    Customer,
+    Unknown,
+}
+
+fn shape(root: &Obj<'_>) -> Shape {
+    if root.has("line_items") || root.has("total_price") {
+        Shape::Order
+    } else if root.has("refund_line_items") || root.has("order_id") {
+        Shape::Refund
+    } else if root.has("orders_count") || root.has("addresses") || root.has("email") {
+        Shape::Customer
+    } else {
+        Shape::Unknown
+    }
+}
 
 /// Parses a verified Shopify body.
+///
+/// Only the body is signed, so the body decides: the event kind comes from the order's
+/// `cancelled_at` and `financial_status`, the dedupe key from the resource id and a digest
+/// of the exact body. The topic header only routes, and must agree with the body (an
+/// order body is never a customer, `orders/cancelled` needs a cancelled order) or the
+/// delivery is refused with `topic_conflict`. Event, webhook id and shop domain headers
+/// change nothing: a replay with new ones is the same key, so a duplicate.
 pub fn parse(
     body: &[u8],
     headers: &HeaderMap,
     settings: &ParseSettings,
 ) -> Result<Intake, WebshopError> {
     let m = Money::of(settings);
-    let topic = first_header(headers, &TOPIC_HEADERS)?
+    let sent = first_header(headers, &TOPIC_HEADERS)?
         .ok_or(WebshopError::MissingHeader(TOPIC_HEADERS[0]))?;
-    let handled = matches!(
-        topic,
-        "orders/create"
-            | "orders/paid"
-            | "orders/updated"
-            | "orders/cancelled"
-            | "refunds/create"
-            | "customers/create"
-            | "customers/update"
-            | "customers/delete"
-    );
-    if !handled {
+    let Some(topic) = HANDLED_TOPICS.iter().copied().find(|t| *t == sent) else {
         return Ok(Intake::Ignored {
-            topic: topic.to_owned(),
+            topic: sent.to_owned(),
         });
-    }
+    };
     let domain = first_header(headers, &DOMAIN_HEADERS)?
         .ok_or(WebshopError::MissingHeader(DOMAIN_HEADERS[0]))?;
-    let delivery = match first_header(headers, &EVENT_ID_HEADERS)? {
-        Some(id) => id,
-        None => first_header(headers, &WEBHOOK_ID_HEADERS)?
-            .ok_or(WebshopError::MissingHeader(WEBHOOK_ID_HEADERS[0]))?,
-    };
 
     let json = parse_json(body)?;
     let root = Obj::root(&json)?;
-    let event = match topic {
-        "refunds/create" => ShopEvent::OrderRefunded {
-            refund: refund_from(&root, None, m)?,
-            order: None,
-        },
-        "customers/create" | "customers/update" => {
-            ShopEvent::CustomerUpserted(customer_from(&root)?)
-        }
-        "customers/delete" => ShopEvent::CustomerDeleted(Customer::deleted(root.req_id("id")?)),
-        _ => order_event(topic, order_from(&root, m)?),
+    let conflict = |reason: &'static str| WebshopError::TopicConflict {
+        header: TOPIC_HEADERS[0],
+        topic,
+        reason,
     };
+    let shape = shape(&root);
+    let (resource, event) = match topic {
+        "refunds/create" => {
+            if matches!(shape, Shape::Order | Shape::Customer) {
+                return Err(conflict("the body is not a refund"));
+            }
+            let refund = refund_from(&root, None, m)?;
+            (
+                "refund",
+                ShopEvent::OrderRefunded {
+                    refund,
+                    order: None,
+                },
+            )
+        }
+        "customers/create" | "customers/update" => {
+            if matches!(shape, Shape::Order | Shape::Refund) {
+                return Err(conflict("the body is not a customer"));
+            }
+            (
+                "customer",
+                ShopEvent::CustomerUpserted(customer_from(&root)?),
+            )
+        }
+        "customers/delete" => {
+            // Shopify's deletion body carries little more than the id.
+            if matches!(shape, Shape::Order | Shape::Refund) {
+                return Err(conflict("the body is not a customer"));
+            }
+            (
+                "customer",
+                ShopEvent::CustomerDeleted(Customer::deleted(root.req_id("id")?)),
+            )
+        }
+        _ => {
+            if shape != Shape::Order {
+                return Err(conflict("the body is not an order"));
+            }
+            let event = order_event(order_from(&root, m)?);
+            match (topic, &event) {
+                ("orders/cancelled", ShopEvent::OrderCancelled(_)) => {}
+                ("orders/cancelled", _) => {
+                    return Err(conflict(
+                        "the body is not cancelled (cancelled_at is empty)",
+                    ))
+                }
+                ("orders/paid", ShopEvent::OrderCancelled(_)) => {
+                    return Err(conflict(
+                        "the body is a cancelled order (cancelled_at is set)",
+                    ))
+                }
+                ("orders/paid", ShopEvent::OrderUpdated(_)) => {
+                    return Err(conflict("the body is not paid (financial_status)"))
+                }
+                _ => {}
+            }
+            ("order", event)
+        }
+    };
+    let id = root.opt_id("id")?.unwrap_or_default();
     Ok(Intake::Event(Box::new(IncomingEvent {
-        dedupe_key: format!("shopify:{domain}:{delivery}"),
+        dedupe_key: format!("shopify:{resource}:{id}:{}", body_digest(body)),
         event,
         topic: topic.to_owned(),
         source: Source {
@@ -87,17 +166,17 @@ pub fn parse(
     })))
 }
 
-/// Chooses the event for an order topic. Refunds are not derived from order updates:
-/// Shopify sends `refunds/create` for each, and deriving them here would book them twice.
-fn order_event(topic: &str, order: Order) -> ShopEvent {
-    if topic == "orders/cancelled" || order.cancelled_at.is_some() {
+/// Chooses the event for an order body from what it says. Refunds are not derived from
+/// order bodies: Shopify sends `refunds/create` for each, and deriving them here would
+/// book them twice.
+fn order_event(order: Order) -> ShopEvent {
+    if order.cancelled_at.is_some() {
         return ShopEvent::OrderCancelled(order);
     }
-    let paid = topic == "orders/paid"
-        || matches!(
-            order.status.as_str(),
-            "paid" | "partially_refunded" | "refunded"
-        );
+    let paid = matches!(
+        order.status.as_str(),
+        "paid" | "partially_refunded" | "refunded"
+    );
     if paid {
         ShopEvent::OrderPaid(order)
     } else {
@@ -669,10 +748,7 @@ mod tests {
         assert_eq!(o.lines[0].subtotal, dec!(10.00));
         assert_eq!(o.lines[0].tax_rate_percent, Some(dec!(9.5)));
         assert_eq!(o.fees[0].total, dec!(1.50), "tips are kept as a fee");
-        assert!(matches!(
-            order_event("orders/updated", o),
-            ShopEvent::OrderPaid(_)
-        ));
+        assert!(matches!(order_event(o), ShopEvent::OrderPaid(_)));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! Standard Webhooks scheme (generic).
 //!
 //! Guarantees: signatures are compared in constant time (`Mac::verify_slice`) against the
-//! exact request bytes, never a re-serialisation; the secret never appears in an error.
+//! exact request bytes, never a re-serialisation; the secret never appears in an error; an
+//! empty key is refused whatever is stored (HMAC with an empty key is a signature anyone
+//! can compute), before any header is looked at.
 
 use std::time::Duration;
 
@@ -30,6 +32,10 @@ pub fn verify_body_hmac(
     header_names: &[&'static str],
     body: &[u8],
 ) -> Result<(), WebshopError> {
+    let key = secret.expose_secret().as_bytes();
+    if key.is_empty() {
+        return Err(WebshopError::InvalidSecret("the webhook secret is empty"));
+    }
     let first = header_names.first().copied().unwrap_or("signature");
     let Some(sig) = first_header(headers, header_names)? else {
         return Err(WebshopError::MissingSignature(first));
@@ -37,7 +43,7 @@ pub fn verify_body_hmac(
     let expected = STANDARD
         .decode(sig)
         .map_err(|_| WebshopError::BadSignature)?;
-    let mut mac = new_mac(secret.expose_secret().as_bytes())?;
+    let mut mac = new_mac(key)?;
     mac.update(body);
     mac.verify_slice(&expected)
         .map_err(|_| WebshopError::BadSignature)
@@ -47,12 +53,16 @@ pub fn verify_body_hmac(
 /// anything else is used as raw bytes.
 pub fn standard_webhooks_key(secret: &SecretString) -> Result<Vec<u8>, WebshopError> {
     let raw = secret.expose_secret();
-    match raw.strip_prefix("whsec_") {
+    let key = match raw.strip_prefix("whsec_") {
         Some(b64) => STANDARD
             .decode(b64.trim())
-            .map_err(|_| WebshopError::InvalidSecret("whsec_ secret is not valid base64")),
-        None => Ok(raw.as_bytes().to_vec()),
+            .map_err(|_| WebshopError::InvalidSecret("whsec_ secret is not valid base64"))?,
+        None => raw.as_bytes().to_vec(),
+    };
+    if key.is_empty() {
+        return Err(WebshopError::InvalidSecret("the webhook secret is empty"));
     }
+    Ok(key)
 }
 
 /// Verifies the Standard Webhooks headers: `webhook-id`, `webhook-timestamp` (unix seconds,
@@ -65,6 +75,7 @@ pub fn verify_standard_webhooks(
     now: DateTime<Utc>,
     tolerance: Duration,
 ) -> Result<(), WebshopError> {
+    let key = standard_webhooks_key(secret)?;
     let id = header_str(headers, STD_ID_HEADER)?
         .filter(|v| !v.is_empty())
         .ok_or(WebshopError::MissingSignature(STD_ID_HEADER))?;
@@ -87,7 +98,6 @@ pub fn verify_standard_webhooks(
         return Err(WebshopError::TimestampOutOfTolerance);
     }
 
-    let key = standard_webhooks_key(secret)?;
     let mut base = new_mac(&key)?;
     base.update(id.as_bytes());
     base.update(b".");
@@ -165,5 +175,27 @@ mod tests {
         assert_eq!(raw, b"plain");
         let bad = standard_webhooks_key(&SecretString::from("whsec_***")).unwrap_err();
         assert_eq!(bad.status(), 500);
+    }
+
+    #[test]
+    fn an_empty_key_is_refused_even_with_a_matching_signature() {
+        let body = b"{}";
+        let sig = STANDARD.encode({
+            let mut mac = HmacSha256::new_from_slice(b"").unwrap();
+            mac.update(body);
+            mac.finalize().into_bytes()
+        });
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            actix_web::http::header::HeaderName::from_static("x-wc-webhook-signature"),
+            actix_web::http::header::HeaderValue::from_str(&sig).unwrap(),
+        );
+        let names = ["x-wc-webhook-signature"];
+        let err = verify_body_hmac(&SecretString::from(""), &headers, &names, body).unwrap_err();
+        assert_eq!(err.code(), "invalid_secret");
+        for empty in ["", "whsec_"] {
+            let err = standard_webhooks_key(&SecretString::from(empty)).unwrap_err();
+            assert_eq!(err.code(), "invalid_secret");
+        }
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! WooCommerce has no paid/cancelled/refunded topics: they arrive as `order.updated`
 //! snapshots and are derived here from `status`, `date_paid_gmt` and `refunds`. Bodies are
-//! built at delivery time, so there is no stable event id; the dedupe key combines the site,
-//! the resource id, the topic and `date_modified_gmt`. Amounts are kept as sent (line and
+//! built at delivery time, so there is no stable event id; the dedupe key comes from the
+//! signed body alone (resource id, `date_modified_gmt`, a digest of the bytes), never from
+//! the unsigned topic, source or delivery headers. Amounts are kept as sent (line and
 //! shipping amounts are always net of tax, per-rate taxes unrounded).
 
 use actix_web::http::header::HeaderMap;
@@ -18,46 +19,83 @@ use super::event::{
 use super::money::{checked_sub, checked_sum};
 use super::reader::Obj;
 use super::{
-    parse_json, required_header, IncomingEvent, Intake, ParseSettings, Platform, Source,
-    WebshopError,
+    body_digest, parse_json, required_header, IncomingEvent, Intake, ParseSettings, Platform,
+    Source, WebshopError,
 };
 
 pub const SIGNATURE_HEADER: &str = "x-wc-webhook-signature";
 pub const TOPIC_HEADER: &str = "x-wc-webhook-topic";
 pub const SOURCE_HEADER: &str = "x-wc-webhook-source";
 
+/// The WooCommerce topics we book, as constants (a topic in an error is never caller text).
+const HANDLED_TOPICS: [&str; 5] = [
+    "order.created",
+    "order.updated",
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+];
+
+/// An order resource has these; a customer resource has none of them.
+fn is_order_body(root: &Obj<'_>) -> bool {
+    root.has("line_items") || root.has("order_key") || root.has("currency")
+}
+
 /// Parses a verified WooCommerce body.
+///
+/// Only the body is signed: the event kind comes from the order's `status`,
+/// `date_paid_gmt` and `refunds`, the dedupe key from its id, `date_modified_gmt` and a
+/// digest of the exact body. The topic header routes between order and customer and must
+/// agree with the body's shape (else `topic_conflict`); the source, delivery id and
+/// webhook id headers change nothing, so a replay with new ones is a duplicate.
 pub fn parse(
     body: &[u8],
     headers: &HeaderMap,
     settings: &ParseSettings,
 ) -> Result<Intake, WebshopError> {
-    let topic = required_header(headers, TOPIC_HEADER)?;
-    let (resource, is_order) = match topic {
-        "order.created" | "order.updated" => ("order", true),
-        "customer.created" | "customer.updated" => ("customer", false),
-        "customer.deleted" => return customer_deleted(body, headers),
-        other => {
-            return Ok(Intake::Ignored {
-                topic: other.to_owned(),
-            })
-        }
+    let sent = required_header(headers, TOPIC_HEADER)?;
+    let Some(topic) = HANDLED_TOPICS.iter().copied().find(|t| *t == sent) else {
+        return Ok(Intake::Ignored {
+            topic: sent.to_owned(),
+        });
     };
+    if topic == "customer.deleted" {
+        return customer_deleted(body, headers);
+    }
+    let wants_order = topic.starts_with("order.");
     let site = required_header(headers, SOURCE_HEADER)?;
     let json = parse_json(body)?;
     let root = Obj::root(&json)?;
+    let is_order = is_order_body(&root);
+    if wants_order != is_order {
+        return Err(WebshopError::TopicConflict {
+            header: TOPIC_HEADER,
+            topic,
+            reason: if is_order {
+                "the body is an order, not a customer"
+            } else {
+                "the body is not an order (no line_items, order_key or currency)"
+            },
+        });
+    }
     let id = root.req_id("id")?;
     let modified = root
         .opt_str("date_modified_gmt")?
         .or(root.opt_str("date_modified")?)
         .ok_or_else(|| root.missing("date_modified_gmt"))?;
-    let event = if is_order {
-        order_event(order_from(&root, settings)?)
+    let (resource, event) = if is_order {
+        ("order", order_event(order_from(&root, settings)?))
     } else {
-        ShopEvent::CustomerUpserted(customer_from(&root, settings)?)
+        (
+            "customer",
+            ShopEvent::CustomerUpserted(customer_from(&root, settings)?),
+        )
     };
     Ok(Intake::Event(Box::new(IncomingEvent {
-        dedupe_key: format!("woocommerce:{site}:{resource}:{id}:{topic}:{modified}"),
+        dedupe_key: format!(
+            "woocommerce:{resource}:{id}:{modified}:{}",
+            body_digest(body)
+        ),
         event,
         topic: topic.to_owned(),
         source: Source {
@@ -68,14 +106,22 @@ pub fn parse(
 }
 
 /// `customer.deleted` carries only the id (and no modification date): one event per
-/// deleted customer.
+/// deleted customer, keyed on the signed body like every other delivery.
 fn customer_deleted(body: &[u8], headers: &HeaderMap) -> Result<Intake, WebshopError> {
     let topic = "customer.deleted";
     let site = required_header(headers, SOURCE_HEADER)?;
     let json = parse_json(body)?;
-    let id = Obj::root(&json)?.req_id("id")?;
+    let root = Obj::root(&json)?;
+    if is_order_body(&root) {
+        return Err(WebshopError::TopicConflict {
+            header: TOPIC_HEADER,
+            topic,
+            reason: "the body is an order, not a customer",
+        });
+    }
+    let id = root.req_id("id")?;
     Ok(Intake::Event(Box::new(IncomingEvent {
-        dedupe_key: format!("woocommerce:{site}:customer:{id}:{topic}"),
+        dedupe_key: format!("woocommerce:customer:{id}:deleted:{}", body_digest(body)),
         event: ShopEvent::CustomerDeleted(Customer::deleted(id)),
         topic: topic.to_owned(),
         source: Source {

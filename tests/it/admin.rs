@@ -7,12 +7,11 @@
 
 use crate::helpers;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use minimax_connector::config::{LogFormat, Role, Settings, TelemetrySettings};
+use minimax_connector::config::{Role, Settings};
 use minimax_connector::jobs::Job;
 use minimax_connector::queue::{Claim, Finish};
 use minimax_connector::webshop::Platform;
@@ -41,33 +40,7 @@ const SECRETS: [&str; 7] = [
 
 // ------------------------------------------------------------------ log capture
 
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-static INIT: Once = Once::new();
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Every log line of this test binary goes to [`LOGS`], at debug level for our crate.
-fn capture_logs() {
-    INIT.call_once(|| {
-        minimax_connector::telemetry::init_with_writer(
-            &TelemetrySettings {
-                format: LogFormat::Json,
-                level: "info,minimax_connector=debug".into(),
-            },
-            || Capture,
-        );
-    });
-}
+use helpers::{capture_logs, captured_logs};
 
 fn assert_no_secret_in(what: &str, text: &str) {
     for s in SECRETS {
@@ -76,7 +49,7 @@ fn assert_no_secret_in(what: &str, text: &str) {
 }
 
 fn assert_no_secret_in_logs() {
-    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    let logs = captured_logs();
     assert!(
         logs.contains("tenant stored"),
         "the capture sees this crate's log lines"
@@ -360,12 +333,22 @@ async fn tenant_lifecycle_keeps_secrets_out_of_responses_logs_and_redis() {
     assert_eq!(env.webhook(id, &body, OTHER_SECRET).await, 401);
     assert_eq!(env.webhook("shop-two", &body, OTHER_SECRET).await, 202);
 
-    // Removing one webhook secret (empty string, or null as in a merge patch).
+    // An empty secret is refused (it would make signatures anyone can compute); null
+    // removes one, as in a merge patch.
+    let (s, refused) = env
+        .call(
+            Method::PATCH,
+            &format!("/admin/tenants/{id}"),
+            Some(json!({"webhook_secrets": {"shopify": ""}})),
+        )
+        .await;
+    assert_eq!(s, 422, "{refused}");
+    assert_eq!(refused["field"], "webhook_secrets.shopify");
     let (s, patched) = env
         .call(
             Method::PATCH,
             &format!("/admin/tenants/{id}"),
-            Some(json!({"webhook_secrets": {"shopify": "", "generic": null}})),
+            Some(json!({"webhook_secrets": {"shopify": null, "generic": null}})),
         )
         .await;
     assert_eq!(s, 200);
@@ -486,7 +469,12 @@ async fn invalid_tenants_are_refused_with_a_problem_per_field() {
         .await;
     assert_eq!(s, 422, "{body}");
     let text = body["problems"].to_string();
-    for field in ["country:", "organisation_id:", "minimax:", "colour:"] {
+    for field in [
+        "country:",
+        "organisation_id:",
+        "minimax.password:",
+        "colour:",
+    ] {
         assert!(text.contains(field), "{field} missing in {text}");
     }
     assert!(!text.contains("123456789"));

@@ -246,3 +246,37 @@ pub async fn spawn_app(settings: Settings) -> TestApp {
 pub fn cipher() -> minimax_connector::crypto::Cipher {
     settings_for(&redis_url(), "unused").cipher().unwrap()
 }
+
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+static LOG_INIT: std::sync::Once = std::sync::Once::new();
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line of this test binary goes to one buffer ([`captured_logs`]), at debug
+/// level for our crate; tests scan it for values that must never be logged.
+pub fn capture_logs() {
+    LOG_INIT.call_once(|| {
+        minimax_connector::telemetry::init_with_writer(
+            &minimax_connector::config::TelemetrySettings {
+                format: minimax_connector::config::LogFormat::Json,
+                level: "info,minimax_connector=debug".into(),
+            },
+            || Capture,
+        );
+    });
+}
+
+/// What the log capture holds so far.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}

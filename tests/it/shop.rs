@@ -19,7 +19,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use sha2::Sha256;
 
-pub const SECRET: &str = "s3cr3t-&-key";
+pub const SECRET: &str = "s3cr3t-&-key-of-the-tests";
 pub const TOLERANCE: Duration = Duration::from_secs(300);
 
 pub fn now() -> DateTime<Utc> {

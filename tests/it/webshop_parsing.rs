@@ -152,6 +152,15 @@ fn assert_adds_up(order: &Order) {
     );
 }
 
+/// The digest part of a dedupe key, computed independently of the parser.
+fn body_digest(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn woo_event(name: &str, topic: &str) -> (ShopEvent, Value, String) {
     let body = fixture_body(WOO, name);
     let ev = event_for(Platform::WooCommerce, topic, &body);
@@ -173,9 +182,11 @@ fn woo_order_processing_is_paid_and_matches_fixture() {
     assert_eq!(
         key,
         format!(
-            "woocommerce:https://shop.example.com/:order:727:order.updated:{}",
-            v["date_modified_gmt"].as_str().unwrap()
-        )
+            "woocommerce:order:727:{}:{}",
+            v["date_modified_gmt"].as_str().unwrap(),
+            body_digest(&fixture_body(WOO, "order.json"))
+        ),
+        "the key is signed data only: no source or topic header in it"
     );
     assert_eq!(
         order.paid_at.unwrap().to_rfc3339(),
@@ -331,7 +342,7 @@ fn woo_customer_is_upserted() {
         s(&v["shipping"]["postcode"])
     );
     assert_eq!(c.vat_number, None);
-    assert!(key.starts_with("woocommerce:https://shop.example.com/:customer:25:customer.updated:"));
+    assert!(key.starts_with("woocommerce:customer:25:"), "{key}");
 }
 
 #[test]
@@ -585,7 +596,12 @@ fn shopify_paid_order_matches_fixture() {
     );
     assert_eq!(
         key,
-        "shopify:jsmith.myshopify.com:98880550-7158-44d4-b7cd-2c97c8a091b5"
+        format!(
+            "shopify:order:{}:{}",
+            id(&v["id"]),
+            body_digest(&fixture_body(SHOP, "order.rest-2026-07.json"))
+        ),
+        "the key is signed data only: no event id or shop domain header in it"
     );
 }
 
@@ -604,18 +620,28 @@ fn shopify_topic_and_financial_status_decide_the_event() {
             .kind(),
         EventKind::OrderUpdated
     );
-    assert_eq!(
-        event_for(Platform::Shopify, "orders/paid", &body)
-            .event
-            .kind(),
-        EventKind::OrderPaid
-    );
-    assert_eq!(
-        event_for(Platform::Shopify, "orders/cancelled", &body)
-            .event
-            .kind(),
-        EventKind::OrderCancelled
-    );
+    // The topic header cannot make a pending order paid or cancelled: only the body can.
+    for topic in [
+        "orders/paid",
+        "orders/cancelled",
+        "customers/update",
+        "refunds/create",
+    ] {
+        let h = signed_headers(Platform::Shopify, topic, &body);
+        let err = intake(Platform::Shopify, &h, &body, &ParseSettings::default()).unwrap_err();
+        assert_eq!(err.code(), "topic_conflict", "{topic}");
+        assert_eq!(err.status(), 422, "{topic}");
+        assert_eq!(err.field().as_deref(), Some("headers.x-shopify-topic"));
+    }
+    v["cancelled_at"] = json!("2025-04-02T11:31:25-05:00");
+    let body = serde_json::to_vec(&v).unwrap();
+    for topic in ["orders/updated", "orders/cancelled", "orders/create"] {
+        assert_eq!(
+            event_for(Platform::Shopify, topic, &body).event.kind(),
+            EventKind::OrderCancelled,
+            "{topic}"
+        );
+    }
 }
 
 #[test]
@@ -753,22 +779,34 @@ fn shopify_ids_beyond_2_pow_53_are_exact() {
 }
 
 #[test]
-fn shopify_dedupe_key_falls_back_to_webhook_id() {
+fn shopify_dedupe_key_ignores_the_unsigned_delivery_headers() {
     let body = fixture_body(SHOP, "customer.rest-2026-07.json");
     let mut h = shopify_headers("customers/create", &body, SECRET);
-    h.remove("x-shopify-event-id");
-    let Intake::Event(ev) =
-        intake(Platform::Shopify, &h, &body, &ParseSettings::default()).unwrap()
-    else {
-        panic!("ignored");
+    let key = |h: &actix_web::http::header::HeaderMap| match intake(
+        Platform::Shopify,
+        h,
+        &body,
+        &ParseSettings::default(),
+    )
+    .unwrap()
+    {
+        Intake::Event(ev) => ev.dedupe_key,
+        Intake::Ignored { topic } => panic!("ignored {topic}"),
     };
-    assert_eq!(
-        ev.dedupe_key,
-        "shopify:jsmith.myshopify.com:b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
-    );
+    let first = key(&h);
+    assert!(first.starts_with("shopify:customer:"), "{first}");
+    h.remove("x-shopify-event-id");
     h.remove("x-shopify-webhook-id");
-    let err = intake(Platform::Shopify, &h, &body, &ParseSettings::default()).unwrap_err();
-    assert_eq!(err.code(), "missing_header");
+    assert_eq!(key(&h), first, "no event or webhook id needed");
+    h.insert(
+        actix_web::http::header::HeaderName::from_static("x-shopify-shop-domain"),
+        actix_web::http::header::HeaderValue::from_static("other.myshopify.com"),
+    );
+    h.insert(
+        actix_web::http::header::HeaderName::from_static("x-shopify-topic"),
+        actix_web::http::header::HeaderValue::from_static("customers/update"),
+    );
+    assert_eq!(key(&h), first, "domain and topic headers change nothing");
 }
 
 #[test]
@@ -994,7 +1032,7 @@ fn deleted_customers_parse_to_their_shop_id() {
         ShopEvent::CustomerDeleted(Customer::deleted("25".into()))
     );
     assert!(
-        woo.dedupe_key.ends_with(":customer:25:customer.deleted"),
+        woo.dedupe_key.starts_with("woocommerce:customer:25:deleted:"),
         "{}",
         woo.dedupe_key
     );

@@ -224,6 +224,7 @@ async fn list(
             "invalid_query",
             "state: expected one of queued, running, delayed, done, dead",
         )
+        .with_field("query.state")
         .into());
     };
     let offset = query.offset.unwrap_or(0);
@@ -233,6 +234,7 @@ async fn list(
             "invalid_query",
             format!("limit: expected 1 to {MAX_LIMIT}"),
         )
+        .with_field("query.limit")
         .into());
     }
     let counts = storage(&state, "counts", state.queue.counts(&tenant)).await?;

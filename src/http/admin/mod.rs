@@ -44,7 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn no_route() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("no such admin route"))
+    Err(ApiError::not_found("no such admin route").with_field("path"))
 }
 
 /// True when `header` is `Bearer <t>` for one of `tokens`. Every configured token is
@@ -86,6 +86,7 @@ async fn require_operator(
                 error: "unauthorized".into(),
                 message: "an operator bearer token is required (Authorization: Bearer <token>)"
                     .into(),
+                field: Some("headers.authorization".into()),
             });
         return Ok(req.into_response(res).map_into_right_body());
     }
@@ -128,9 +129,16 @@ impl ResponseError for AdminError {
         match self {
             AdminError::Api(e) => e.error_response(),
             AdminError::Invalid(problems) => {
+                // Each problem is "<path>: <reason>" (paths never contain ": ").
+                let fields: Vec<&str> = problems
+                    .iter()
+                    .map(|p| p.split_once(": ").map_or(p.as_str(), |(f, _)| f))
+                    .collect();
                 HttpResponse::UnprocessableEntity().json(serde_json::json!({
                     "error": "invalid_tenant",
                     "message": format!("the tenant is invalid: {}", problems.join("; ")),
+                    "field": fields.first(),
+                    "fields": fields,
                     "problems": problems,
                 }))
             }

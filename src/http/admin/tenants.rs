@@ -32,7 +32,8 @@ use crate::http::{ApiError, AppState};
 use crate::mapping::BookingSettings;
 use crate::minimax::{AuthState, Country, MinimaxError};
 use crate::queue::JobState;
-use crate::tenants::{MinimaxLoginInput, Tenant, TenantInput};
+use crate::tenants::{shown_key, MinimaxLoginInput, Tenant, TenantInput};
+use crate::webshop::{from_value_with_path, reader::problem_of, ROOT_PATH};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/tenants").route(web::get().to(list)))
@@ -101,39 +102,25 @@ async fn save(
 // ------------------------------------------------------------------ input parsing
 
 /// Parses a request body that must be a JSON object: malformed JSON is `400`, any other
-/// JSON value `422`.
+/// JSON value `422`. Errors name the path and never the text around it.
 fn parse_object(body: &[u8]) -> Result<Map<String, Value>, AdminError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(AdminError::Invalid(vec![
-            "body: expected a JSON object".into()
-        ])),
-        // Syntax errors name a line and column, never the text around them.
-        Err(e) => Err(AdminError::Api(ApiError::bad_request(
-            "invalid_json",
-            format!("the body is not valid JSON: {e}"),
-        ))),
-    }
-}
-
-/// serde's message without the offending value: "invalid type: string \"hunter2\",
-/// expected i64" would echo a secret sent with the wrong type.
-fn describe(e: &serde_json::Error) -> String {
-    let msg = e.to_string();
-    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
-        if let Some(rest) = msg.strip_prefix(prefix) {
-            if let Some((_, expected)) = rest.rsplit_once(", expected ") {
-                return format!(
-                    "{}(value not shown), expected {expected}",
-                    prefix.trim_end()
-                );
-            }
-            return format!("{}(value not shown)", prefix.trim_end());
+        Ok(_) => Err(AdminError::Invalid(vec![format!(
+            "{ROOT_PATH}: expected a JSON object"
+        )])),
+        Err(e) => {
+            let p = problem_of(&e, body);
+            Err(AdminError::Api(
+                ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {p}"))
+                    .with_field(p.path),
+            ))
         }
     }
-    msg
 }
 
+/// Checks one member's shape; a problem names its full path (`minimax.password`), never
+/// the submitted value.
 fn check_field<T: DeserializeOwned>(
     map: &Map<String, Value>,
     field: &str,
@@ -144,8 +131,15 @@ fn check_field<T: DeserializeOwned>(
         None if required => problems.push(format!("{field}: required")),
         None => {}
         Some(v) => {
-            if let Err(e) = serde_json::from_value::<T>(v.clone()) {
-                problems.push(format!("{field}: {}", describe(&e)));
+            if let Err(p) = from_value_with_path::<T>(v) {
+                let path = if p.path == ROOT_PATH {
+                    field.to_owned()
+                } else if p.path.starts_with('[') {
+                    format!("{field}{}", p.path)
+                } else {
+                    format!("{field}.{}", p.path)
+                };
+                problems.push(format!("{path}: {}", p.reason));
             }
         }
     }
@@ -168,7 +162,8 @@ fn tenant_input(map: Map<String, Value>) -> Result<TenantInput, AdminError> {
     for key in map.keys() {
         if !TOP_LEVEL.contains(&key.as_str()) {
             problems.push(format!(
-                "{key}: unknown field (expected one of {})",
+                "{}: unknown field (expected one of {})",
+                shown_key(key),
                 TOP_LEVEL.join(", ")
             ));
         }
@@ -178,13 +173,17 @@ fn tenant_input(map: Map<String, Value>) -> Result<TenantInput, AdminError> {
     check_field::<Country>(&map, "country", true, &mut problems);
     check_field::<i64>(&map, "organisation_id", true, &mut problems);
     check_field::<MinimaxLoginInput>(&map, "minimax", true, &mut problems);
-    check_field::<BTreeMap<String, SecretString>>(&map, "webhook_secrets", false, &mut problems);
+    check_field::<BTreeMap<String, Option<SecretString>>>(
+        &map,
+        "webhook_secrets",
+        false,
+        &mut problems,
+    );
     check_field::<Option<BookingSettings>>(&map, "settings", false, &mut problems);
     if !problems.is_empty() {
         return Err(AdminError::Invalid(problems));
     }
-    serde_json::from_value(Value::Object(map))
-        .map_err(|e| AdminError::Invalid(vec![format!("body: {}", describe(&e))]))
+    from_value_with_path(&Value::Object(map)).map_err(|p| AdminError::Invalid(vec![p.to_string()]))
 }
 
 /// RFC 7396 JSON merge patch: objects merge member by member, `null` removes a member,
@@ -231,14 +230,16 @@ fn patch_base(t: &Tenant) -> Result<Value, AdminError> {
     }))
 }
 
-/// Gives `null` on a secret its merge-patch meaning (remove) in terms the tenant input
-/// understands (an empty string removes a secret); the password cannot be removed.
-/// Returns whether the settings are to be reset to their defaults.
+/// Gives `null` its merge-patch meaning (remove) for the secrets: the client secret
+/// becomes an empty string (what the tenant input reads as "remove"), the webhook secrets
+/// are taken out of the patch and returned with their `null`s intact (the tenant input
+/// reads `null` as "remove", while [`merge`] would drop them); the password cannot be
+/// removed. Returns whether the settings are to be reset, and the webhook secrets.
 fn prepare_patch(
     patch: &mut Map<String, Value>,
     existing: &Tenant,
     problems: &mut Vec<String>,
-) -> bool {
+) -> (bool, Option<Value>) {
     match patch.get_mut("minimax") {
         Some(Value::Null) => problems.push("minimax: cannot be removed".into()),
         Some(Value::Object(m)) => {
@@ -251,26 +252,17 @@ fn prepare_patch(
         }
         _ => {}
     }
-    match patch.get_mut("webhook_secrets") {
-        Some(v @ Value::Null) => {
-            *v = Value::Object(
-                existing
-                    .webhook_secrets
-                    .keys()
-                    .map(|k| (k.clone(), Value::String(String::new())))
-                    .collect(),
-            );
-        }
-        Some(Value::Object(m)) => {
-            for v in m.values_mut() {
-                if v.is_null() {
-                    *v = Value::String(String::new());
-                }
-            }
-        }
-        _ => {}
-    }
-    patch.get("settings").is_some_and(Value::is_null)
+    let secrets = match patch.remove("webhook_secrets") {
+        Some(Value::Null) => Some(Value::Object(
+            existing
+                .webhook_secrets
+                .keys()
+                .map(|k| (k.clone(), Value::Null))
+                .collect(),
+        )),
+        other => other,
+    };
+    (patch.get("settings").is_some_and(Value::is_null), secrets)
 }
 
 // ------------------------------------------------------------ credentials and blocks
@@ -323,7 +315,11 @@ async fn list(
     let offset = query.offset.unwrap_or(0);
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", "limit: expected 1 to 500").into());
+        return Err(
+            ApiError::bad_request("invalid_query", "limit: expected 1 to 500")
+                .with_field("query.limit")
+                .into(),
+        );
     }
     let ids = storage(&state, "list tenants", state.tenants.list()).await?;
     let mut tenants = Vec::new();
@@ -389,7 +385,7 @@ async fn patch(
         let mut changes = parse_object(&body)?;
         let existing = load(&state, &id).await?;
         let mut problems = Vec::new();
-        let reset_settings = prepare_patch(&mut changes, &existing, &mut problems);
+        let (reset_settings, secrets) = prepare_patch(&mut changes, &existing, &mut problems);
         if !problems.is_empty() {
             return Err(AdminError::Invalid(problems));
         }
@@ -398,6 +394,9 @@ async fn patch(
         let Value::Object(mut doc) = doc else {
             return Err(AdminError::Api(internal()));
         };
+        if let Some(secrets) = secrets {
+            doc.insert("webhook_secrets".into(), secrets);
+        }
         if reset_settings {
             doc.insert(
                 "settings".into(),
@@ -642,9 +641,10 @@ mod tests {
             panic!("expected invalid");
         };
         let all = p.join("\n");
-        assert!(all.contains("country:"), "{all}");
+        assert!(all.contains("country: unknown variant"), "{all}");
+        assert!(all.contains("minimax.password: expected"), "{all}");
+        assert!(!all.contains("XX"), "{all}");
         assert!(all.contains("organisation_id:"), "{all}");
-        assert!(all.contains("minimax:"), "{all}");
         assert!(all.contains("bogus: unknown field"), "{all}");
         assert!(!all.contains("12345678987"), "{all}");
         assert!(!all.contains("not-a-number"), "{all}");
