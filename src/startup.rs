@@ -14,15 +14,19 @@ use actix_web::web;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::alerts::Alerts;
 use crate::booking::records::Records;
 use crate::booking::Booker;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::minimax::Minimax;
 use crate::queue::{Queue, QueueConfig};
+use crate::reconcile::Reconciler;
 use crate::sandbox::SandboxState;
+use crate::shop_api::ShopStore;
 use crate::tenants::{TenantInput, TenantStore};
 use crate::worker::{JobHandler, WorkerConfig, WorkerPool};
+use crate::writeback::Dispatch;
 use secrecy::ExposeSecret;
 
 /// Creates the Redis pool with short timeouts, so a Redis outage turns into fast 503s
@@ -60,6 +64,8 @@ pub struct Application {
     stop_tx: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
     queue: Queue,
+    /// The reconciliation scheduler (roles that run workers).
+    reconcile_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Stops a running [`Application`] as SIGTERM would.
@@ -112,13 +118,21 @@ impl Application {
         if settings.security.encryption_key.expose_secret() == crate::config::DEMO_ENCRYPTION_KEY {
             tracing::warn!("using the public demo encryption key: set MMC__SECURITY__ENCRYPTION_KEY in production");
         }
+        let shops = ShopStore::new(pool.clone(), prefix.clone(), cipher.clone());
         let tenants = TenantStore::new(pool.clone(), prefix.clone(), cipher);
+        let records = Records::new(pool.clone(), prefix.clone());
         let handler = handler.unwrap_or_else(|| {
-            Arc::new(Booker::new(
+            let booker = Arc::new(Booker::new(
                 tenants.clone(),
                 minimax.clone(),
-                Records::new(pool.clone(), prefix.clone()),
+                records.clone(),
                 Duration::from_secs(settings.queue.visibility_timeout),
+            ));
+            Arc::new(Dispatch::new(
+                booker,
+                queue.clone(),
+                shops.clone(),
+                records.clone(),
             ))
         });
         let sandbox = settings
@@ -138,6 +152,21 @@ impl Application {
                 WorkerConfig::from_settings(&settings),
             )
         });
+
+        let reconciler = Reconciler::new(
+            queue.clone(),
+            shops,
+            tenants.clone(),
+            minimax.clone(),
+            records,
+            settings.reconcile.clone(),
+            Alerts::new(&settings.alerts, pool.clone(), prefix.clone()),
+            workers.as_ref().map(|w| w.waker()),
+        );
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let reconcile_task = (settings.role.runs_workers() && settings.reconcile.enabled)
+            .then(|| reconciler.clone().start(stop_rx.clone()));
+        let reconcile_data = web::Data::new(reconciler);
 
         if settings
             .security
@@ -168,9 +197,11 @@ impl Application {
         let mounted = sandbox;
         let server = actix_web::HttpServer::new(move || {
             let mounted = mounted.clone();
+            let reconcile_data = reconcile_data.clone();
             http::app(
                 state.clone(),
                 move |cfg: &mut web::ServiceConfig| {
+                    cfg.app_data(reconcile_data.clone());
                     if let Some(sb) = mounted.clone() {
                         cfg.service(
                             web::scope("/sandbox")
@@ -193,7 +224,6 @@ impl Application {
             tokio::spawn(async move { seed_tenants(store, seeds, own).await });
         }
 
-        let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(%address, port, role = ?settings.role, "minimax-connector listening");
         Ok(Self {
             port,
@@ -202,6 +232,7 @@ impl Application {
             stop_tx,
             stop_rx,
             queue,
+            reconcile_task,
         })
     }
 
@@ -223,6 +254,7 @@ impl Application {
             server,
             workers,
             mut stop_rx,
+            reconcile_task,
             ..
         } = self;
         let handle = server.handle();
@@ -234,6 +266,10 @@ impl Application {
         // Intake first: no new webhooks are accepted while workers drain.
         handle.stop(true).await;
         let _ = server_task.await;
+        if let Some(t) = reconcile_task {
+            // A poll cut short resumes from its saved cursor on the next instance.
+            t.abort();
+        }
         if let Some(workers) = workers {
             workers.shutdown().await;
         }
