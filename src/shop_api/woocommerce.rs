@@ -57,7 +57,9 @@ pub(super) async fn list_page(
 ) -> Result<Page, ShopApiError> {
     let (after, page) = match cursor {
         Cursor::Woo { after, page } => (*after, *page),
-        _ => (window.since, 1),
+        // One second early: whether WooCommerce's `*_after` is inclusive is not
+        // documented, and an order of exactly `since` must not be lost.
+        _ => (window.since - chrono::Duration::seconds(1), 1),
     };
     let (after_key, before_key, orderby) = if window.by_created {
         ("after", "before", "date")

@@ -2,6 +2,7 @@
 //! free port, a real Redis, the Minimax sandbox over HTTP) through `helpers`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fake_shop;
 mod helpers;
 mod shop;
 
@@ -12,6 +13,7 @@ mod health;
 mod mapping;
 mod minimax_client;
 mod queue;
+mod reconcile;
 mod sandbox_mount;
 mod webhooks;
 mod webshop_parsing;

@@ -1,0 +1,455 @@
+//! Reconciliation, backfill, write-back and alerts end to end: the real service with a
+//! real Redis and the Minimax sandbox, polling the in-process fake shops of
+//! `fake_shop` over HTTP through the admin API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::fake_shop::FakeShop;
+use crate::helpers;
+
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use minimax_connector::config::Settings;
+use minimax_connector::minimax::Country;
+use minimax_connector::sandbox::{Sandbox, SandboxHandle, SandboxSettings};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+const TENANT: &str = "shop-poll";
+const ADMIN: &str = "demo-admin-token-change-me";
+
+struct Env {
+    app: helpers::TestApp,
+    sb: SandboxHandle,
+    org: i64,
+    settings: Settings,
+    http: reqwest::Client,
+}
+
+fn booking_settings() -> Value {
+    json!({
+        "document": "invoice_issued",
+        "cashier_employee": "Janez Novak",
+        "payment_methods": {"bacs": "Transakcijski račun", "bogus": "Kartica", "manual": "Transakcijski račun",
+            "woocommerce_payments": "Kartica", "stripe": "STRIPE", "cod": "Gotovina"}
+    })
+}
+
+fn base_settings(prefix: &str) -> Settings {
+    let mut s = helpers::settings_for(&helpers::redis_url(), prefix);
+    s.queue.backoff_base_ms = 50;
+    s.queue.backoff_max_ms = 400;
+    s.minimax.rate_per_sec = 500.0;
+    s.minimax.burst = 500;
+    // Polls run when the test asks (admin API); the backfill test turns the scheduler on.
+    s.reconcile.enabled = false;
+    s.reconcile.interval = 3600;
+    s.reconcile.tick_ms = 50;
+    s.reconcile.settle = 0;
+    s.reconcile.overlap = 5;
+    s.reconcile.lock_ttl = 5;
+    s
+}
+
+async fn env_with(
+    mut settings: Settings,
+    handler: Option<Arc<dyn minimax_connector::worker::JobHandler>>,
+) -> Env {
+    let sb = Sandbox::spawn(SandboxSettings::default()).await.unwrap();
+    let org = sb.state.settings().organisation_id;
+    for (i, p) in ["7.5", "6", "4.5", "4", "2"].iter().enumerate() {
+        sb.state
+            .add_vat_rate(org, &format!("US{i}"), Decimal::from_str(p).unwrap())
+            .unwrap();
+    }
+    let sbs = sb.state.settings().clone();
+    settings.security.admin_tokens = vec![ADMIN.to_owned().into()];
+    helpers::put_tenant(
+        &settings,
+        TENANT,
+        json!({
+            "country": "SI", "organisation_id": org,
+            "minimax": {
+                "username": sbs.username,
+                "password": secrecy::ExposeSecret::expose_secret(&sbs.password),
+                "client_id": sbs.client_id,
+                "client_secret": secrecy::ExposeSecret::expose_secret(&sbs.client_secret),
+                "api_base": sb.api_base(Country::SI),
+                "token_url": sb.token_url(Country::SI),
+            },
+            "webhook_secrets": {"woocommerce": helpers::SECRET, "shopify": helpers::SECRET},
+            "settings": booking_settings(),
+        }),
+    )
+    .await;
+    let app = match handler {
+        Some(h) => helpers::spawn_app_with(settings.clone(), h).await,
+        None => helpers::spawn_app(settings.clone()).await,
+    };
+    Env {
+        app,
+        sb,
+        org,
+        settings,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Env {
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut rb = self
+            .http
+            .request(
+                method,
+                self.app.url(&format!("/admin/tenants/{TENANT}{path}")),
+            )
+            .bearer_auth(ADMIN);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let res = rb.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn connect(&self, shop: &FakeShop, platform: &str, write_back: bool) {
+        let body = match platform {
+            "woocommerce" => {
+                json!({"platform": "woocommerce", "url": shop.url, "consumer_key": "ck_test",
+                                    "consumer_secret": "cs_test", "write_back": write_back})
+            }
+            _ => {
+                json!({"platform": "shopify", "url": shop.url, "access_token": "shpat_test", "write_back": write_back})
+            }
+        };
+        let (status, v) = self.admin(reqwest::Method::PUT, "/shop", Some(body)).await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["secret_set"], true);
+        assert!(!v.to_string().contains("cs_test") && !v.to_string().contains("shpat_test"));
+    }
+
+    async fn poll(&self) -> Value {
+        let (status, v) = self.admin(reqwest::Method::POST, "/shop/poll", None).await;
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+
+    /// Waits until no job of the tenant is queued, delayed or running.
+    async fn drained(&self) {
+        helpers::eventually(Duration::from_secs(30), || async {
+            let c = self.app.queue.counts(TENANT).await.unwrap();
+            (c.queued + c.delayed + c.running == 0).then_some(())
+        })
+        .await
+        .expect("the queue drains");
+    }
+
+    fn invoices(&self) -> Vec<Value> {
+        self.sb.state.invoices(self.org)
+    }
+
+    async fn woo_webhook(&self, topic: &str, body: &[u8], source: &str) -> String {
+        let mut h = helpers::reqwest_headers(&helpers::woo_headers(topic, body, helpers::SECRET));
+        h.insert("x-wc-webhook-source", source.parse().unwrap());
+        self.post_webhook("woocommerce", h, body.to_vec()).await
+    }
+
+    async fn post_webhook(
+        &self,
+        platform: &str,
+        h: reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    ) -> String {
+        let res = self
+            .http
+            .post(self.app.url(&format!("/webhooks/{platform}/{TENANT}")))
+            .headers(h)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        let v: Value = res.json().await.unwrap();
+        v["job_id"].as_str().unwrap().to_owned()
+    }
+}
+
+fn woo_time(t: chrono::DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// The WooCommerce fixture order as the REST API lists it, with a recent modification.
+fn woo_order(file: &str, id: u64, modified_secs_ago: i64) -> Value {
+    let mut o = helpers::fixture_value("woocommerce", file);
+    let t = Utc::now() - chrono::Duration::seconds(modified_secs_ago);
+    o["id"] = json!(id);
+    o["date_modified_gmt"] = json!(woo_time(t));
+    o["date_modified"] = json!(woo_time(t));
+    o
+}
+
+fn shopify_order(modified_secs_ago: i64) -> Value {
+    let mut o = helpers::fixture_value(
+        "shopify",
+        "order_with_percentage_discount.rest-2026-07.json",
+    );
+    let t = Utc::now() - chrono::Duration::seconds(modified_secs_ago);
+    o["updated_at"] = json!(t.to_rfc3339_opts(SecondsFormat::Secs, true));
+    o
+}
+
+#[tokio::test]
+async fn an_order_only_the_poll_finds_books_once_and_counts_as_missed() {
+    let mut settings = base_settings(&helpers::unique_prefix("rec-only"));
+    // The next window reaches back past the order.
+    settings.reconcile.overlap = 600;
+    let env = env_with(settings, None).await;
+    let shop = FakeShop::spawn(vec![woo_order("order.json", 727, 60)]).await;
+    env.connect(&shop, "woocommerce", false).await;
+    let out = env.poll().await;
+    assert_eq!(out["orders"], 1, "{out} {:?}", shop.listings());
+    assert_eq!(out["enqueued"], 1, "{out}");
+    assert_eq!(out["found_only_by_poll"], 1, "{out}");
+    env.drained().await;
+    let booked = env.invoices();
+    assert_eq!(booked.len(), 1);
+    assert_eq!(booked[0]["InvoiceValue"].to_string(), "29.35");
+    // The next poll's window overlaps the last one: the order is seen again, not booked again.
+    let again = env.poll().await;
+    assert_eq!(again["orders"], 1, "{again}");
+    assert_eq!(again["enqueued"], 0, "{again}");
+    assert_eq!(again["found_only_by_poll"], 0, "{again}");
+    env.drained().await;
+    assert_eq!(env.invoices().len(), 1);
+    let metrics = env
+        .http
+        .get(env.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "mmc_reconcile_found_only_by_poll_total{{tenant=\"{TENANT}\"}}"
+        )),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn an_order_delivered_by_webhook_and_found_by_the_poll_books_once_despite_429s() {
+    let env = env_with(base_settings(&helpers::unique_prefix("rec-both")), None).await;
+    let order = shopify_order(30);
+    let shop = FakeShop::spawn(vec![order.clone()]).await;
+    env.connect(&shop, "shopify", false).await;
+    let body = serde_json::to_vec(&order).unwrap();
+    let mut h = helpers::reqwest_headers(&helpers::shopify_headers(
+        "orders/paid",
+        &body,
+        helpers::SECRET,
+    ));
+    h.insert("x-shopify-event-id", "evt-both-1".parse().unwrap());
+    h.insert(
+        "x-shopify-shop-domain",
+        shop.url.trim_start_matches("http://").parse().unwrap(),
+    );
+    env.post_webhook("shopify", h, body).await;
+    env.drained().await;
+    assert_eq!(env.invoices().len(), 1);
+    shop.state.throttle.store(2, Ordering::SeqCst);
+    let out = env.poll().await;
+    assert_eq!(out["orders"], 1, "{out}");
+    assert_eq!(
+        out["found_only_by_poll"], 0,
+        "a webhook delivered it: {out}"
+    );
+    assert_eq!(out["shop_calls"], 3, "two 429s, then the page: {out}");
+    env.drained().await;
+    assert_eq!(env.invoices().len(), 1, "booked once");
+}
+
+#[tokio::test]
+async fn a_refund_only_the_poll_finds_becomes_a_credit_note() {
+    let env = env_with(base_settings(&helpers::unique_prefix("rec-refund")), None).await;
+    let order = woo_order("order_partially_refunded.ios.json", 4242, 20);
+    let total = Decimal::from_str(order["total"].as_str().unwrap()).unwrap();
+    let shop = FakeShop::spawn(vec![order.clone()]).await;
+    env.connect(&shop, "woocommerce", false).await;
+    let out = env.poll().await;
+    assert_eq!(out["found_only_by_poll"], 1, "{out}");
+    env.drained().await;
+    let values: Vec<Decimal> = env
+        .invoices()
+        .iter()
+        .map(|i| Decimal::from_str(&i["InvoiceValue"].to_string()).unwrap())
+        .collect();
+    assert!(values.contains(&total), "the order is booked: {values:?}");
+    let credits = values.iter().filter(|v| **v < Decimal::ZERO).count();
+    assert_eq!(
+        credits,
+        order["refunds"].as_array().unwrap().len(),
+        "{values:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_watermark_survives_a_failed_page_and_a_restart_without_skipping_a_page() {
+    let prefix = helpers::unique_prefix("rec-mark");
+    let env = env_with(base_settings(&prefix), Some(Arc::new(helpers::OkHandler))).await;
+    let orders: Vec<Value> = (0..250u64)
+        .map(|i| woo_order("order.json", 1000 + i, 3000 - i as i64 * 10))
+        .collect();
+    let shop = FakeShop::spawn(orders).await;
+    env.connect(&shop, "woocommerce", false).await;
+    // The second page fails (as a crash after page 1 would stop the run).
+    shop.state.fail_listing.lock().unwrap().push(2);
+    let (status, v) = env.admin(reqwest::Method::POST, "/shop/poll", None).await;
+    assert_eq!(status, 502, "{v}");
+    let (_, saved) = env.admin(reqwest::Method::GET, "/shop/poll", None).await;
+    assert_eq!(
+        saved["run"]["pages"], 1,
+        "page 1 enqueued and saved: {saved}"
+    );
+    assert!(
+        saved["watermark"].is_null(),
+        "the watermark waits for the last page: {saved}"
+    );
+    let c = env.app.queue.counts(TENANT).await.unwrap();
+    assert_eq!(c.queued + c.running + c.done + c.delayed, 100);
+    // A new instance (same Redis) resumes the saved run at page 2.
+    let other = helpers::spawn_app_with(env.settings.clone(), Arc::new(helpers::OkHandler)).await;
+    let res = env
+        .http
+        .post(other.url(&format!("/admin/tenants/{TENANT}/shop/poll")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let out: Value = res.json().await.unwrap();
+    assert_eq!(out["pages"], 2, "pages 2 and 3 only: {out}");
+    let listings = shop.listings();
+    let after = |l: &str| {
+        l.split("modified_after=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(
+        after(&listings[2]),
+        after(&listings[0]),
+        "resumed, not restarted: {listings:?}"
+    );
+    let c = env.app.queue.counts(TENANT).await.unwrap();
+    assert_eq!(
+        c.queued + c.running + c.done + c.delayed,
+        250,
+        "every order once"
+    );
+    let watermark = out["watermark"].as_str().unwrap().to_owned();
+    // The next run starts at the watermark (minus the overlap): nothing new.
+    let again = env.poll().await;
+    assert_eq!(again["enqueued"], 0, "{again}");
+    assert!(again["watermark"].as_str().unwrap() >= watermark.as_str());
+}
+
+#[tokio::test]
+async fn two_instances_never_poll_one_tenant_at_the_same_time() {
+    let prefix = helpers::unique_prefix("rec-two");
+    let env = env_with(base_settings(&prefix), Some(Arc::new(helpers::OkHandler))).await;
+    let shop = FakeShop::spawn(vec![woo_order("order.json", 727, 60)]).await;
+    shop.state.delay_ms.store(500, Ordering::SeqCst);
+    env.connect(&shop, "woocommerce", false).await;
+    let other = helpers::spawn_app_with(env.settings.clone(), Arc::new(helpers::OkHandler)).await;
+    let a = env.app.url(&format!("/admin/tenants/{TENANT}/shop/poll"));
+    let b = other.url(&format!("/admin/tenants/{TENANT}/shop/poll"));
+    let (ra, rb) = tokio::join!(
+        env.http.post(&a).bearer_auth(ADMIN).send(),
+        env.http.post(&b).bearer_auth(ADMIN).send()
+    );
+    let mut statuses = vec![ra.unwrap().status().as_u16(), rb.unwrap().status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 409]);
+    assert_eq!(shop.state.max_in_flight.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn write_back_writes_the_invoice_number_once_also_when_the_booking_ran_twice() {
+    let env = env_with(base_settings(&helpers::unique_prefix("rec-wb")), None).await;
+    let order = woo_order("order.json", 727, 30);
+    let shop = FakeShop::spawn(vec![]).await;
+    env.connect(&shop, "woocommerce", true).await;
+    let body = serde_json::to_vec(&order).unwrap();
+    let source = format!("{}/", shop.url);
+    env.woo_webhook("order.updated", &body, &source).await;
+    env.drained().await;
+    // A second delivery (another topic: another job) runs the booking again.
+    env.woo_webhook("order.created", &body, &source).await;
+    env.drained().await;
+    assert_eq!(env.invoices().len(), 1);
+    let notes = shop.notes("727");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let inv = &env.invoices()[0];
+    let number = format!("{}-{}", inv["Year"], inv["InvoiceNumber"]);
+    assert!(notes[0].contains(&number), "{notes:?} {inv}");
+}
+
+#[tokio::test]
+async fn a_dry_run_backfill_of_500_orders_reports_counts_and_totals_without_minimax_calls() {
+    let mut settings = base_settings(&helpers::unique_prefix("rec-dry"));
+    settings.reconcile.enabled = true;
+    let env = env_with(settings, None).await;
+    let since = Utc::now() - chrono::Duration::days(30);
+    let orders: Vec<Value> = (0..500u64)
+        .map(|i| {
+            let mut o = woo_order("order.json", 20_000 + i, 2 * 86_400);
+            let created = since + chrono::Duration::minutes(i as i64 * 60);
+            o["date_created_gmt"] = json!(woo_time(created));
+            o
+        })
+        .collect();
+    let shop = FakeShop::spawn(orders).await;
+    env.connect(&shop, "woocommerce", false).await;
+    let before = env.sb.state.counters().api_calls;
+    let (status, b) = env
+        .admin(
+            reqwest::Method::POST,
+            "/backfill",
+            Some(json!({"since": since, "dry_run": true})),
+        )
+        .await;
+    assert_eq!(status, 202, "{b}");
+    let done = helpers::eventually(Duration::from_secs(60), || async {
+        let (_, b) = env.admin(reqwest::Method::GET, "/backfill", None).await;
+        (b["state"] == "done").then_some(b)
+    })
+    .await
+    .expect("the dry run finishes");
+    assert_eq!(done["orders"], 500, "{done}");
+    assert_eq!(done["report"]["documents"]["issued_invoice"], 500, "{done}");
+    let usd = Decimal::from_str(done["report"]["totals"]["USD"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        usd,
+        Decimal::from_str("29.35").unwrap() * Decimal::from(500)
+    );
+    assert_eq!(done["report"]["already_booked"], 0);
+    assert_eq!(env.sb.state.counters().api_calls, before, "no Minimax call");
+    let c = env.app.queue.counts(TENANT).await.unwrap();
+    assert_eq!(
+        c.queued + c.done + c.delayed + c.running,
+        0,
+        "nothing enqueued"
+    );
+}
