@@ -7,7 +7,8 @@
 //!   progress and outcome are readable at any time (`GET /admin/tenants/{id}/backfill`);
 //! - **spreads over the Minimax budget instead of failing**: before each page it looks
 //!   at the organisation's remaining daily and monthly calls and at the tenant's
-//!   backlog; with no budget left (or the previous pages still queued) it waits,
+//!   backlog; with no budget left for the queued jobs (two calls each at least), or
+//!   too many of them, it waits,
 //!   state `waiting_for_budget` / `waiting_for_queue`, and continues in a later tick.
 //!   The booking jobs themselves wait for the next budget window without using up
 //!   attempts, so nothing is dropped;
@@ -34,6 +35,9 @@ const PAGES_PER_STEP: u32 = 5;
 
 /// Queued-but-unbooked jobs above which the backfill stops adding pages.
 const MAX_BACKLOG: u64 = 200;
+
+/// Minimax calls a booking needs at least (create and issue an invoice).
+const MIN_CALLS_PER_BOOKING: u64 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,6 +89,10 @@ pub struct Backfill {
     /// Events that were already queued (a webhook or the poll had them).
     pub already_queued: u64,
     pub unreadable: u64,
+    /// Times the backfill stopped because the Minimax budget was spent (each wait ends
+    /// when the budget window frees calls).
+    #[serde(default)]
+    pub budget_waits: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<DryRunReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,6 +170,7 @@ pub async fn start(
         enqueued: 0,
         already_queued: 0,
         unreadable: 0,
+        budget_waits: 0,
         report: req.dry_run.then(DryRunReport::default),
         waiting_reason: None,
         error: None,
@@ -244,6 +253,12 @@ async fn step_locked(r: &Reconciler, tenant: &str) -> Result<(), ReconcileError>
     for _ in 0..PAGES_PER_STEP {
         if !b.dry_run {
             if let Some(reason) = wait_reason(r, tenant, t.organisation_id).await? {
+                // Counted once per stop: not again while it alternates between
+                // waiting for the budget and for the queue.
+                if reason.0 == BackfillState::WaitingForBudget && b.state == BackfillState::Running
+                {
+                    b.budget_waits += 1;
+                }
                 b.state = reason.0;
                 b.waiting_reason = Some(reason.1);
                 break;
@@ -265,13 +280,12 @@ async fn step_locked(r: &Reconciler, tenant: &str) -> Result<(), ReconcileError>
             }
         };
         b.pages += 1;
+        let fresh = first_seen(r, tenant, page.orders).await?;
+        b.orders += fresh.len() as u64;
         if b.dry_run {
-            dry_run_page(r, tenant, &t, &conn, &parse, &page.orders, &mut b).await?;
+            dry_run_page(r, tenant, &t, &conn, &parse, &fresh, &mut b).await?;
         } else {
-            let c = r
-                .enqueue_orders(tenant, &conn, &parse, &page.orders)
-                .await?;
-            b.orders += c.orders;
+            let c = r.enqueue_orders(tenant, &conn, &parse, &fresh).await?;
             b.events += c.events;
             b.enqueued += c.enqueued;
             b.already_queued += c.events - c.enqueued;
@@ -306,15 +320,20 @@ async fn wait_reason(
         .usage(org)
         .await
         .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
-    let daily_left = usage.daily_limit == 0 || usage.last_24h < u64::from(usage.daily_limit);
-    let monthly_left =
-        usage.monthly_limit == 0 || usage.this_month < u64::from(usage.monthly_limit);
-    if !daily_left || !monthly_left {
-        let which = if daily_left { "monthly" } else { "24-hour" };
+    // The calls the queued jobs will need at least (create and issue) must fit in
+    // what is left of the budget; otherwise another page would only wait, and the
+    // tenant's live orders would queue behind it.
+    let need = backlog * MIN_CALLS_PER_BOOKING;
+    let left = |limit: u32, used: u64| (limit > 0).then(|| u64::from(limit).saturating_sub(used));
+    let daily = left(usage.daily_limit, usage.last_24h);
+    let monthly = left(usage.monthly_limit, usage.this_month);
+    let short = |l: Option<u64>| l.is_some_and(|l| l == 0 || l < need);
+    if short(daily) || short(monthly) {
+        let which = if short(daily) { "daily" } else { "monthly" };
         return Ok(Some((
             BackfillState::WaitingForBudget,
             format!(
-                "the organisation's {which} Minimax call budget is spent ({} in 24 h of {}, {} this month of {}); {backlog} booking job(s) wait for the next window",
+                "the organisation's {which} Minimax call budget is spent or needed by the {backlog} queued booking job(s) ({} calls in the window of {}, {} this month of {}); continues in the next window",
                 usage.last_24h, usage.daily_limit, usage.this_month, usage.monthly_limit
             ),
         )));
@@ -326,6 +345,27 @@ async fn wait_reason(
         )));
     }
     Ok(None)
+}
+
+/// The orders of a page this backfill has not seen yet: keyset paging reads the last
+/// second of a page again, and each order counts (and is enqueued) once.
+async fn first_seen(
+    r: &Reconciler,
+    tenant: &str,
+    orders: Vec<Value>,
+) -> Result<Vec<Value>, ReconcileError> {
+    let mut redis = r.pool().get().await?;
+    let seen_key = r.key(tenant, "backfill:orders");
+    let mut out = Vec::with_capacity(orders.len());
+    for order in orders {
+        let id = order.get("id").map(|v| v.to_string()).unwrap_or_default();
+        let new: i64 = redis.sadd(&seen_key, &id).await?;
+        if new == 1 {
+            out.push(order);
+        }
+    }
+    let _: () = redis.expire(&seen_key, 7 * 24 * 3600).await?;
+    Ok(out)
 }
 
 fn bump(map: &mut BTreeMap<String, u64>, k: &str) {
@@ -353,8 +393,6 @@ async fn dry_run_page(
     orders: &[Value],
     b: &mut Backfill,
 ) -> Result<(), ReconcileError> {
-    let mut redis = r.pool().get().await?;
-    let seen_key = r.key(tenant, "backfill:orders");
     let report = b.report.get_or_insert_with(DryRunReport::default);
     let (main_doc, main_kind) = if t.settings.document == DocumentKind::ReceivedOrder {
         (Doc::ReceivedOrder, "received_order")
@@ -362,14 +400,6 @@ async fn dry_run_page(
         (Doc::Invoice, "issued_invoice")
     };
     for order in orders {
-        // Keyset paging reads the last second of a page again: count each order once.
-        let id = order.get("id").map(|v| v.to_string()).unwrap_or_default();
-        let new: i64 = redis.sadd(&seen_key, &id).await?;
-        let _: () = redis.expire(&seen_key, 7 * 24 * 3600).await?;
-        if new == 0 {
-            continue;
-        }
-        b.orders += 1;
         let events = match events_of(conn, order, parse) {
             Ok(e) => e,
             Err(_) => {

@@ -370,8 +370,10 @@ impl Ctx<'_> {
     }
 
     /// Writes the intent, creates the document, records its id. A create Minimax
-    /// refused outright (400/409) created nothing: its intent is forgotten, so the
-    /// retry after the fix does not search.
+    /// refused outright (400/409), or one never sent or answered 429 (budget spent,
+    /// paused) created nothing: its intent is forgotten, so the retry does not search
+    /// (a search lists and reads the customer's invoices of the day: with the budget
+    /// spent, retries would spend the freed calls on searches instead of bookings).
     async fn create_once(&self, doc: &Doc, mut rec: Record, draft: Draft<'_>) -> Result<Record> {
         self.hold().await?;
         self.records
@@ -383,7 +385,11 @@ impl Ctx<'_> {
         };
         let id = match created {
             Ok(id) => id,
-            Err(e @ MinimaxError::Validation { .. }) => {
+            Err(
+                e @ (MinimaxError::Validation { .. }
+                | MinimaxError::BudgetExhausted { .. }
+                | MinimaxError::TenantPaused { .. }),
+            ) => {
                 self.records
                     .delete(&self.tenant.id, self.order_id, doc)
                     .await?;
