@@ -91,7 +91,8 @@ pub struct ReconcileSettings {
     pub settle: u64,
     /// How far back the first poll of a new connection looks (older: use a backfill).
     pub initial_lookback: u64,
-    /// Milliseconds between scheduler ticks (each tick polls the tenants that are due).
+    /// Milliseconds between scheduler ticks (each tick polls the tenants that are due
+    /// and checks every tenant's alert states).
     pub tick_ms: u64,
     /// Seconds the per-tenant poll lock lives without renewal.
     pub lock_ttl: u64,
@@ -348,7 +349,7 @@ pub struct PageCounts {
     pub unreadable: u64,
 }
 
-/// Runs the poll, the backfills and the alert checks for all connected tenants.
+/// Runs the poll and the backfills of connected tenants, and the alert checks of all.
 #[derive(Clone)]
 pub struct Reconciler {
     pub(crate) queue: Queue,
@@ -684,8 +685,26 @@ impl Reconciler {
     }
 
     /// Polls the tenants that are due (claimed through `{t}:reconcile:next`, so only
-    /// one instance starts each), then steps backfills and checks alert states.
+    /// one instance starts each) and steps their backfills when polling is enabled,
+    /// then checks the alert states of **every** tenant (a tenant without a shop
+    /// connection can still be blocked, paused or have dead jobs).
     pub async fn tick(&self) {
+        if self.cfg.enabled {
+            self.poll_due().await;
+        }
+        if let Some(a) = &self.alerts {
+            match self.tenants.list().await {
+                Ok(ids) => {
+                    for tenant in ids {
+                        a.check_tenant(self, &tenant).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "alerts: cannot list tenants"),
+            }
+        }
+    }
+
+    async fn poll_due(&self) {
         let tenants = match self.shops.tenants().await {
             Ok(t) => t,
             Err(e) => {
@@ -706,9 +725,6 @@ impl Reconciler {
                 if !matches!(e, ReconcileError::Busy) {
                     tracing::warn!(%tenant, error = %e, "backfill step failed");
                 }
-            }
-            if let Some(a) = &self.alerts {
-                a.check_tenant(self, &tenant).await;
             }
         }
     }
@@ -738,6 +754,11 @@ impl Reconciler {
         let mut conn = self.pool().get().await?;
         let _: () = conn.del(self.key(tenant, "reconcile:next")).await?;
         Ok(())
+    }
+
+    /// True when the scheduler has work: polling is on or alerts are configured.
+    pub fn has_work(&self) -> bool {
+        self.cfg.enabled || self.alerts.is_some()
     }
 
     /// Runs [`Reconciler::tick`] every `tick_ms` until `stop` turns true.

@@ -164,7 +164,7 @@ impl Application {
             workers.as_ref().map(|w| w.waker()),
         );
         let (stop_tx, stop_rx) = watch::channel(false);
-        let reconcile_task = (settings.role.runs_workers() && settings.reconcile.enabled)
+        let reconcile_task = (settings.role.runs_workers() && reconciler.has_work())
             .then(|| reconciler.clone().start(stop_rx.clone()));
         let reconcile_data = web::Data::new(reconciler);
 

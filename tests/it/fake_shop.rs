@@ -305,3 +305,46 @@ async fn shopify_graphql(
     }
     HttpResponse::Ok().json(json!({"data": {"metafieldsSet": {"metafields": [{"id": "gid://shopify/Metafield/1"}], "userErrors": []}}}))
 }
+
+/// An operator's alert endpoint: records every delivery (headers and raw body).
+pub struct AlertReceiver {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<(actix_web::http::header::HeaderMap, Vec<u8>)>>>,
+    _handle: actix_web::dev::ServerHandle,
+}
+
+impl AlertReceiver {
+    pub async fn spawn() -> Self {
+        let received: Arc<Mutex<Vec<_>>> = Arc::default();
+        let data = web::Data::new(received.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new().app_data(data.clone()).route(
+                "/alerts",
+                web::post().to(
+                    |req: HttpRequest,
+                     body: web::Bytes,
+                     log: web::Data<Arc<Mutex<Vec<_>>>>| async move {
+                        log.lock()
+                            .unwrap()
+                            .push((req.headers().clone(), body.to_vec()));
+                        HttpResponse::NoContent().finish()
+                    },
+                ),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            url: format!("http://127.0.0.1:{port}/alerts"),
+            received,
+            _handle: handle,
+        }
+    }
+}
