@@ -653,6 +653,8 @@ impl Reconciler {
                 Some(next) => {
                     run.cursor = next;
                     state.run = Some(run.clone());
+                    // This page worked: a crash from here on resumes at once.
+                    state.last_error = None;
                     self.save_state(lock, tenant, &state).await?;
                 }
                 None => {
@@ -713,7 +715,9 @@ impl Reconciler {
             }
         };
         for tenant in tenants {
-            if self.claim_due(&tenant).await.unwrap_or(false) {
+            let due = self.claim_due(&tenant).await.unwrap_or(false)
+                || self.interrupted(&tenant).await.unwrap_or(false);
+            if due {
                 match self.poll_tenant(&tenant).await {
                     Ok(_) | Err(ReconcileError::Busy) => {}
                     Err(e) => {
@@ -747,6 +751,14 @@ impl Reconciler {
             .query_async(&mut *conn)
             .await?;
         Ok(old == due)
+    }
+
+    /// True when a run was cut short without an error (its instance died or stopped):
+    /// it resumes from its saved cursor at once (`poll_tenant` is `Busy` until the dead
+    /// instance's lock expires) instead of at the next interval.
+    async fn interrupted(&self, tenant: &str) -> Result<bool, ReconcileError> {
+        let s = self.state(tenant).await?;
+        Ok(s.run.is_some() && s.last_error.is_none())
     }
 
     /// Makes the tenant's poll due now (admin "poll now", tests, the demo).

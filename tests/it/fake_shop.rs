@@ -25,6 +25,9 @@ pub struct FakeState {
     pub listings: AtomicUsize,
     /// Milliseconds each listing takes.
     pub delay_ms: AtomicU32,
+    /// Listing requests (1-based count) that hang for a minute (an instance killed
+    /// while it waits for the shop).
+    pub stall_listing: Mutex<Vec<usize>>,
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
     /// order id → notes (WooCommerce) or metafield values (Shopify).
@@ -127,6 +130,9 @@ async fn listing_gate(s: &FakeState, req: &HttpRequest) -> Option<HttpResponse> 
                     .json(json!({"code": "injected", "message": "injected failure"})),
             );
         }
+    }
+    if s.stall_listing.lock().unwrap().contains(&n) {
+        tokio::time::sleep(Duration::from_secs(60)).await;
     }
     let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     s.max_in_flight.fetch_max(now, Ordering::SeqCst);

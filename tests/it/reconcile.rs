@@ -724,3 +724,69 @@ async fn each_alert_is_sent_once_per_state_change_signed_also_for_tenants_withou
         "no secrets in alerts"
     );
 }
+
+#[tokio::test]
+async fn a_killed_instance_mid_poll_is_taken_over_after_its_lock_expires_without_skipping_a_page() {
+    let prefix = helpers::unique_prefix("rec-kill");
+    let mut settings = base_settings(&prefix);
+    settings.reconcile.enabled = true;
+    settings.reconcile.lock_ttl = 2;
+    let orders: Vec<Value> = (0..250u64)
+        .map(|i| woo_order("order.json", 5000 + i, 3000 - i as i64 * 10))
+        .collect();
+    let shop = FakeShop::spawn(orders).await;
+    // The killed instance is waiting for page 2 when it dies.
+    shop.state.stall_listing.lock().unwrap().push(2);
+    let env = env_with(settings.clone(), Some(Arc::new(helpers::OkHandler))).await;
+    env.connect(&shop, "woocommerce", false).await;
+    let saved = helpers::eventually(Duration::from_secs(30), || async {
+        let (_, s) = env.admin(reqwest::Method::GET, "/shop/poll", None).await;
+        (s["run"]["pages"] == 1 && shop.listings().len() == 2).then_some(s)
+    })
+    .await
+    .expect("the first instance enqueued page 1 and waits for page 2");
+    let Env { app, .. } = env;
+    drop(app);
+    let lock_key = format!("{prefix}:{{t:{TENANT}}}:reconcile:lock");
+    let mut redis = helpers::pool(&helpers::redis_url()).get().await.unwrap();
+    let held: Option<String> = redis::AsyncCommands::get(&mut *redis, &lock_key)
+        .await
+        .unwrap();
+    assert!(held.is_some(), "the dead instance never released its lock");
+
+    // A second instance resumes the saved run on its own once the lock expires.
+    let other = helpers::spawn_app_with(settings, Arc::new(helpers::OkHandler)).await;
+    let q = other.queue.clone();
+    let http = reqwest::Client::new();
+    let state_url = other.url(&format!("/admin/tenants/{TENANT}/shop/poll"));
+    let done = helpers::eventually(Duration::from_secs(30), || async {
+        let s: Value = http
+            .get(&state_url)
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        s["watermark"].is_string().then_some(s)
+    })
+    .await
+    .expect("the second instance finishes the run");
+    assert_eq!(
+        done["last"]["pages"], 2,
+        "pages 2 and 3 only: {done} {saved}"
+    );
+    let listings = shop.listings();
+    assert_eq!(
+        listings[2], listings[1],
+        "the takeover asks for the page the dead instance waited for: {listings:?}"
+    );
+    assert_ne!(listings[2], listings[0]);
+    let c = q.counts(TENANT).await.unwrap();
+    assert_eq!(
+        c.queued + c.running + c.done + c.delayed,
+        250,
+        "every order once: {c:?}"
+    );
+}
