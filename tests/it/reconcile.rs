@@ -263,16 +263,7 @@ async fn an_order_delivered_by_webhook_and_found_by_the_poll_books_once_despite_
     let shop = FakeShop::spawn(vec![order.clone()]).await;
     env.connect(&shop, "shopify", false).await;
     let body = serde_json::to_vec(&order).unwrap();
-    let mut h = helpers::reqwest_headers(&helpers::shopify_headers(
-        "orders/paid",
-        &body,
-        helpers::SECRET,
-    ));
-    h.insert("x-shopify-event-id", "evt-both-1".parse().unwrap());
-    h.insert(
-        "x-shopify-shop-domain",
-        shop.url.trim_start_matches("http://").parse().unwrap(),
-    );
+    let h = shopify_webhook_headers("orders/paid", &body, "evt-both-1", &shop);
     env.post_webhook("shopify", h, body).await;
     env.drained().await;
     assert_eq!(env.invoices().len(), 1);
@@ -789,4 +780,106 @@ async fn a_killed_instance_mid_poll_is_taken_over_after_its_lock_expires_without
         250,
         "every order once: {c:?}"
     );
+}
+
+/// A Shopify order refunded in full (one refund transaction of the whole total), as
+/// `orders.json` lists it: the refund embedded in the `refunds/create` shape.
+fn shopify_refunded_order(modified_secs_ago: i64) -> Value {
+    let mut o = shopify_order(modified_secs_ago);
+    let total = o["total_price"].clone();
+    o["financial_status"] = json!("refunded");
+    o["refunds"] = json!([{
+        "id": 990_001, "order_id": o["id"], "created_at": o["updated_at"],
+        "processed_at": o["updated_at"], "note": "returned", "restock": false,
+        "refund_line_items": [], "refund_shipping_lines": [], "order_adjustments": [],
+        "transactions": [{"id": 990_002, "kind": "refund", "status": "success",
+            "amount": total, "currency": o["currency"], "gateway": "manual"}],
+    }]);
+    o
+}
+
+fn shopify_webhook_headers(
+    topic: &str,
+    body: &[u8],
+    event: &str,
+    shop: &FakeShop,
+) -> reqwest::header::HeaderMap {
+    let mut h = helpers::reqwest_headers(&helpers::shopify_headers(topic, body, helpers::SECRET));
+    h.insert("x-shopify-event-id", event.parse().unwrap());
+    h.insert(
+        "x-shopify-shop-domain",
+        shop.url.trim_start_matches("http://").parse().unwrap(),
+    );
+    h
+}
+
+#[tokio::test]
+async fn a_shopify_refund_only_the_poll_finds_becomes_a_credit_note() {
+    let mut settings = base_settings(&helpers::unique_prefix("rec-sh-refund"));
+    // The invoice books before its refund (a refund waits for its invoice otherwise).
+    settings.queue.per_tenant_concurrency = 1;
+    let env = env_with(settings, None).await;
+    let order = shopify_refunded_order(20);
+    let total = Decimal::from_str(order["total_price"].as_str().unwrap()).unwrap();
+    let shop = FakeShop::spawn(vec![order]).await;
+    env.connect(&shop, "shopify", false).await;
+    let out = env.poll().await;
+    assert_eq!(out["orders"], 1, "{out}");
+    assert_eq!(out["events"], 2, "the order and its refund: {out}");
+    assert_eq!(out["found_only_by_poll"], 2, "{out}");
+    env.drained().await;
+    let c = env.app.queue.counts(TENANT).await.unwrap();
+    assert_eq!((c.done, c.dead), (2, 0), "{c:?}");
+    let mut values: Vec<Decimal> = env
+        .invoices()
+        .iter()
+        .map(|i| Decimal::from_str(&i["InvoiceValue"].to_string()).unwrap())
+        .collect();
+    values.sort();
+    assert_eq!(
+        values,
+        vec![-total, total],
+        "an invoice and its credit note"
+    );
+    // Polled again: nothing new is booked.
+    let again = env.poll().await;
+    assert_eq!(again["enqueued"], 0, "{again}");
+    env.drained().await;
+    assert_eq!(env.invoices().len(), 2);
+}
+
+#[tokio::test]
+async fn shopify_write_back_sets_the_metafield_once_also_when_the_booking_ran_twice() {
+    let env = env_with(base_settings(&helpers::unique_prefix("rec-sh-wb")), None).await;
+    let order = shopify_order(30);
+    let id = order["id"].to_string();
+    let shop = FakeShop::spawn(vec![]).await;
+    env.connect(&shop, "shopify", true).await;
+    let body = serde_json::to_vec(&order).unwrap();
+    // Two deliveries (two events: two booking jobs) of one paid order.
+    for (topic, event) in [("orders/paid", "evt-wb-1"), ("orders/updated", "evt-wb-2")] {
+        let h = shopify_webhook_headers(topic, &body, event, &shop);
+        env.post_webhook("shopify", h, body.clone()).await;
+        env.drained().await;
+    }
+    assert_eq!(env.invoices().len(), 1);
+    let c = env.app.queue.counts(TENANT).await.unwrap();
+    assert_eq!(
+        (c.done, c.dead),
+        (3, 0),
+        "two bookings, one write-back: {c:?}"
+    );
+    let written = shop.notes(&id);
+    let inv = &env.invoices()[0];
+    let number = format!("{}-{}", inv["Year"], inv["InvoiceNumber"]);
+    assert_eq!(written, vec![number], "one metafieldsSet with the number");
+    let graphql = shop
+        .state
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("graphql.json"))
+        .count();
+    assert_eq!(graphql, 1);
 }
