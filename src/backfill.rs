@@ -442,16 +442,30 @@ async fn dry_run_page(
                             }
                         }
                     }
-                    if booked(r, tenant, order_id, &Doc::CreditNote(refund.key())).await? {
-                        report.already_booked += 1;
-                    } else {
+                    // The booking credits the event's refund and every earlier refund
+                    // the order carries (WooCommerce): count each of them.
+                    let mut refunds: Vec<&crate::webshop::Refund> = order
+                        .as_ref()
+                        .map(|o| {
+                            o.refunds
+                                .iter()
+                                .filter(|r| r.key() != refund.key())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    refunds.push(refund);
+                    for each in refunds {
+                        if booked(r, tenant, order_id, &Doc::CreditNote(each.key())).await? {
+                            report.already_booked += 1;
+                            continue;
+                        }
                         bump(&mut report.documents, "credit_note");
-                        let cur = refund
+                        let cur = each
                             .currency
                             .clone()
                             .or_else(|| order.as_ref().map(|o| o.currency.clone()))
                             .unwrap_or_default();
-                        *report.totals.entry(cur).or_default() -= refund.amount.abs();
+                        *report.totals.entry(cur).or_default() -= each.amount.abs();
                     }
                 }
             }

@@ -152,6 +152,24 @@ impl Env {
         v
     }
 
+    /// Runs a backfill from `since` to now and waits (up to `secs`) until it is done.
+    async fn backfill(&self, since: chrono::DateTime<Utc>, dry_run: bool, secs: u64) -> Value {
+        let (status, b) = self
+            .admin(
+                reqwest::Method::POST,
+                "/backfill",
+                Some(json!({"since": since, "dry_run": dry_run})),
+            )
+            .await;
+        assert_eq!(status, 202, "{b}");
+        helpers::eventually(Duration::from_secs(secs), || async {
+            let (_, b) = self.admin(reqwest::Method::GET, "/backfill", None).await;
+            (b["state"] == "done").then_some(b)
+        })
+        .await
+        .expect("the backfill finishes")
+    }
+
     /// Waits until no job of the tenant is queued, delayed or running.
     async fn drained(&self) {
         helpers::eventually(Duration::from_secs(30), || async {
@@ -416,20 +434,7 @@ async fn a_dry_run_backfill_of_500_orders_reports_counts_and_totals_without_mini
     let shop = FakeShop::spawn(woo_backfill_orders(since, 20_000)).await;
     env.connect(&shop, "woocommerce", false).await;
     let before = env.sb.state.counters().api_calls;
-    let (status, b) = env
-        .admin(
-            reqwest::Method::POST,
-            "/backfill",
-            Some(json!({"since": since, "dry_run": true})),
-        )
-        .await;
-    assert_eq!(status, 202, "{b}");
-    let done = helpers::eventually(Duration::from_secs(60), || async {
-        let (_, b) = env.admin(reqwest::Method::GET, "/backfill", None).await;
-        (b["state"] == "done").then_some(b)
-    })
-    .await
-    .expect("the dry run finishes");
+    let done = env.backfill(since, true, 60).await;
     assert_eq!(done["orders"], 500, "{done}");
     assert_eq!(done["report"]["documents"]["issued_invoice"], 500, "{done}");
     let usd = Decimal::from_str(done["report"]["totals"]["USD"].as_str().unwrap()).unwrap();
@@ -882,4 +887,49 @@ async fn shopify_write_back_sets_the_metafield_once_also_when_the_booking_ran_tw
         .filter(|l| l.contains("graphql.json"))
         .count();
     assert_eq!(graphql, 1);
+}
+
+#[tokio::test]
+async fn a_dry_run_counts_every_woocommerce_refund_the_booking_will_credit() {
+    let mut settings = base_settings(&helpers::unique_prefix("rec-dry-refunds"));
+    settings.reconcile.enabled = true;
+    let env = env_with(settings, None).await;
+    let since = Utc::now() - chrono::Duration::days(3);
+    let mut refunded = woo_order("order_partially_refunded.ios.json", 4343, 60);
+    refunded["date_created_gmt"] = json!(woo_time(since + chrono::Duration::hours(1)));
+    let mut plain = woo_order("order.json", 4344, 60);
+    plain["date_created_gmt"] = json!(woo_time(since + chrono::Duration::hours(2)));
+    let dec = |v: &Value| Decimal::from_str(v.as_str().unwrap()).unwrap();
+    let refunds: Vec<Decimal> = refunded["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| dec(&r["total"]).abs())
+        .collect();
+    assert_eq!(refunds.len(), 2);
+    let expected = dec(&refunded["total"]) + dec(&plain["total"]) - refunds.iter().sum::<Decimal>();
+    let shop = FakeShop::spawn(vec![refunded, plain]).await;
+    env.connect(&shop, "woocommerce", false).await;
+    let dry = env.backfill(since, true, 30).await;
+    let report = &dry["report"];
+    assert_eq!(report["documents"]["issued_invoice"], 2, "{dry}");
+    assert_eq!(report["documents"]["credit_note"], 2, "both refunds: {dry}");
+    assert_eq!(dec(&report["totals"]["USD"]), expected, "{dry}");
+    assert_eq!(env.sb.state.counters().api_calls, 0, "no Minimax call");
+    // The real run books what the dry run reported; a second dry run finds it booked.
+    env.backfill(since, false, 30).await;
+    env.drained().await;
+    let booked: Decimal = env
+        .invoices()
+        .iter()
+        .map(|i| Decimal::from_str(&i["InvoiceValue"].to_string()).unwrap())
+        .sum();
+    assert_eq!(env.invoices().len(), 4);
+    assert_eq!(booked, expected);
+    let again = env.backfill(since, true, 30).await;
+    assert_eq!(again["report"]["already_booked"], 4, "{again}");
+    assert!(
+        again["report"]["documents"].as_object().unwrap().is_empty(),
+        "{again}"
+    );
 }
