@@ -14,8 +14,10 @@
 //! - **same path as a webhook**: the platform's public webhook parser reads the order
 //!   resource (WooCommerce REST v3 and Shopify REST orders are the webhook bodies);
 //!   WooCommerce orders get exactly the webhook's dedupe key (`order.updated`, same
-//!   `date_modified_gmt`), Shopify orders and their embedded refunds a `poll:` key;
-//!   booking records stop any second document either way;
+//!   `date_modified_gmt`); Shopify orders the key of their version (shop, order id,
+//!   `updated_at`: [`webshop::shopify::order_version_key`]) and embedded refunds the
+//!   refund's key ([`webshop::shopify::refund_key`]); booking records stop any second
+//!   document either way;
 //! - **"found only by the poll"** is counted when the poll enqueued a version of an
 //!   order that no webhook delivered (webhook intake leaves a `seen` marker per order
 //!   version, [`note_delivered`]); the settle delay gives in-flight webhooks time.
@@ -274,9 +276,22 @@ fn header_map(pairs: &[(&'static str, &str)]) -> Result<HeaderMap, webshop::Webs
     Ok(h)
 }
 
-fn push_intake(out: &mut Vec<IncomingEvent>, intake: Intake) {
-    if let Intake::Event(e) = intake {
+/// Keeps a parsed event, with `key` as its dedupe key when one is given (Shopify: the
+/// order version or refund, see [`webshop::shopify::order_version_key`]).
+fn push_intake(out: &mut Vec<IncomingEvent>, intake: Intake, key: String) {
+    if let Intake::Event(mut e) = intake {
+        if !key.is_empty() {
+            e.dedupe_key = key;
+        }
         out.push(*e);
+    }
+}
+
+/// An id as text: JSON numbers as written, strings without their quotes.
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -294,18 +309,18 @@ pub fn events_of(
     let mut out = Vec::new();
     match conn.platform {
         Platform::Shopify => {
-            let id = order.get("id").map(|v| v.to_string()).unwrap_or_default();
+            let id = order.get("id").map(id_text).unwrap_or_default();
             let updated = order
                 .get("updated_at")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            let delivery = format!("poll:order:{id}:{updated}");
+            let key = webshop::shopify::order_version_key(&source, &id, updated);
             let h = header_map(&[
                 ("x-shopify-topic", "orders/updated"),
                 ("x-shopify-shop-domain", &source),
-                ("x-shopify-event-id", &delivery),
+                ("x-shopify-event-id", &key),
             ])?;
-            push_intake(&mut out, webshop::shopify::parse(&body, &h)?);
+            push_intake(&mut out, webshop::shopify::parse(&body, &h)?, key);
             // Shopify books refunds from `refunds/create` only; a polled order carries
             // its refunds in that very shape.
             for r in order
@@ -314,18 +329,18 @@ pub fn events_of(
                 .into_iter()
                 .flatten()
             {
-                let rid = r.get("id").map(|v| v.to_string()).unwrap_or_default();
-                let delivery = format!("poll:refund:{rid}");
+                let rid = r.get("id").map(id_text).unwrap_or_default();
+                let key = webshop::shopify::refund_key(&source, &rid);
                 let h = header_map(&[
                     ("x-shopify-topic", "refunds/create"),
                     ("x-shopify-shop-domain", &source),
-                    ("x-shopify-event-id", &delivery),
+                    ("x-shopify-event-id", &key),
                 ])?;
                 let rbody =
                     serde_json::to_vec(r).map_err(|e| webshop::WebshopError::MalformedJson {
                         reason: webshop::json_error_reason(&e),
                     })?;
-                push_intake(&mut out, webshop::shopify::parse(&rbody, &h)?);
+                push_intake(&mut out, webshop::shopify::parse(&rbody, &h)?, key);
             }
         }
         _ => {
@@ -333,7 +348,12 @@ pub fn events_of(
                 ("x-wc-webhook-topic", "order.updated"),
                 ("x-wc-webhook-source", &source),
             ])?;
-            push_intake(&mut out, webshop::woocommerce::parse(&body, &h, parse)?);
+            // The webhook's own key (site, order, topic, modification time).
+            push_intake(
+                &mut out,
+                webshop::woocommerce::parse(&body, &h, parse)?,
+                String::new(),
+            );
         }
     }
     Ok(out)
@@ -791,5 +811,39 @@ impl Reconciler {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_polled_shopify_order_has_the_key_of_its_version_and_refunds_theirs() {
+        let conn = ShopConnection {
+            platform: Platform::Shopify,
+            url: "https://s.myshopify.com".into(),
+            consumer_key: None,
+            secret: secrecy::SecretString::from("shpat_x".to_owned()),
+            api_version: None,
+            write_back: false,
+            updated_at: Utc::now(),
+        };
+        let order = serde_json::json!({
+            "id": 1073459981u64, "updated_at": "2025-04-02T11:31:38-05:00", "name": "#1",
+            "currency": "USD", "total_price": "0.00", "financial_status": "refunded",
+            "line_items": [], "refunds": [{"id": 77, "order_id": 1073459981u64,
+                "transactions": [{"kind": "refund", "status": "success", "amount": "0.00"}]}]
+        });
+        let events = events_of(&conn, &order, &ParseSettings::default()).unwrap();
+        let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "shopify:s.myshopify.com:order:1073459981:2025-04-02T16:31:38Z",
+                "shopify:s.myshopify.com:refund:77"
+            ]
+        );
     }
 }

@@ -550,6 +550,28 @@ fn address(a: &Obj<'_>) -> Result<Option<Address>, WebshopError> {
     Ok((!addr.is_empty()).then_some(addr))
 }
 
+/// The dedupe key of one version of a Shopify order: shop, order id and `updated_at`
+/// (normalised to UTC, so `-04:00` and `Z` spellings of one instant agree). Built from
+/// the resource itself, so every copy of one order version shares it: the
+/// reconciliation poll (`crate::reconcile::events_of`) uses it, and webhook intake can
+/// derive the same key from the signed body (`orders/*`), so an order delivered and
+/// polled is one job. Event ids (`X-Shopify-Event-Id`) differ per topic and are not in
+/// the listing, so they cannot be that key.
+pub fn order_version_key(domain: &str, order_id: &str, updated_at: &str) -> String {
+    let at = chrono::DateTime::parse_from_rfc3339(updated_at)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        })
+        .unwrap_or_else(|_| updated_at.to_owned());
+    format!("shopify:{domain}:order:{order_id}:{at}")
+}
+
+/// The dedupe key of a Shopify refund (refunds never change once created).
+pub fn refund_key(domain: &str, refund_id: &str) -> String {
+    format!("shopify:{domain}:refund:{refund_id}")
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -593,5 +615,20 @@ mod tests {
         assert_eq!(o.shipping_lines.len(), 1);
         assert_eq!(o.shipping_lines[0].discount, dec!(1.00));
         assert_eq!(o.shipping_total, dec!(4.00));
+    }
+
+    #[test]
+    fn one_order_version_has_one_key_whatever_the_offset_spelling() {
+        let a = order_version_key("s.myshopify.com", "1073459981", "2025-04-02T11:31:38-05:00");
+        let b = order_version_key("s.myshopify.com", "1073459981", "2025-04-02T16:31:38Z");
+        assert_eq!(a, b);
+        assert_eq!(
+            a,
+            "shopify:s.myshopify.com:order:1073459981:2025-04-02T16:31:38Z"
+        );
+        assert_ne!(
+            a,
+            order_version_key("s.myshopify.com", "1073459981", "2025-04-02T16:31:39Z")
+        );
     }
 }
