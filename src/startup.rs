@@ -194,7 +194,8 @@ impl Application {
             .with_context(|| format!("binding {address} (server.host, server.port)"))?;
         let port = listener.local_addr()?.port();
         let body_limit = settings.server.body_limit_bytes;
-        let mounted = sandbox;
+        // The demo shop (a fake WooCommerce REST API) lives next to the sandbox.
+        let mounted = sandbox.map(|sb| (sb, crate::sandbox::demo_shop::DemoShop::default()));
         let server = actix_web::HttpServer::new(move || {
             let mounted = mounted.clone();
             let reconcile_data = reconcile_data.clone();
@@ -202,10 +203,14 @@ impl Application {
                 state.clone(),
                 move |cfg: &mut web::ServiceConfig| {
                     cfg.app_data(reconcile_data.clone());
-                    if let Some(sb) = mounted.clone() {
+                    if let Some((sb, shop)) = mounted.clone() {
                         cfg.service(
                             web::scope("/sandbox")
                                 .configure(move |c| crate::sandbox::configure(c, sb)),
+                        )
+                        .service(
+                            web::scope("/demo-shop")
+                                .configure(move |c| crate::sandbox::demo_shop::configure(c, shop)),
                         );
                     }
                 },

@@ -12,6 +12,7 @@
 //! Mount it with [`configure`] under any prefix (the main app uses `/sandbox`), or run
 //! it on its own listener with [`Sandbox::spawn`].
 
+pub mod demo_shop;
 mod world;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -933,3 +933,90 @@ async fn a_dry_run_counts_every_woocommerce_refund_the_booking_will_credit() {
         "{again}"
     );
 }
+
+#[tokio::test]
+async fn the_readme_demo_recovers_a_missed_order_through_the_poll() {
+    // `cargo run` as the README shows it: demo mode (sandbox and demo shop mounted in
+    // the service), the default reconcile settings except a faster scheduler tick.
+    let mut settings =
+        helpers::settings_for(&helpers::redis_url(), &helpers::unique_prefix("rec-demo"));
+    settings.demo.enabled = true;
+    settings.apply_demo();
+    settings.minimax.rate_per_sec = 500.0;
+    settings.minimax.burst = 500;
+    settings.reconcile.tick_ms = 50;
+    let app = helpers::spawn_app(settings.clone()).await;
+    let store = helpers::tenant_store(&settings);
+    helpers::eventually(Duration::from_secs(10), || async {
+        store.get("demo").await.unwrap()
+    })
+    .await
+    .expect("demo tenant seeded");
+    let http = reqwest::Client::new();
+    let body = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/examples/woocommerce-order-missed.json"),
+    )
+    .unwrap();
+    // 1. The shop takes an order while its webhook is lost.
+    let res = http
+        .post(app.url("/demo-shop/orders"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // 2. Connect the demo tenant to the shop's API, write-back on.
+    let res = http
+        .put(app.url("/admin/tenants/demo/shop"))
+        .bearer_auth(ADMIN)
+        .json(
+            &json!({"platform": "woocommerce", "url": app.url("/demo-shop"),
+            "consumer_key": "ck_demo", "consumer_secret": "cs_demo", "write_back": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // 3. The scheduler polls the new connection at once and finds the order.
+    let state = helpers::eventually(Duration::from_secs(30), || async {
+        let s: Value = http
+            .get(app.url("/admin/tenants/demo/shop/poll"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        s["last"].is_object().then_some(s)
+    })
+    .await
+    .expect("the first poll ran");
+    assert_eq!(state["last"]["found_only_by_poll"], 1, "{state}");
+    // 4. Booked as an issued invoice; its number is written back to the order.
+    let notes = helpers::eventually(Duration::from_secs(30), || async {
+        let n: Value = http
+            .get(app.url("/demo-shop/wp-json/wc/v3/orders/1001/notes"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (n.as_array().unwrap().len() == 1).then_some(n)
+    })
+    .await
+    .expect("the invoice number is written back");
+    let year = Utc::now().format("%Y");
+    assert!(
+        notes[0]["note"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Minimax invoice {year}-1 of ")),
+        "{notes}"
+    );
+    let c = app.queue.counts("demo").await.unwrap();
+    assert_eq!((c.done, c.dead), (2, 0), "booking and write-back: {c:?}");
+}
