@@ -312,16 +312,19 @@ async fn shopify_graphql(
     HttpResponse::Ok().json(json!({"data": {"metafieldsSet": {"metafields": [{"id": "gid://shopify/Metafield/1"}], "userErrors": []}}}))
 }
 
+/// The deliveries an [`AlertReceiver`] got: headers and raw body of each.
+pub type Deliveries = Arc<Mutex<Vec<(actix_web::http::header::HeaderMap, Vec<u8>)>>>;
+
 /// An operator's alert endpoint: records every delivery (headers and raw body).
 pub struct AlertReceiver {
     pub url: String,
-    pub received: Arc<Mutex<Vec<(actix_web::http::header::HeaderMap, Vec<u8>)>>>,
+    pub received: Deliveries,
     _handle: actix_web::dev::ServerHandle,
 }
 
 impl AlertReceiver {
     pub async fn spawn() -> Self {
-        let received: Arc<Mutex<Vec<_>>> = Arc::default();
+        let received: Deliveries = Arc::default();
         let data = web::Data::new(received.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -331,7 +334,7 @@ impl AlertReceiver {
                 web::post().to(
                     |req: HttpRequest,
                      body: web::Bytes,
-                     log: web::Data<Arc<Mutex<Vec<_>>>>| async move {
+                     log: web::Data<Deliveries>| async move {
                         log.lock()
                             .unwrap()
                             .push((req.headers().clone(), body.to_vec()));
