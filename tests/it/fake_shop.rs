@@ -332,9 +332,7 @@ impl AlertReceiver {
             actix_web::App::new().app_data(data.clone()).route(
                 "/alerts",
                 web::post().to(
-                    |req: HttpRequest,
-                     body: web::Bytes,
-                     log: web::Data<Deliveries>| async move {
+                    |req: HttpRequest, body: web::Bytes, log: web::Data<Deliveries>| async move {
                         log.lock()
                             .unwrap()
                             .push((req.headers().clone(), body.to_vec()));

@@ -895,9 +895,10 @@ async fn a_dry_run_counts_every_woocommerce_refund_the_booking_will_credit() {
     settings.reconcile.enabled = true;
     let env = env_with(settings, None).await;
     let since = Utc::now() - chrono::Duration::days(3);
-    let mut refunded = woo_order("order_partially_refunded.ios.json", 4343, 60);
+    // Modified before the poll's first window: only the backfill sees them.
+    let mut refunded = woo_order("order_partially_refunded.ios.json", 4343, 2 * 86_400);
     refunded["date_created_gmt"] = json!(woo_time(since + chrono::Duration::hours(1)));
-    let mut plain = woo_order("order.json", 4344, 60);
+    let mut plain = woo_order("order.json", 4344, 2 * 86_400);
     plain["date_created_gmt"] = json!(woo_time(since + chrono::Duration::hours(2)));
     let dec = |v: &Value| Decimal::from_str(v.as_str().unwrap()).unwrap();
     let refunds: Vec<Decimal> = refunded["refunds"]
@@ -1017,6 +1018,10 @@ async fn the_readme_demo_recovers_a_missed_order_through_the_poll() {
             .starts_with(&format!("Minimax invoice {year}-1 of ")),
         "{notes}"
     );
-    let c = app.queue.counts("demo").await.unwrap();
-    assert_eq!((c.done, c.dead), (2, 0), "booking and write-back: {c:?}");
+    helpers::eventually(Duration::from_secs(30), || async {
+        let c = app.queue.counts("demo").await.unwrap();
+        ((c.done, c.dead) == (2, 0)).then_some(())
+    })
+    .await
+    .expect("two jobs done: the booking and the write-back");
 }
