@@ -7,6 +7,8 @@
 //!   atomically (`SET … GET`), so of all instances only the one that flipped it sends;
 //!   `firing` when it turns on, `resolved` when it turns off; a condition seen on for
 //!   the first time fires, one seen off for the first time is silent;
+//! - every tenant is checked on each scheduler tick ([`Reconciler::tick`]), with or
+//!   without a shop connection; "webhooks silent" is set after each poll run;
 //! - a delivery that fails restores the old flag, so the next check tries again;
 //! - the signature covers `{webhook-id}.{webhook-timestamp}.{body}` (HMAC-SHA256,
 //!   `v1,<base64>`); a `whsec_` secret is base64-decoded first; the secret is never
