@@ -65,6 +65,12 @@ pub struct Settings {
     /// Tenants written to Redis at start-up (single-shop setups, the demo tenant).
     #[serde(default)]
     pub tenants: Vec<crate::tenants::TenantInput>,
+    /// The reconciliation poll of connected shops.
+    #[serde(default)]
+    pub reconcile: crate::reconcile::ReconcileSettings,
+    /// The operator alert webhook.
+    #[serde(default)]
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 /// `[demo]`: mounts the Minimax sandbox under `/sandbox` and seeds a tenant that books
@@ -483,6 +489,18 @@ impl Settings {
             "minimax.request_timeout_ms",
             "expected positive timeouts",
         )?;
+        if let Some(problem) = self.reconcile.problems().into_iter().next() {
+            return Err(ConfigError::Invalid {
+                key: "reconcile",
+                problem,
+            });
+        }
+        if let Some(problem) = self.alerts.problems().into_iter().next() {
+            return Err(ConfigError::Invalid {
+                key: "alerts",
+                problem,
+            });
+        }
         Ok(())
     }
 

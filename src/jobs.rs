@@ -15,6 +15,9 @@ pub enum Job {
         received_at: DateTime<Utc>,
         incoming: Box<IncomingEvent>,
     },
+    /// Writes a booked document's number back to the shop order (`crate::writeback`).
+    #[serde(rename = "shop_write_back.v1")]
+    ShopWriteBackV1(crate::writeback::WriteBackJob),
 }
 
 impl Job {

@@ -2,6 +2,8 @@
 //! the Minimax accounting API. See README.md for the service and `docs/` for the
 //! guarantees and the design.
 
+pub mod alerts;
+pub mod backfill;
 pub mod booking;
 pub mod config;
 pub mod crypto;
@@ -11,9 +13,12 @@ pub mod mapping;
 pub mod metrics;
 pub mod minimax;
 pub mod queue;
+pub mod reconcile;
 pub mod sandbox;
+pub mod shop_api;
 pub mod startup;
 pub mod telemetry;
 pub mod tenants;
 pub mod webshop;
 pub mod worker;
+pub mod writeback;

@@ -13,7 +13,7 @@ use crate::queue::Queue;
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
-fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(crate) fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| panic!("metric {name}: {e}"));
     REGISTRY

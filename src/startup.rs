@@ -14,15 +14,19 @@ use actix_web::web;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::alerts::Alerts;
 use crate::booking::records::Records;
 use crate::booking::Booker;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::minimax::Minimax;
 use crate::queue::{Queue, QueueConfig};
+use crate::reconcile::Reconciler;
 use crate::sandbox::SandboxState;
+use crate::shop_api::ShopStore;
 use crate::tenants::{TenantInput, TenantStore};
 use crate::worker::{JobHandler, WorkerConfig, WorkerPool};
+use crate::writeback::Dispatch;
 use secrecy::ExposeSecret;
 
 /// Creates the Redis pool with short timeouts, so a Redis outage turns into fast 503s
@@ -61,6 +65,8 @@ pub struct Application {
     stop_tx: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
     queue: Queue,
+    /// The reconciliation scheduler (roles that run workers).
+    reconcile_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Stops a running [`Application`] as SIGTERM would.
@@ -113,13 +119,21 @@ impl Application {
         if settings.security.encryption_key.expose_secret() == crate::config::DEMO_ENCRYPTION_KEY {
             tracing::warn!("using the public demo encryption key: set MMC__SECURITY__ENCRYPTION_KEY in production");
         }
+        let shops = ShopStore::new(pool.clone(), prefix.clone(), cipher.clone());
         let tenants = TenantStore::new(pool.clone(), prefix.clone(), cipher);
+        let records = Records::new(pool.clone(), prefix.clone());
         let handler = handler.unwrap_or_else(|| {
-            Arc::new(Booker::new(
+            let booker = Arc::new(Booker::new(
                 tenants.clone(),
                 minimax.clone(),
-                Records::new(pool.clone(), prefix.clone()),
+                records.clone(),
                 Duration::from_secs(settings.queue.order_lock_secs),
+            ));
+            Arc::new(Dispatch::new(
+                booker,
+                queue.clone(),
+                shops.clone(),
+                records.clone(),
             ))
         });
         let sandbox = settings
@@ -139,6 +153,21 @@ impl Application {
                 WorkerConfig::from_settings(&settings),
             )
         });
+
+        let reconciler = Reconciler::new(
+            queue.clone(),
+            shops,
+            tenants.clone(),
+            minimax.clone(),
+            records,
+            settings.reconcile.clone(),
+            Alerts::new(&settings.alerts, pool.clone(), prefix.clone()),
+            workers.as_ref().map(|w| w.waker()),
+        );
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let reconcile_task = (settings.role.runs_workers() && reconciler.has_work())
+            .then(|| reconciler.clone().start(stop_rx.clone()));
+        let reconcile_data = web::Data::new(reconciler);
 
         if settings
             .security
@@ -202,16 +231,23 @@ impl Application {
             }
             None => None,
         };
-        let mounted = sandbox;
+        // The demo shop (a fake WooCommerce REST API) lives next to the sandbox.
+        let mounted = sandbox.map(|sb| (sb, crate::sandbox::demo_shop::DemoShop::default()));
         let server = actix_web::HttpServer::new(move || {
             let mounted = mounted.clone();
+            let reconcile_data = reconcile_data.clone();
             http::app(
                 state.clone(),
                 move |cfg: &mut web::ServiceConfig| {
-                    if let Some(sb) = mounted.clone() {
+                    cfg.app_data(reconcile_data.clone());
+                    if let Some((sb, shop)) = mounted.clone() {
                         cfg.service(
                             web::scope("/sandbox")
                                 .configure(move |c| crate::sandbox::configure(c, sb)),
+                        )
+                        .service(
+                            web::scope("/demo-shop")
+                                .configure(move |c| crate::sandbox::demo_shop::configure(c, shop)),
                         );
                     }
                 },
@@ -247,8 +283,6 @@ impl Application {
                 }
             });
         }
-
-        let (stop_tx, stop_rx) = watch::channel(false);
         tracing::info!(%address, port, role = ?settings.role, "minimax-connector listening");
         Ok(Self {
             port,
@@ -258,6 +292,7 @@ impl Application {
             stop_tx,
             stop_rx,
             queue,
+            reconcile_task,
         })
     }
 
@@ -280,6 +315,7 @@ impl Application {
             metrics_server,
             workers,
             mut stop_rx,
+            reconcile_task,
             ..
         } = self;
         let handle = server.handle();
@@ -292,6 +328,10 @@ impl Application {
         // Intake first: no new webhooks are accepted while workers drain.
         handle.stop(true).await;
         let _ = server_task.await;
+        if let Some(t) = reconcile_task {
+            // A poll cut short resumes from its saved cursor on the next instance.
+            t.abort();
+        }
         if let Some((handle, task)) = metrics {
             handle.stop(true).await;
             let _ = task.await;

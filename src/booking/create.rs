@@ -211,8 +211,8 @@ impl Ctx<'_> {
     }
 
     /// Writes the intent, creates the document, records its id. A create Minimax
-    /// refused outright (400/409) created nothing: its intent is forgotten, so the
-    /// retry after the fix does not search.
+    /// refused (400/409, 429) or that was never sent (budget, pause, open circuit)
+    /// created nothing: its intent is forgotten, so the retry does not search.
     async fn create_once(&self, doc: &Doc, mut rec: Record, planned: &Planned) -> Result<Record> {
         self.hold().await?;
         self.records
@@ -224,7 +224,15 @@ impl Ctx<'_> {
         };
         let id = match created {
             Ok(id) => id,
-            Err(e @ MinimaxError::Validation { .. }) => {
+            // Refused outright, or never sent / answered 429 (budget spent, paused, circuit
+            // open): nothing was created, so the retry must not search (with the budget
+            // spent, searches would eat the freed calls instead of bookings).
+            Err(
+                e @ (MinimaxError::Validation { .. }
+                | MinimaxError::BudgetExhausted { .. }
+                | MinimaxError::TenantPaused { .. }
+                | MinimaxError::CircuitOpen { .. }),
+            ) => {
                 self.records
                     .delete(&self.tenant.id, self.order_id, doc)
                     .await?;

@@ -86,7 +86,10 @@ impl JobHandler for Booker {
 impl Booker {
     async fn run(&self, job: &ClaimedJob) -> Result<BookingOutcome> {
         let Job::ShopEventV1 { incoming, .. } = Job::from_payload(&job.payload)
-            .map_err(|e| BookingError::Permanent(format!("job payload cannot be read: {e}")))?;
+            .map_err(|e| BookingError::Permanent(format!("job payload cannot be read: {e}")))?
+        else {
+            return Err(BookingError::Permanent("not a shop event job".into()));
+        };
         let tenant = self.tenants.get(&job.tenant).await?.ok_or_else(|| {
             BookingError::Permanent(format!("tenant {:?} no longer exists", job.tenant))
         })?;

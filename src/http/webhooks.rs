@@ -131,6 +131,7 @@ async fn receive_inner(
     let topic = incoming.topic.clone();
     let kind = incoming.event.kind().as_str();
     let dedupe = incoming.dedupe_key.clone();
+    let delivered = incoming.event.clone();
     let job = Job::ShopEventV1 {
         received_at: Utc::now(),
         incoming,
@@ -165,6 +166,14 @@ async fn receive_inner(
         }
     };
     tracing::Span::current().record("job_id", enqueued.id.as_str());
+    // Tells the reconciliation poll a webhook delivered this order version.
+    crate::reconcile::note_delivered(
+        state.queue.pool(),
+        state.queue.prefix(),
+        &tenant_id,
+        &delivered,
+    )
+    .await;
     if enqueued.created {
         WEBHOOKS.with_label_values(&[p, "accepted"]).inc();
         tracing::info!(%topic, kind, "webhook accepted");

@@ -2,10 +2,12 @@
 //!
 //! One Lua script decides each call atomically, so any number of instances share the
 //! limits: the pause (`{p}:{o:<org>}:paused_until`, unix ms) is checked first, then the
-//! rolling 24 h budget (sorted set `calls24h` of call timestamps), then the calendar-month
+//! rolling 24 h budget (sorted set `calls24h` of call timestamps; the window length is
+//! `minimax.daily_budget_window_secs`, 24 h except in tests), then the calendar-month
 //! budget (counter `month:<YYYY-MM>`, UTC months), then the token bucket (`bucket`),
 //! then the circuit breaker ([`super::breaker`]; an open circuit refuses the call, an
-//! expired one lets this call through as the probe). Only an admitted call is counted. Timestamps come from the caller's clock, so
+//! expired one lets this call through as the probe). Only an admitted call is counted.
+//! Timestamps come from the caller's clock, so
 //! instances are expected to run NTP-synchronised clocks.
 
 use std::time::Duration;
@@ -27,11 +29,12 @@ const ACQUIRE: &str = r"
 local now = tonumber(ARGV[1])
 local pause = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
 if pause > now then return {1, pause} end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 86400000)
+local window = tonumber(ARGV[10])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
 local daily = tonumber(ARGV[4])
 if daily > 0 and redis.call('ZCARD', KEYS[2]) >= daily then
   local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  return {2, tonumber(oldest[2]) + 86400000}
+  return {2, tonumber(oldest[2]) + window}
 end
 local monthly = tonumber(ARGV[5])
 if monthly > 0 and (tonumber(redis.call('GET', KEYS[3]) or '0') or 0) >= monthly then
@@ -61,7 +64,7 @@ end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', tostring(ts))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 redis.call('ZADD', KEYS[2], now, ARGV[6])
-redis.call('PEXPIRE', KEYS[2], 86400000 + 60000)
+redis.call('PEXPIRE', KEYS[2], window + 60000)
 redis.call('INCR', KEYS[3])
 redis.call('PEXPIREAT', KEYS[3], ARGV[7])
 return {0, probe}";
@@ -139,6 +142,7 @@ impl TenantClient {
                 .arg(settings.request_timeout_ms + 1_000)
                 // Calls that find a probe under way look again this soon.
                 .arg(HALF_OPEN_RECHECK_MS)
+                .arg(settings.budget_window_ms())
                 .invoke_async(&mut conn)
                 .await?;
             drop(conn);
@@ -230,7 +234,7 @@ impl Inner {
         let last_24h: u64 = conn
             .zcount(
                 self.org_key(org, "calls24h"),
-                now.timestamp_millis() - DAY_MS,
+                now.timestamp_millis() - self.settings.budget_window_ms(),
                 "+inf",
             )
             .await?;

@@ -150,6 +150,9 @@ pub struct MinimaxSettings {
     pub max_rate_wait_ms: u64,
     /// Calls per organisation per rolling 24 h (0 = unlimited).
     pub daily_budget: u32,
+    /// Length of the "daily" budget's rolling window in seconds: 86 400 (Minimax's 24 h).
+    /// Only tests and demos shorten it, to watch a budget pause end.
+    pub daily_budget_window_secs: u64,
     /// Calls per organisation per calendar month, UTC (0 = unlimited).
     pub monthly_budget: u32,
     /// Pause after a `429` without `Retry-After`.
@@ -184,6 +187,7 @@ impl Default for MinimaxSettings {
             burst: 5,
             max_rate_wait_ms: 10_000,
             daily_budget: 1_000,
+            daily_budget_window_secs: 86_400,
             monthly_budget: 20_000,
             default_pause_secs: 60,
             blocked_recheck_secs: 300,
@@ -200,6 +204,13 @@ impl Default for MinimaxSettings {
 }
 
 impl MinimaxSettings {
+    /// The daily budget's rolling window in milliseconds (at least one second).
+    pub fn budget_window_ms(&self) -> i64 {
+        i64::try_from(self.daily_budget_window_secs.max(1))
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000)
+    }
+
     pub fn country(&self, country: Country) -> &CountrySettings {
         match country {
             Country::SI => &self.si,

@@ -16,6 +16,7 @@ mod arithmetic;
 mod auth;
 mod codes;
 mod customers;
+pub mod demo_shop;
 mod invoice_actions;
 mod invoices;
 mod items;

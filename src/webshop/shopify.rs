@@ -155,8 +155,16 @@ pub fn parse(
         }
     };
     let id = root.opt_id("id")?.unwrap_or_default();
+    // An order version is its id, `updated_at` and bytes; a refund never changes, so its
+    // id is its key (the same key as the reconciliation poll's).
+    let updated_at = root.opt_str("updated_at")?;
+    let dedupe_key = match (resource, updated_at) {
+        ("order", Some(at)) => order_version_key(&id, &at, body),
+        ("refund", _) if !id.is_empty() => refund_key(&id),
+        _ => format!("shopify:{resource}:{id}:{}", body_digest(body)),
+    };
     Ok(Intake::Event(Box::new(IncomingEvent {
-        dedupe_key: format!("shopify:{resource}:{id}:{}", body_digest(body)),
+        dedupe_key,
         event,
         topic: topic.to_owned(),
         source: Source {
@@ -714,6 +722,27 @@ fn address(a: &Obj<'_>) -> Result<Option<Address>, WebshopError> {
     Ok((!addr.is_empty()).then_some(addr))
 }
 
+/// The dedupe key of one version of a Shopify order: order id, `updated_at` (normalised
+/// to UTC, so `-04:00` and `Z` spellings of one instant agree) and a digest of the body.
+/// All of it is signed data (keys are per tenant, so no shop domain). The digest keeps
+/// two different bodies of one second apart (an order created and paid within the same
+/// second must not be a duplicate); a retry or a replay resends the same bytes, and a
+/// re-poll of an unchanged order reads the same bytes, so both stay duplicates.
+pub fn order_version_key(order_id: &str, updated_at: &str, body: &[u8]) -> String {
+    let at = chrono::DateTime::parse_from_rfc3339(updated_at)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        })
+        .unwrap_or_else(|_| updated_at.to_owned());
+    format!("shopify:order:{order_id}:{at}:{}", body_digest(body))
+}
+
+/// The dedupe key of a Shopify refund (refunds never change once created).
+pub fn refund_key(refund_id: &str) -> String {
+    format!("shopify:refund:{refund_id}")
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -764,5 +793,24 @@ mod tests {
         assert_eq!(o.shipping_lines.len(), 1);
         assert_eq!(o.shipping_lines[0].discount, dec!(1.00));
         assert_eq!(o.shipping_total, dec!(4.00));
+    }
+
+    #[test]
+    fn one_order_version_has_one_key_whatever_the_offset_spelling() {
+        let a = order_version_key("1073459981", "2025-04-02T11:31:38-05:00", b"{}");
+        let b = order_version_key("1073459981", "2025-04-02T16:31:38Z", b"{}");
+        assert_eq!(a, b);
+        assert!(
+            a.starts_with("shopify:order:1073459981:2025-04-02T16:31:38Z:"),
+            "{a}"
+        );
+        assert_ne!(
+            a,
+            order_version_key("1073459981", "2025-04-02T16:31:39Z", b"{}")
+        );
+        assert_ne!(
+            a,
+            order_version_key("1073459981", "2025-04-02T16:31:38Z", b"{ }")
+        );
     }
 }

@@ -1051,6 +1051,10 @@ async fn openapi_document_describes_every_route() {
         ("/admin/tenants/{id}/jobs/retry-dead", &["post"]),
         ("/admin/tenants/{id}/jobs/{job_id}", &["get", "delete"]),
         ("/admin/tenants/{id}/jobs/{job_id}/retry", &["post"]),
+        ("/admin/tenants/{id}/shop", &["get", "put", "delete"]),
+        ("/admin/tenants/{id}/shop/check", &["post"]),
+        ("/admin/tenants/{id}/shop/poll", &["get", "post"]),
+        ("/admin/tenants/{id}/backfill", &["get", "post", "delete"]),
     ] {
         let item = paths.get(path).unwrap_or_else(|| panic!("{path} missing"));
         for m in methods {

@@ -194,7 +194,10 @@ async fn a_shopify_customer_is_created_once_and_a_second_delivery_costs_no_write
     let again = env
         .shopify("customers/create", &customer, "evt-cust-1-again")
         .await;
-    assert_eq!(again, id, "a second delivery of the same body is a duplicate");
+    assert_eq!(
+        again, id,
+        "a second delivery of the same body is a duplicate"
+    );
     // A profile save that changed nothing Minimax keeps is a new job costing no write.
     let mut saved = shopify_customer();
     saved["updated_at"] = json!("2025-04-03T09:00:00-05:00");

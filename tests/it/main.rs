@@ -2,6 +2,7 @@
 //! free port, a real Redis, the Minimax sandbox over HTTP) through `helpers`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fake_shop;
 mod helpers;
 mod shop;
 mod shop_arithmetic;
@@ -17,6 +18,7 @@ mod intake_trust;
 mod mapping;
 mod minimax_client;
 mod queue;
+mod reconcile;
 mod recovery;
 mod sandbox_mount;
 mod webhooks;

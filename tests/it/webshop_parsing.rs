@@ -597,7 +597,7 @@ fn shopify_paid_order_matches_fixture() {
     assert_eq!(
         key,
         format!(
-            "shopify:order:{}:{}",
+            "shopify:order:{}:2008-01-10T16:00:00Z:{}",
             id(&v["id"]),
             body_digest(&fixture_body(SHOP, "order.rest-2026-07.json"))
         ),
@@ -1032,7 +1032,8 @@ fn deleted_customers_parse_to_their_shop_id() {
         ShopEvent::CustomerDeleted(Customer::deleted("25".into()))
     );
     assert!(
-        woo.dedupe_key.starts_with("woocommerce:customer:25:deleted:"),
+        woo.dedupe_key
+            .starts_with("woocommerce:customer:25:deleted:"),
         "{}",
         woo.dedupe_key
     );

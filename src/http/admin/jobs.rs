@@ -85,7 +85,10 @@ pub fn summarize(payload: &str) -> Option<EventSummary> {
     let Job::ShopEventV1 {
         received_at,
         incoming,
-    } = Job::from_payload(payload).ok()?;
+    } = Job::from_payload(payload).ok()?
+    else {
+        return None;
+    };
     let event = &incoming.event;
     let order = event.order();
     let mut s = EventSummary {

@@ -13,6 +13,7 @@
 //!
 //! Handlers live in [`tenants`] (tenants, status, connection check) and [`jobs`].
 
+pub mod backfill;
 pub mod jobs;
 pub mod tenants;
 
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(actix_web::middleware::from_fn(require_operator))
             .configure(tenants::configure)
             .configure(jobs::configure)
+            .configure(backfill::configure)
             .default_service(web::to(no_route)),
     );
 }
