@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod mapping;
 pub mod metrics;
 pub mod minimax;
+pub mod private_redis;
 pub mod queue;
 pub mod sandbox;
 pub mod startup;

@@ -60,6 +60,8 @@ pub struct Application {
     stop_tx: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
     queue: Queue,
+    /// Demo mode's own redis-server, when it had to start one; stopped last.
+    private_redis: Option<crate::private_redis::PrivateRedis>,
 }
 
 /// Stops a running [`Application`] as SIGTERM would.
@@ -84,6 +86,18 @@ impl Application {
         settings: Settings,
         handler: Option<Arc<dyn JobHandler>>,
     ) -> anyhow::Result<Self> {
+        let mut settings = settings;
+        // Demo mode only: production never swaps its configured Redis for a private one.
+        let private_redis = if settings.demo.enabled
+            && !crate::private_redis::redis_answers(&settings.redis.url)
+        {
+            let path = std::env::var_os("PATH");
+            let r = crate::private_redis::PrivateRedis::start(path.as_deref(), &settings.redis.url)?;
+            settings.redis.url = r.url();
+            Some(r)
+        } else {
+            None
+        };
         let pool = redis_pool(&settings)?;
         let queue = Queue::new(pool.clone(), queue_config(&settings));
         crate::metrics::init();
@@ -159,6 +173,11 @@ impl Application {
             admin_tokens: settings.security.admin_tokens.clone(),
             minimax,
         });
+        crate::http::ui::spawn_sampler(state.clone().into_inner());
+        let ui = crate::http::ui::UiConfig {
+            sandbox: sandbox.clone(),
+            demo_tenant: settings.demo.enabled.then(|| settings.demo.tenant_id.clone()),
+        };
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address)
@@ -168,9 +187,11 @@ impl Application {
         let mounted = sandbox;
         let server = actix_web::HttpServer::new(move || {
             let mounted = mounted.clone();
+            let ui = ui.clone();
             http::app(
                 state.clone(),
                 move |cfg: &mut web::ServiceConfig| {
+                    crate::http::ui::configure(cfg, ui.clone());
                     if let Some(sb) = mounted.clone() {
                         cfg.service(
                             web::scope("/sandbox")
@@ -202,6 +223,7 @@ impl Application {
             stop_tx,
             stop_rx,
             queue,
+            private_redis,
         })
     }
 
@@ -223,6 +245,7 @@ impl Application {
             server,
             workers,
             mut stop_rx,
+            private_redis,
             ..
         } = self;
         let handle = server.handle();
@@ -237,6 +260,7 @@ impl Application {
         if let Some(workers) = workers {
             workers.shutdown().await;
         }
+        drop(private_redis);
         tracing::info!("stopped");
         Ok(())
     }

@@ -24,7 +24,7 @@ async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-async fn ready(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let timeout = state.redis_timeout;
     let redis = match tokio::time::timeout(timeout, state.queue.ping()).await {
         Ok(Ok(())) => Ok(()),

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod error;
 pub mod health;
 pub mod openapi;
+pub mod ui;
 pub mod webhooks;
 
 use std::sync::atomic::AtomicI64;

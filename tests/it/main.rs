@@ -13,6 +13,8 @@ mod mapping;
 mod minimax_client;
 mod queue;
 mod sandbox_mount;
+mod ui;
+mod ui_browser;
 mod webhooks;
 mod webshop_parsing;
 mod webshop_proptest;

@@ -208,7 +208,7 @@ pub struct JobsQuery {
     pub limit: Option<usize>,
 }
 
-async fn list(
+pub(crate) async fn list(
     path: web::Path<String>,
     query: web::Query<JobsQuery>,
     state: web::Data<AppState>,
@@ -274,7 +274,7 @@ async fn list(
     })))
 }
 
-async fn get(
+pub(crate) async fn get(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
@@ -291,7 +291,7 @@ async fn get(
     }
 }
 
-async fn retry(
+pub(crate) async fn retry(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
@@ -332,7 +332,7 @@ async fn retry(
     .await
 }
 
-async fn retry_dead(
+pub(crate) async fn retry_dead(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
@@ -359,7 +359,7 @@ async fn retry_dead(
     .await
 }
 
-async fn discard(
+pub(crate) async fn discard(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {

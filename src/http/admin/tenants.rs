@@ -372,7 +372,7 @@ async fn put(
     .await
 }
 
-async fn patch(
+pub(crate) async fn patch(
     path: web::Path<String>,
     body: web::Bytes,
     state: web::Data<AppState>,
@@ -461,7 +461,7 @@ fn remaining(limit: u32, used: u64) -> Value {
     }
 }
 
-async fn status(
+pub(crate) async fn status(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
@@ -491,7 +491,7 @@ async fn status(
     })))
 }
 
-async fn check(
+pub(crate) async fn check(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
@@ -562,7 +562,7 @@ async fn check(
     .await
 }
 
-async fn unblock(
+pub(crate) async fn unblock(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
