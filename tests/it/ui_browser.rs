@@ -60,8 +60,9 @@ impl Browser {
                          "--no-first-run", "--disable-extensions"],
             }),
         );
-        let client = ClientBuilder::rustls()
-            .expect("rustls")
+        // chromedriver is on localhost: plain HTTP, no TLS stack needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
@@ -195,8 +196,6 @@ async fn an_order_becomes_an_invoice_on_the_page_without_reload() {
     let (app, settings) = demo_app("ui-browser-flow").await;
     let b = Browser::start().await;
     b.sign_in(&app).await;
-    b.shot("overview").await;
-
     b.click("a[href='/ui/tenants']").await;
     b.wait_text("tr[data-tenant='demo']", |t| t.contains("Demo shop")).await;
     b.shot("tenants").await;
@@ -232,6 +231,10 @@ async fn an_order_becomes_an_invoice_on_the_page_without_reload() {
     b.client.goto(&app.url("/ui/sandbox")).await.unwrap();
     b.wait_text("#sandbox-invoices", |t| t.contains(&format!("{year}-1"))).await;
     b.shot("sandbox").await;
+
+    b.client.goto(&app.url("/ui/")).await.unwrap();
+    b.wait_text("#overview figcaption", |t| t.contains("total 1")).await;
+    b.shot("overview").await;
 
     // Phone width: the tenants page still fits (tables scroll inside their box).
     b.client.set_window_size(390, 844).await.unwrap();
