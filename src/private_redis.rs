@@ -46,17 +46,17 @@ impl PrivateRedis {
     /// Starts `redis-server` from `PATH` (`path_var`, as in the environment variable).
     pub fn start(path_var: Option<&std::ffi::OsStr>, url: &str) -> Result<Self, PrivateRedisError> {
         let Some(binary) = path_var.and_then(|p| find_on_path("redis-server", p)) else {
-            return Err(PrivateRedisError::NotInstalled { url: url.to_owned() });
+            return Err(PrivateRedisError::NotInstalled {
+                url: url.to_owned(),
+            });
         };
         let start = |e: std::io::Error| PrivateRedisError::Start(e.to_string());
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(start)?
             .port();
-        let dir = std::env::temp_dir().join(format!(
-            "mmc-demo-redis-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("mmc-demo-redis-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).map_err(start)?;
         let child = Command::new(&binary)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -176,7 +176,11 @@ mod tests {
             panic!("started without redis-server on PATH");
         };
         let text = e.to_string();
-        for hint in ["apt-get install redis-server", "brew install redis", "docker run"] {
+        for hint in [
+            "apt-get install redis-server",
+            "brew install redis",
+            "docker run",
+        ] {
             assert!(text.contains(hint), "{text}");
         }
         assert!(find_on_path("sh", std::ffi::OsStr::new("/bin:/usr/bin")).is_some());

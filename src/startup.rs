@@ -92,7 +92,8 @@ impl Application {
             && !crate::private_redis::redis_answers(&settings.redis.url)
         {
             let path = std::env::var_os("PATH");
-            let r = crate::private_redis::PrivateRedis::start(path.as_deref(), &settings.redis.url)?;
+            let r =
+                crate::private_redis::PrivateRedis::start(path.as_deref(), &settings.redis.url)?;
             settings.redis.url = r.url();
             Some(r)
         } else {
@@ -176,7 +177,10 @@ impl Application {
         crate::http::ui::spawn_sampler(state.clone().into_inner());
         let ui = crate::http::ui::UiConfig {
             sandbox: sandbox.clone(),
-            demo_tenant: settings.demo.enabled.then(|| settings.demo.tenant_id.clone()),
+            demo_tenant: settings
+                .demo
+                .enabled
+                .then(|| settings.demo.tenant_id.clone()),
         };
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);

@@ -65,7 +65,11 @@ const PAGES: &[&str] = &[
 async fn signed_out_every_page_redirects_to_sign_in_and_actions_are_refused() {
     let (app, _) = demo_app("ui-signed-out").await;
     for page in PAGES {
-        for cookie in [None, Some("mmc_ui_session=00ff"), Some(&*format!("mmc_ui_session={}", "a".repeat(64)))] {
+        for cookie in [
+            None,
+            Some("mmc_ui_session=00ff"),
+            Some(&*format!("mmc_ui_session={}", "a".repeat(64))),
+        ] {
             let mut req = client().get(app.url(page));
             if let Some(c) = cookie {
                 req = req.header("cookie", c);
@@ -85,7 +89,11 @@ async fn signed_out_every_page_redirects_to_sign_in_and_actions_are_refused() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // The sign-in page and the assets need no session.
     for open in ["/ui/login", "/ui/assets/app.js", "/ui/assets/app.css"] {
-        assert_eq!(client().get(app.url(open)).send().await.unwrap().status(), 200, "{open}");
+        assert_eq!(
+            client().get(app.url(open)).send().await.unwrap().status(),
+            200,
+            "{open}"
+        );
     }
 }
 
@@ -120,10 +128,18 @@ async fn sign_in_sets_a_strict_session_cookie_and_sign_out_ends_the_session() {
         .send()
         .await
         .unwrap();
-    assert!(tls.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
+    assert!(tls.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("; Secure"));
 
     let (cookie, csrf) = sign_in(&app.base).await;
-    let ok = client().get(app.url("/ui/tenants")).header("cookie", &cookie).send().await.unwrap();
+    let ok = client()
+        .get(app.url("/ui/tenants"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     let out = client()
         .post(app.url("/ui/logout"))
@@ -133,9 +149,21 @@ async fn sign_in_sets_a_strict_session_cookie_and_sign_out_ends_the_session() {
         .await
         .unwrap();
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
-    let after = client().get(app.url("/ui/tenants")).header("cookie", &cookie).send().await.unwrap();
-    assert_eq!(after.status(), StatusCode::SEE_OTHER, "the old cookie still works");
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let after = client()
+        .get(app.url("/ui/tenants"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        StatusCode::SEE_OTHER,
+        "the old cookie still works"
+    );
 }
 
 #[tokio::test]
@@ -145,7 +173,11 @@ async fn a_state_change_without_the_csrf_token_is_refused() {
     order["order"]["payment_method"] = json!({"id": "bitcoin"});
     let id = post_order(&app, &settings, &order, "msg-csrf").await;
     helpers::eventually(Duration::from_secs(30), || async {
-        app.queue.get("demo", &id).await.unwrap().filter(|j| j.state == JobState::Dead)
+        app.queue
+            .get("demo", &id)
+            .await
+            .unwrap()
+            .filter(|j| j.state == JobState::Dead)
     })
     .await
     .expect("job dead");
@@ -169,9 +201,16 @@ async fn a_state_change_without_the_csrf_token_is_refused() {
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{token:?} {origin:?}");
         let body = res.text().await.unwrap();
-        assert!(body.contains("CSRF") || body.contains("another site"), "{body}");
+        assert!(
+            body.contains("CSRF") || body.contains("another site"),
+            "{body}"
+        );
         let job = app.queue.get("demo", &id).await.unwrap().unwrap();
-        assert_eq!(job.state, JobState::Dead, "the refused retry changed the job");
+        assert_eq!(
+            job.state,
+            JobState::Dead,
+            "the refused retry changed the job"
+        );
     }
     // Header form (the page script) and form field both work with the right token.
     let res = client()
@@ -184,8 +223,16 @@ async fn a_state_change_without_the_csrf_token_is_refused() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let job = app.queue.get("demo", &id).await.unwrap().unwrap();
-    let retries = job.history.iter().filter(|a| a.outcome == "manual_retry").count();
-    assert_eq!(retries, 1, "exactly the accepted retry ran: {:?}", job.history);
+    let retries = job
+        .history
+        .iter()
+        .filter(|a| a.outcome == "manual_retry")
+        .count();
+    assert_eq!(
+        retries, 1,
+        "exactly the accepted retry ran: {:?}",
+        job.history
+    );
 }
 
 #[tokio::test]
@@ -195,9 +242,20 @@ async fn every_page_has_a_strict_csp_and_no_inline_script_or_style() {
     let (cookie, _) = sign_in(&app.base).await;
     let job_page = format!("/ui/tenants/demo/jobs/{id}");
     for page in PAGES.iter().copied().chain([job_page.as_str()]) {
-        let res = client().get(app.url(page)).header("cookie", &cookie).send().await.unwrap();
-        let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
-        assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'"), "{csp}");
+        let res = client()
+            .get(app.url(page))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+            "{csp}"
+        );
         assert!(!csp.contains("unsafe-inline"), "{csp}");
         assert_eq!(res.headers()["x-content-type-options"], "nosniff");
         let status = res.status();
@@ -229,7 +287,10 @@ async fn demo_mode_starts_a_private_redis_when_none_answers_and_stops_it() {
         (r.status() == 200).then_some(())
     })
     .await;
-    assert!(ready.is_some(), "demo mode without Redis never became ready");
+    assert!(
+        ready.is_some(),
+        "demo mode without Redis never became ready"
+    );
     let tenant = helpers::eventually(Duration::from_secs(20), || async {
         let r = client()
             .get(app.url("/admin/tenants/demo"))
@@ -241,7 +302,10 @@ async fn demo_mode_starts_a_private_redis_when_none_answers_and_stops_it() {
     })
     .await;
     assert!(tenant.is_some(), "the demo tenant was not seeded");
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the configured port stays unused");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the configured port stays unused"
+    );
     // Its address is logged, not configured: find it through the process table.
     let private_port = private_redis_ports();
     assert!(!private_port.is_empty(), "no private redis-server running");
@@ -256,7 +320,10 @@ async fn demo_mode_starts_a_private_redis_when_none_answers_and_stops_it() {
         still.is_empty().then_some(())
     })
     .await;
-    assert!(gone.is_some(), "the private redis-server outlived the service");
+    assert!(
+        gone.is_some(),
+        "the private redis-server outlived the service"
+    );
 }
 
 /// Ports of running redis-servers working in a demo data directory (redis-server

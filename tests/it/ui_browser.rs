@@ -35,9 +35,8 @@ impl Browser {
             "chromedriver not found on PATH: the browser tests need Debian's `chromium` and \
              `chromium-driver` (apt-get install -y chromium chromium-driver; .ci/run does this)",
         );
-        let chromium = find_binary(&["chromium", "chromium-browser", "google-chrome"]).expect(
-            "chromium not found on PATH: apt-get install -y chromium chromium-driver",
-        );
+        let chromium = find_binary(&["chromium", "chromium-browser", "google-chrome"])
+            .expect("chromium not found on PATH: apt-get install -y chromium chromium-driver");
         let port = helpers::free_port();
         let driver = Command::new(driver_bin)
             .arg(format!("--port={port}"))
@@ -197,7 +196,8 @@ async fn an_order_becomes_an_invoice_on_the_page_without_reload() {
     let b = Browser::start().await;
     b.sign_in(&app).await;
     b.click("a[href='/ui/tenants']").await;
-    b.wait_text("tr[data-tenant='demo']", |t| t.contains("Demo shop")).await;
+    b.wait_text("tr[data-tenant='demo']", |t| t.contains("Demo shop"))
+        .await;
     b.shot("tenants").await;
 
     b.click("tr[data-tenant='demo'] a").await;
@@ -212,34 +212,47 @@ async fn an_order_becomes_an_invoice_on_the_page_without_reload() {
     let text = b.wait_text(&row, |t| t.contains("done")).await;
     let year = chrono::Utc::now().format("%Y").to_string();
     assert!(text.contains(&format!("{year}-1")), "{text}");
-    let marker = b.client.execute("return window.mmcMarker || null;", vec![]).await.unwrap();
+    let marker = b
+        .client
+        .execute("return window.mmcMarker || null;", vec![])
+        .await
+        .unwrap();
     assert_eq!(marker, json!("still here"), "the page was reloaded");
     b.shot("tenant").await;
 
     b.click(&format!("{row} a")).await;
-    let number = b.wait_text("#job-result td[data-key='number']", |t| !t.is_empty()).await;
+    let number = b
+        .wait_text("#job-result td[data-key='number']", |t| !t.is_empty())
+        .await;
     assert_eq!(number, format!("{year}-1"));
     b.shot("job").await;
 
-    b.client.goto(&app.url("/ui/tenants/demo/jobs")).await.unwrap();
-    b.wait_text("#jobs-list", |t| t.contains("2025-00045")).await;
+    b.client
+        .goto(&app.url("/ui/tenants/demo/jobs"))
+        .await
+        .unwrap();
+    b.wait_text("#jobs-list", |t| t.contains("2025-00045"))
+        .await;
     b.fill("#order", "2025-00045").await;
     b.click("form.filters button").await;
     b.wait_text("#jobs-list", |t| t.contains("done")).await;
     b.shot("jobs").await;
 
     b.client.goto(&app.url("/ui/sandbox")).await.unwrap();
-    b.wait_text("#sandbox-invoices", |t| t.contains(&format!("{year}-1"))).await;
+    b.wait_text("#sandbox-invoices", |t| t.contains(&format!("{year}-1")))
+        .await;
     b.shot("sandbox").await;
 
     b.client.goto(&app.url("/ui/")).await.unwrap();
-    b.wait_text("#overview figcaption", |t| t.contains("total 1")).await;
+    b.wait_text("#overview figcaption", |t| t.contains("total 1"))
+        .await;
     b.shot("overview").await;
 
     // Phone width: the tenants page still fits (tables scroll inside their box).
     b.client.set_window_size(390, 844).await.unwrap();
     b.client.goto(&app.url("/ui/tenants")).await.unwrap();
-    b.wait_text("tr[data-tenant='demo']", |t| t.contains("demo")).await;
+    b.wait_text("tr[data-tenant='demo']", |t| t.contains("demo"))
+        .await;
     let overflow = b
         .client
         .execute(
@@ -286,7 +299,8 @@ async fn a_dead_job_is_fixed_and_retried_and_shop_markup_stays_text() {
     b.fill("#gateway", "bitcoin").await;
     b.fill("#method", "Gotovina").await;
     b.click("form[action$='/payment-methods'] button").await;
-    b.wait_text("table.kv", |t| t.contains("\"bitcoin\":\"Gotovina\"")).await;
+    b.wait_text("table.kv", |t| t.contains("\"bitcoin\":\"Gotovina\""))
+        .await;
     b.client
         .goto(&app.url(&format!("/ui/tenants/demo/jobs/{id}")))
         .await
@@ -294,15 +308,22 @@ async fn a_dead_job_is_fixed_and_retried_and_shop_markup_stays_text() {
     b.wait_text("#job-state", |t| t == "dead").await;
     b.click("form[action$='/retry'] button").await;
     b.wait_text("#job-state", |t| t == "done").await;
-    let number = b.wait_text("#job-result td[data-key='number']", |t| !t.is_empty()).await;
+    let number = b
+        .wait_text("#job-result td[data-key='number']", |t| !t.is_empty())
+        .await;
     assert!(number.ends_with("-1"), "{number}");
 
     // The customer's name is shown as text: no image element, no script ran.
     b.client.goto(&app.url("/ui/sandbox")).await.unwrap();
-    let names = b.wait_text("#sandbox-customers", |t| t.contains(evil)).await;
+    let names = b
+        .wait_text("#sandbox-customers", |t| t.contains(evil))
+        .await;
     assert!(names.contains(evil), "{names}");
     let imgs = b.client.find_all(Locator::Css("main img")).await.unwrap();
     assert!(imgs.is_empty(), "markup from the shop became an element");
-    assert!(b.client.get_alert_text().await.is_err(), "a script from the shop ran");
+    assert!(
+        b.client.get_alert_text().await.is_err(),
+        "a script from the shop ran"
+    );
     b.close().await;
 }

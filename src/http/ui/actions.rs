@@ -19,7 +19,10 @@ use crate::http::admin;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/tenants/{id}/check", web::post().to(check))
         .route("/tenants/{id}/unblock", web::post().to(unblock))
-        .route("/tenants/{id}/payment-methods", web::post().to(payment_method))
+        .route(
+            "/tenants/{id}/payment-methods",
+            web::post().to(payment_method),
+        )
         .route("/tenants/{id}/jobs/retry-dead", web::post().to(retry_dead))
         .route("/tenants/{id}/jobs/{job}/retry", web::post().to(retry))
         .route("/tenants/{id}/jobs/{job}/discard", web::post().to(discard));
@@ -102,7 +105,11 @@ async fn retry(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpRespon
         ctx.state.clone(),
     ))
     .await?;
-    Ok(back(format!("/ui/tenants/{}/jobs/{}", url_part(&id), url_part(&job))))
+    Ok(back(format!(
+        "/ui/tenants/{}/jobs/{}",
+        url_part(&id),
+        url_part(&job)
+    )))
 }
 
 async fn discard(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResponse, UiError> {

@@ -96,7 +96,11 @@ pub async fn depth_series(queue: &Queue) -> Result<Vec<(i64, u64)>, crate::queue
         .into_iter()
         .filter(|(slot, _)| *slot >= since)
         .map(|(slot, v)| {
-            let depth = v.split(',').take(3).filter_map(|n| n.parse::<u64>().ok()).sum();
+            let depth = v
+                .split(',')
+                .take(3)
+                .filter_map(|n| n.parse::<u64>().ok())
+                .sum();
             (slot, depth)
         })
         .collect())

@@ -64,7 +64,9 @@ pub fn page(f: &Frame<'_>, body: &str) -> String {
     }
     out.push_str("</head><body><a class=\"skip\" href=\"#main\">Skip to content</a>");
     if let Some(token) = f.csrf {
-        out.push_str("<header><nav aria-label=\"Main\"><span class=\"brand\">minimax-connector</span><ul>");
+        out.push_str(
+            "<header><nav aria-label=\"Main\"><span class=\"brand\">minimax-connector</span><ul>",
+        );
         let mut item = |nav: Nav, href: &str, label: &str| {
             let current = if nav == f.nav {
                 " aria-current=\"page\""

@@ -186,7 +186,10 @@ async fn guard(
         Ok(res)
     };
     if changes && !same_origin(&req) {
-        return refuse(req, UiError::Refused("the request came from another site".into()));
+        return refuse(
+            req,
+            UiError::Refused("the request came from another site".into()),
+        );
     }
     if !public(&path) {
         let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
@@ -389,7 +392,12 @@ mod tests {
     #[test]
     fn only_dashboard_paths_are_followed_after_sign_in() {
         assert_eq!(safe_next(Some("/ui/tenants?q=a")), "/ui/tenants?q=a");
-        for bad in ["//evil.example/ui/", "https://evil.example", "/admin/", "/ui\\x"] {
+        for bad in [
+            "//evil.example/ui/",
+            "https://evil.example",
+            "/admin/",
+            "/ui\\x",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/ui/", "{bad}");
         }
         assert_eq!(safe_next(None), "/ui/");

@@ -149,7 +149,10 @@ pub fn health(status: &Value) -> (&'static str, String) {
     if let Some(until) = budget["paused_until"].as_str() {
         return ("paused", format!("paused by Minimax until {until}"));
     }
-    for (window, remaining) in [("daily", "daily_remaining"), ("monthly", "monthly_remaining")] {
+    for (window, remaining) in [
+        ("daily", "daily_remaining"),
+        ("monthly", "monthly_remaining"),
+    ] {
         if budget[remaining].as_u64() == Some(0) {
             return ("paused", format!("{window} call budget spent"));
         }
@@ -326,6 +329,7 @@ async fn tenants(ctx: Ctx, q: web::Query<TenantsQuery>) -> Result<HttpResponse, 
         ));
     }
     body.push_str(&live("tenants-table", &table));
+    body.push_str("<span hidden data-refresh-ms=\"10000\"></span>");
     Ok(ctx.page("Tenants", Nav::Tenants, &body))
 }
 
@@ -371,9 +375,10 @@ const STATES: [JobState; 5] = [
 fn outcome(j: &Value) -> String {
     let r = &j["result"];
     if s(j, "state") == "done" {
-        let number = r["number"].as_str().map(str::to_owned).or_else(|| {
-            r["minimax_id"].as_i64().map(|id| format!("id {id}"))
-        });
+        let number = r["number"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| r["minimax_id"].as_i64().map(|id| format!("id {id}")));
         return match (r["document"].as_str(), number) {
             (Some(d), Some(n)) => format!("{} {n}", d.replace('_', " ")),
             (Some(d), None) => d.replace('_', " "),
@@ -429,7 +434,10 @@ fn jobs_table(tenant: &str, jobs: &[Value]) -> String {
 fn settings_table(view: &Value) -> String {
     let mut t = String::from("<table class=\"kv\"><tbody>");
     let mut row = |k: &str, v: String| {
-        t.push_str(&format!("<tr><th scope=\"row\">{}</th><td>{v}</td></tr>", esc(k)));
+        t.push_str(&format!(
+            "<tr><th scope=\"row\">{}</th><td>{v}</td></tr>",
+            esc(k)
+        ));
     };
     let set = |b: &Value| {
         if b.as_bool() == Some(true) {
@@ -444,9 +452,15 @@ fn settings_table(view: &Value) -> String {
     let m = &view["minimax"];
     row("Minimax user", esc(s(m, "username")));
     row("Minimax password", set(&m["password_set"]));
-    row("Client id", esc(m["client_id"].as_str().unwrap_or("(service default)")));
+    row(
+        "Client id",
+        esc(m["client_id"].as_str().unwrap_or("(service default)")),
+    );
     row("Client secret", set(&m["client_secret_set"]));
-    row("API base", esc(m["api_base"].as_str().unwrap_or("(country default)")));
+    row(
+        "API base",
+        esc(m["api_base"].as_str().unwrap_or("(country default)")),
+    );
     for p in Platform::ALL {
         row(
             &format!("Webhook secret ({})", p.as_str()),
@@ -502,8 +516,16 @@ async fn recent_jobs(ctx: &Ctx, id: &str, status: &Value, n: usize) -> Result<Ve
 }
 
 /// The tenant page; `notice` shows the outcome of an action (connection check).
-pub async fn tenant_page(ctx: &Ctx, id: &str, notice: Option<String>) -> Result<HttpResponse, UiError> {
-    let status = admin_ok(admin::tenants::status(web::Path::from(id.to_owned()), ctx.state.clone())).await?;
+pub async fn tenant_page(
+    ctx: &Ctx,
+    id: &str,
+    notice: Option<String>,
+) -> Result<HttpResponse, UiError> {
+    let status = admin_ok(admin::tenants::status(
+        web::Path::from(id.to_owned()),
+        ctx.state.clone(),
+    ))
+    .await?;
     let tenant = ctx
         .state
         .tenants
@@ -516,14 +538,29 @@ pub async fn tenant_page(ctx: &Ctx, id: &str, notice: Option<String>) -> Result<
     let tid = url_part(id);
     let mut body = String::new();
     if let Some(n) = notice {
-        body.push_str(&format!("<p class=\"notice\" role=\"status\" id=\"notice\">{}</p>", esc(&n)));
+        body.push_str(&format!(
+            "<p class=\"notice\" role=\"status\" id=\"notice\">{}</p>",
+            esc(&n)
+        ));
     }
     body.push_str(&format!("<p class=\"muted\">{}</p>", esc(&tenant.name)));
     body.push_str(&live("tenant-status", &status_section(id, &status)));
     body.push_str("<div class=\"actions\">");
-    body.push_str(&html::button_form(&format!("/ui/tenants/{tid}/check"), ctx.csrf(), "Check connection", ""));
-    body.push_str(&html::button_form(&format!("/ui/tenants/{tid}/unblock"), ctx.csrf(), "Unblock credentials", ""));
-    body.push_str(&format!("<a class=\"button\" href=\"/ui/tenants/{tid}/jobs\">All jobs</a></div>"));
+    body.push_str(&html::button_form(
+        &format!("/ui/tenants/{tid}/check"),
+        ctx.csrf(),
+        "Check connection",
+        "",
+    ));
+    body.push_str(&html::button_form(
+        &format!("/ui/tenants/{tid}/unblock"),
+        ctx.csrf(),
+        "Unblock credentials",
+        "",
+    ));
+    body.push_str(&format!(
+        "<a class=\"button\" href=\"/ui/tenants/{tid}/jobs\">All jobs</a></div>"
+    ));
     body.push_str("<h2>Webhook URLs</h2><p>Paste these into the shop (the secret is the tenant's webhook secret).</p><ul class=\"urls\">");
     let info = ctx.req.connection_info();
     for p in Platform::ALL {
@@ -571,16 +608,30 @@ fn order_matches(j: &Value, order: &str) -> bool {
         .any(|v| v.trim().eq_ignore_ascii_case(order))
 }
 
-async fn jobs(ctx: Ctx, path: web::Path<String>, q: web::Query<JobsPageQuery>) -> Result<HttpResponse, UiError> {
+async fn jobs(
+    ctx: Ctx,
+    path: web::Path<String>,
+    q: web::Query<JobsPageQuery>,
+) -> Result<HttpResponse, UiError> {
     let id = path.into_inner();
-    let status = admin_ok(admin::tenants::status(web::Path::from(id.clone()), ctx.state.clone())).await?;
+    let status = admin_ok(admin::tenants::status(
+        web::Path::from(id.clone()),
+        ctx.state.clone(),
+    ))
+    .await?;
     let wanted: Option<JobState> = q.state.as_deref().and_then(|s| s.parse().ok());
     let order = q.order.as_deref().map(str::trim).filter(|o| !o.is_empty());
     let tid = url_part(&id);
-    let mut body = format!("<p><a href=\"/ui/tenants/{tid}\">← Tenant {}</a></p>", esc(&id));
+    let mut body = format!(
+        "<p><a href=\"/ui/tenants/{tid}\">← Tenant {}</a></p>",
+        esc(&id)
+    );
     body.push_str("<nav aria-label=\"Job states\" class=\"tabs\"><ul>");
     let cur = |x: bool| if x { " aria-current=\"page\"" } else { "" };
-    body.push_str(&format!("<li><a href=\"/ui/tenants/{tid}/jobs\"{}>all</a></li>", cur(wanted.is_none())));
+    body.push_str(&format!(
+        "<li><a href=\"/ui/tenants/{tid}/jobs\"{}>all</a></li>",
+        cur(wanted.is_none())
+    ));
     for st in STATES {
         body.push_str(&format!(
             "<li><a href=\"/ui/tenants/{tid}/jobs?state={0}\"{1}>{0} ({2})</a></li>",
@@ -597,9 +648,16 @@ async fn jobs(ctx: Ctx, path: web::Path<String>, q: web::Query<JobsPageQuery>) -
         wanted.map_or(String::new(), |w| format!("<input type=\"hidden\" name=\"state\" value=\"{}\">", w.as_str()))
     ));
     // An order search looks further back than a plain listing.
-    let per_state = if order.is_some() { admin::jobs::MAX_LIMIT } else { 100 };
+    let per_state = if order.is_some() {
+        admin::jobs::MAX_LIMIT
+    } else {
+        100
+    };
     let mut list = Vec::new();
-    for st in STATES.into_iter().filter(|s| wanted.is_none_or(|w| w == *s)) {
+    for st in STATES
+        .into_iter()
+        .filter(|s| wanted.is_none_or(|w| w == *s))
+    {
         let total = num(&status["jobs"][st.as_str()]);
         list.extend(newest_jobs(&ctx, &id, st, total, per_state).await?);
     }
@@ -638,7 +696,10 @@ fn job_section(ctx: &Ctx, tenant: &str, j: &Value) -> String {
     // A finished job's last error is history (in the attempts), not its state.
     if state != "done" {
         if let Some(e) = j["last_error"].as_str() {
-            out.push_str(&format!("<p class=\"error\" id=\"job-error\">{}</p>", esc(e)));
+            out.push_str(&format!(
+                "<p class=\"error\" id=\"job-error\">{}</p>",
+                esc(e)
+            ));
         }
     }
     out.push_str("<h2>Result</h2>");
@@ -738,11 +799,21 @@ async fn job(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResponse
 // ---------------------------------------------------------------------- dead
 
 async fn dead(ctx: Ctx) -> Result<HttpResponse, UiError> {
-    let tenants = ctx.state.queue.tenants().await.map_err(|_| UiError::Unavailable)?;
+    let tenants = ctx
+        .state
+        .queue
+        .tenants()
+        .await
+        .map_err(|_| UiError::Unavailable)?;
     let mut inner = String::new();
     let mut any = false;
     for t in tenants {
-        let counts = ctx.state.queue.counts(&t).await.map_err(|_| UiError::Unavailable)?;
+        let counts = ctx
+            .state
+            .queue
+            .counts(&t)
+            .await
+            .map_err(|_| UiError::Unavailable)?;
         if counts.dead == 0 {
             continue;
         }
@@ -784,7 +855,11 @@ async fn overview(ctx: Ctx) -> Result<HttpResponse, UiError> {
             esc(s(&ready, "workers"))
         )
     } else {
-        format!("{} {}", badge("bad", "not ready"), esc(s(&ready, "message")))
+        format!(
+            "{} {}",
+            badge("bad", "not ready"),
+            esc(s(&ready, "message"))
+        )
     };
     let mut facts = format!(
         "<dl class=\"facts\"><div><dt>Readiness</dt><dd id=\"readiness\">{readiness}</dd></div>\
@@ -792,7 +867,12 @@ async fn overview(ctx: Ctx) -> Result<HttpResponse, UiError> {
          <div><dt>Delayed</dt><dd>{}</dd></div><div><dt>Dead</dt><dd><a href=\"/ui/dead\">{}</a></dd></div></dl>",
         totals.queued, totals.running, totals.delayed, totals.dead
     );
-    facts.push_str(&charts::bars("Jobs finished per hour, last 24 h", &hours, "24 h ago", "now"));
+    facts.push_str(&charts::bars(
+        "Jobs finished per hour, last 24 h",
+        &hours,
+        "24 h ago",
+        "now",
+    ));
     let depth_values: Vec<u64> = depth.iter().map(|(_, d)| *d).collect();
     let first = depth
         .first()
@@ -816,7 +896,9 @@ fn name_of(v: &Value) -> String {
 
 async fn sandbox(ctx: Ctx) -> Result<HttpResponse, UiError> {
     let Some(sb) = ctx.ui.sandbox.clone() else {
-        return Err(UiError::NotFound("the sandbox runs in demo mode only".into()));
+        return Err(UiError::NotFound(
+            "the sandbox runs in demo mode only".into(),
+        ));
     };
     let org = sb.settings().organisation_id;
     let mut invoices = sb.invoices(org);
@@ -830,7 +912,11 @@ async fn sandbox(ctx: Ctx) -> Result<HttpResponse, UiError> {
              <th scope=\"col\">Customer</th><th scope=\"col\">Issued</th><th scope=\"col\">Value</th><th scope=\"col\">Status</th></tr></thead><tbody>",
         );
         for i in &invoices {
-            let kind = if s(i, "InvoiceType") == "P" { "credit note" } else { "invoice" };
+            let kind = if s(i, "InvoiceType") == "P" {
+                "credit note"
+            } else {
+                "invoice"
+            };
             let status = match s(i, "Status") {
                 "I" => "issued",
                 "O" => "draft",
@@ -868,6 +954,13 @@ async fn sandbox(ctx: Ctx) -> Result<HttpResponse, UiError> {
         inner.push_str("</tbody></table></div>");
     }
     let orders = sb.orders(org);
-    inner.push_str(&format!("<p class=\"muted\">Received orders: {}</p>", orders.len()));
-    Ok(ctx.page("Sandbox documents", Nav::Sandbox, &live("sandbox-docs", &inner)))
+    inner.push_str(&format!(
+        "<p class=\"muted\">Received orders: {}</p>",
+        orders.len()
+    ));
+    Ok(ctx.page(
+        "Sandbox documents",
+        Nav::Sandbox,
+        &live("sandbox-docs", &inner),
+    ))
 }

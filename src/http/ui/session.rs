@@ -39,7 +39,11 @@ fn random_hex() -> String {
 
 fn key(queue: &Queue, id: &str) -> String {
     let digest = Sha256::digest(id.as_bytes());
-    format!("{}:ui:session:{}", queue.prefix(), crate::crypto::hex(&digest))
+    format!(
+        "{}:ui:session:{}",
+        queue.prefix(),
+        crate::crypto::hex(&digest)
+    )
 }
 
 /// Creates a session; returns the cookie value.
@@ -86,9 +90,8 @@ pub async fn delete(queue: &Queue, id: &str) -> Result<(), redis::RedisError> {
 
 /// Constant-time comparison of a presented CSRF token with the session's.
 pub fn csrf_ok(session: &Session, presented: Option<&str>) -> bool {
-    presented.is_some_and(|p| {
-        !p.is_empty() && bool::from(p.as_bytes().ct_eq(session.csrf.as_bytes()))
-    })
+    presented
+        .is_some_and(|p| !p.is_empty() && bool::from(p.as_bytes().ct_eq(session.csrf.as_bytes())))
 }
 
 fn pool_error(e: deadpool_redis::PoolError) -> redis::RedisError {

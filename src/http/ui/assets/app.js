@@ -3,7 +3,9 @@
 // server renders every region, this only swaps them.
 "use strict";
 (function () {
-  var INTERVAL_MS = 3000;
+  // A page may ask for a slower pace (the tenants page reads every tenant's status).
+  var pace = document.querySelector("[data-refresh-ms]");
+  var INTERVAL_MS = Math.max(1000, Number(pace && pace.getAttribute("data-refresh-ms")) || 3000);
   var live = document.querySelectorAll("[data-live]");
   var busy = false;
 
