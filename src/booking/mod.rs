@@ -581,6 +581,7 @@ impl Ctx<'_> {
                 Some(PaymentMethodRef {
                     id: p.payment_method_id?,
                     name: p.name?,
+                    code: p.code,
                 })
             })
             .collect();

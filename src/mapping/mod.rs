@@ -55,11 +55,12 @@ pub struct VatRateRef {
     pub percent: Decimal,
 }
 
-/// A Minimax payment method (`PaymentMethodId`, `Name`).
+/// A Minimax payment method (`PaymentMethodId`, `Name`, `Code`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentMethodRef {
     pub id: i64,
     pub name: String,
+    pub code: Option<String>,
 }
 
 /// Why an event cannot be mapped. Every message names what is wrong and, where a setting

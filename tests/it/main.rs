@@ -6,6 +6,7 @@ mod helpers;
 mod shop;
 
 mod admin;
+mod admin_views;
 mod binary;
 mod booking;
 mod health;

@@ -184,9 +184,33 @@ fn tenant_input(map: Map<String, Value>) -> Result<TenantInput, AdminError> {
 }
 
 /// RFC 7396 JSON merge patch: objects merge member by member, `null` removes a member,
-/// anything else replaces.
+/// anything else replaces. One extension for lists (RFC 7396 can only replace them):
+/// `{"$add": [..]}` / `{"$remove": [..]}` in place of a list appends the values it does
+/// not hold yet / removes values, so a list can grow without resending its defaults.
 fn merge(target: &mut Value, patch: Value) {
     match patch {
+        Value::Object(members)
+            if target.is_array()
+                && !members.is_empty()
+                && members
+                    .iter()
+                    .all(|(k, v)| (k == "$add" || k == "$remove") && v.is_array()) =>
+        {
+            if let Value::Array(list) = target {
+                for (op, values) in members {
+                    let Value::Array(values) = values else {
+                        continue;
+                    };
+                    for v in values {
+                        if op == "$remove" {
+                            list.retain(|x| *x != v);
+                        } else if !list.contains(&v) {
+                            list.push(v);
+                        }
+                    }
+                }
+            }
+        }
         Value::Object(members) => {
             if !target.is_object() {
                 *target = Value::Object(Map::new());
@@ -597,6 +621,22 @@ mod tests {
             doc,
             json!({"a": 2, "s": {"x": 1, "z": 3}, "m": {"k": "v"}, "n": [1]})
         );
+    }
+
+    #[test]
+    fn merge_patch_can_add_to_and_remove_from_a_list() {
+        let mut doc = json!({"keys": ["a", "b"], "o": {}});
+        merge(
+            &mut doc,
+            json!({"keys": {"$add": ["c", "a"], "$remove": ["b"]}}),
+        );
+        assert_eq!(doc["keys"], json!(["a", "c"]));
+        // Not a list: the object is an ordinary value.
+        merge(&mut doc, json!({"o": {"$add": [1]}}));
+        assert_eq!(doc["o"], json!({"$add": [1]}));
+        // A plain list still replaces.
+        merge(&mut doc, json!({"keys": ["z"]}));
+        assert_eq!(doc["keys"], json!(["z"]));
     }
 
     #[test]

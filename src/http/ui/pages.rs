@@ -349,6 +349,7 @@ async fn newest_jobs(
     let offset = (total as usize).saturating_sub(n);
     let query = admin::jobs::JobsQuery {
         state: Some(state.as_str().into()),
+        order: None,
         offset: Some(offset),
         limit: Some(n.min(admin::jobs::MAX_LIMIT)),
     };
@@ -600,14 +601,6 @@ pub struct JobsPageQuery {
     order: Option<String>,
 }
 
-fn order_matches(j: &Value, order: &str) -> bool {
-    let ev = &j["event"];
-    [&ev["order_number"], &ev["shop_order_id"]]
-        .into_iter()
-        .filter_map(Value::as_str)
-        .any(|v| v.trim().eq_ignore_ascii_case(order))
-}
-
 async fn jobs(
     ctx: Ctx,
     path: web::Path<String>,
@@ -647,22 +640,30 @@ async fn jobs(
         esc(order.unwrap_or("")),
         wanted.map_or(String::new(), |w| format!("<input type=\"hidden\" name=\"state\" value=\"{}\">", w.as_str()))
     ));
-    // An order search looks further back than a plain listing.
-    let per_state = if order.is_some() {
-        admin::jobs::MAX_LIMIT
-    } else {
-        100
-    };
     let mut list = Vec::new();
-    for st in STATES
-        .into_iter()
-        .filter(|s| wanted.is_none_or(|w| w == *s))
-    {
-        let total = num(&status["jobs"][st.as_str()]);
-        list.extend(newest_jobs(&ctx, &id, st, total, per_state).await?);
-    }
     if let Some(o) = order {
-        list.retain(|j| order_matches(j, o));
+        // The admin API's order search (the newest jobs of each state).
+        let query = admin::jobs::JobsQuery {
+            state: wanted.map(|w| w.as_str().to_owned()),
+            order: Some(o.to_owned()),
+            offset: None,
+            limit: Some(admin::jobs::MAX_LIMIT),
+        };
+        let v = admin_ok(admin::jobs::list(
+            web::Path::from(id.clone()),
+            web::Query(query),
+            ctx.state.clone(),
+        ))
+        .await?;
+        list = v["jobs"].as_array().cloned().unwrap_or_default();
+    } else {
+        for st in STATES
+            .into_iter()
+            .filter(|s| wanted.is_none_or(|w| w == *s))
+        {
+            let total = num(&status["jobs"][st.as_str()]);
+            list.extend(newest_jobs(&ctx, &id, st, total, 100).await?);
+        }
     }
     list.sort_by(|a, b| s(b, "updated_at").cmp(s(a, "updated_at")));
     if wanted == Some(JobState::Dead) && !list.is_empty() {
