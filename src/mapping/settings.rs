@@ -91,7 +91,7 @@ pub struct BookingSettings {
     /// Shop tax rate (percent, as text: "22", "9.5") → Minimax VAT rate code. Rates not
     /// listed are matched automatically against the organisation's rates for the date.
     pub vat_rate_codes: BTreeMap<String, String>,
-    /// Shop payment gateway id → Minimax payment method name. Gateways not listed use
+    /// Shop payment gateway id → Minimax payment method (name, code or id). Gateways not listed use
     /// `default_payment_method`; if that is empty, the job fails naming the gateway.
     pub payment_methods: BTreeMap<String, String>,
     pub default_payment_method: Option<String>,
