@@ -5,6 +5,7 @@
 //! answer is JSON (see [`error`]).
 
 pub mod admin;
+pub mod allow;
 pub mod error;
 pub mod health;
 pub mod openapi;
@@ -126,6 +127,7 @@ pub fn app(
         .configure(|cfg| configure(cfg, state.intake))
         .configure(extra)
         .default_service(web::to(not_found))
+        .wrap(actix_web::middleware::from_fn(allow::method_not_allowed))
         .wrap(ErrorHandlers::new().default_handler(error::json_errors))
         .wrap(actix_web::middleware::from_fn(request_span))
 }

@@ -152,7 +152,7 @@ impl BookingSettings {
     /// Problems a human can fix, one per field (`field: what is wrong`).
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let code_ok = |s: &str| !s.trim().is_empty() && s.len() <= 30;
+        let code_ok = |s: &str| !s.trim().is_empty() && s.chars().count() <= 30;
         if !code_ok(&self.customer_code_prefix) && !self.customer_code_prefix.is_empty() {
             out.push("settings.customer_code_prefix: at most 30 characters".into());
         }

@@ -146,3 +146,110 @@ async fn a_merge_patch_adds_to_a_list_without_resending_the_defaults() {
     .await;
     assert_eq!(removed["settings"]["woo_vat_meta_keys"], json!(defaults));
 }
+
+async fn send(
+    app: &helpers::TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, app.url(path))
+        .bearer_auth(TOKEN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    (status, headers, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_service_does_what_the_openapi_document_says() {
+    let (app, _) = demo_app("admin-views-openapi").await;
+    use reqwest::Method;
+    // 405 with the documented methods in `Allow`; unknown paths stay 404.
+    for (method, path, allow) in [
+        (Method::TRACE, "/metrics", "GET"),
+        (Method::DELETE, "/admin/tenants", "GET"),
+        (Method::GET, "/admin/tenants/demo/jobs/retry-dead", "POST"),
+        (Method::PUT, "/admin/tenants/demo/status", "GET"),
+    ] {
+        let (s, h, body) = send(&app, method.clone(), path, None).await;
+        assert_eq!(s, 405, "{method} {path}: {body}");
+        assert_eq!(h["allow"], allow, "{method} {path}");
+        assert_eq!(body["error"], "method_not_allowed");
+    }
+    let (s, _, _) = send(&app, Method::TRACE, "/no/such/path", None).await;
+    assert_eq!(s, 404);
+    let (s, _, _) = send(
+        &app,
+        Method::GET,
+        "/admin/tenants/demo/jobs/nosuchjob",
+        None,
+    )
+    .await;
+    assert_eq!(
+        s, 404,
+        "a documented method on a documented path keeps its own answer"
+    );
+
+    // A merge patch's null: the name goes back to the id; the login cannot be removed.
+    let (s, _, t) = send(
+        &app,
+        Method::PATCH,
+        "/admin/tenants/demo",
+        Some(json!({"name": null})),
+    )
+    .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["name"], "demo");
+    let (s, _, e) = send(
+        &app,
+        Method::PATCH,
+        "/admin/tenants/demo",
+        Some(json!({"minimax": {"username": null}})),
+    )
+    .await;
+    assert_eq!(s, 422);
+    assert!(e["message"]
+        .as_str()
+        .unwrap()
+        .contains("minimax.username: cannot be removed"));
+
+    // Required login fields of a new tenant are named; integral floats are integers;
+    // a fractional tolerance must be a string.
+    let (s, _, e) = send(
+        &app,
+        Method::PUT,
+        "/admin/tenants/new-one",
+        Some(json!({"country": "SI", "organisation_id": 1, "minimax": {}})),
+    )
+    .await;
+    assert_eq!(s, 422);
+    let problems = e["problems"].to_string();
+    assert!(
+        problems.contains("minimax.username") && problems.contains("minimax.password"),
+        "{e}"
+    );
+    let login = json!({"username": "u", "password": "p"});
+    let (s, _, t) = send(
+        &app,
+        Method::PUT,
+        "/admin/tenants/new-one",
+        Some(json!({"country": "SI", "organisation_id": 7.0, "minimax": login, "settings": {"total_tolerance": 1}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{t}");
+    assert_eq!(t["organisation_id"], 7);
+    let (s, _, e) = send(
+        &app,
+        Method::PATCH,
+        "/admin/tenants/new-one",
+        Some(json!({"settings": {"total_tolerance": 0.05}})),
+    )
+    .await;
+    assert_eq!(s, 422, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("as a string"));
+}

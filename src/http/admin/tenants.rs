@@ -100,7 +100,10 @@ async fn save(
 /// JSON value `422`.
 fn parse_object(body: &[u8]) -> Result<Map<String, Value>, AdminError> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(mut map)) => {
+            map.values_mut().for_each(integral_numbers);
+            Ok(map)
+        }
         Ok(_) => Err(AdminError::Invalid(vec![
             "body: expected a JSON object".into()
         ])),
@@ -109,6 +112,21 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, AdminError> {
             "invalid_json",
             format!("the body is not valid JSON: {e}"),
         ))),
+    }
+}
+
+/// `1.0` and `1e3` are the integers 1 and 1000 (as JSON Schema counts them), so integer
+/// fields accept them like the OpenAPI document says.
+fn integral_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(m) => m.values_mut().for_each(integral_numbers),
+        _ => {}
     }
 }
 
@@ -176,6 +194,14 @@ fn tenant_input(map: Map<String, Value>) -> Result<TenantInput, AdminError> {
     check_field::<MinimaxLoginInput>(&map, "minimax", true, &mut problems);
     check_field::<BTreeMap<String, SecretString>>(&map, "webhook_secrets", false, &mut problems);
     check_field::<Option<BookingSettings>>(&map, "settings", false, &mut problems);
+    // A binary float cannot carry a decimal amount exactly: fractions come as strings.
+    let tolerance = map.get("settings").and_then(|s| s.get("total_tolerance"));
+    if tolerance.is_some_and(|t| t.is_number() && !t.is_i64() && !t.is_u64()) {
+        problems.push(
+            "settings.total_tolerance: give a fraction as a string (\"0.05\"), not a JSON number"
+                .into(),
+        );
+    }
     if !problems.is_empty() {
         return Err(AdminError::Invalid(problems));
     }
@@ -259,11 +285,18 @@ fn prepare_patch(
     existing: &Tenant,
     problems: &mut Vec<String>,
 ) -> bool {
+    // Removing the name is going back to its default, the id.
+    if let Some(v @ Value::Null) = patch.get_mut("name") {
+        *v = Value::String(existing.id.clone());
+    }
     match patch.get_mut("minimax") {
         Some(Value::Null) => problems.push("minimax: cannot be removed".into()),
         Some(Value::Object(m)) => {
             if m.get("password").is_some_and(Value::is_null) {
                 problems.push("minimax.password: cannot be removed; send the new one".into());
+            }
+            if m.get("username").is_some_and(Value::is_null) {
+                problems.push("minimax.username: cannot be removed; send the new one".into());
             }
             if let Some(v @ Value::Null) = m.get_mut("client_secret") {
                 *v = Value::String(String::new());
@@ -657,6 +690,14 @@ mod tests {
         assert!(all.contains("bogus: unknown field"), "{all}");
         assert!(!all.contains("12345678987"), "{all}");
         assert!(!all.contains("not-a-number"), "{all}");
+    }
+
+    #[test]
+    fn integral_floats_count_as_integers() {
+        let m =
+            parse_object(br#"{"organisation_id": 149727468.0, "s": {"d": [3e2, 1.5]}}"#).unwrap();
+        assert_eq!(m["organisation_id"], json!(149727468));
+        assert_eq!(m["s"]["d"], json!([300, 1.5]));
     }
 
     #[test]
