@@ -100,7 +100,7 @@ pub struct BookingSettings {
     /// Report template names; Minimax's defaults if unset.
     pub invoice_report_template: Option<String>,
     pub credit_note_report_template: Option<String>,
-    /// Cashier employee (name as in Minimax), for cash-register style invoices.
+    /// Cashier employee (name as in Minimax, or the employee's id), for cash-register style invoices.
     pub cashier_employee: Option<String>,
     /// Minimax analytic (id) put on every document, e.g. one per shop when several
     /// shops feed one organisation. An id, not a code: MINIMAX_API.md documents the

@@ -253,3 +253,22 @@ async fn the_service_does_what_the_openapi_document_says() {
     assert_eq!(s, 422, "{e}");
     assert!(e["message"].as_str().unwrap().contains("as a string"));
 }
+
+#[tokio::test]
+async fn the_cashier_may_be_given_by_the_employees_id() {
+    let (app, settings) = demo_app("admin-views-cashier").await;
+    // 9001: the sandbox's "Janez Novak"; cash on delivery needs the cashier.
+    let (s, t) = patch(&app, json!({"settings": {"cashier_employee": "9001"}})).await;
+    assert_eq!(s, 200, "{t}");
+    let id = post_order(&app, &settings, &example_order(), "msg-v-cashier").await;
+    helpers::eventually(Duration::from_secs(30), || async {
+        app.queue
+            .get("demo", &id)
+            .await
+            .unwrap()
+            .filter(|j| matches!(j.state, JobState::Done | JobState::Dead))
+    })
+    .await
+    .map(|j| assert_eq!(j.state, JobState::Done, "{:?}", j.last_error))
+    .expect("job finished");
+}
