@@ -131,12 +131,31 @@ impl Browser {
         }
     }
 
+    /// Signs in with the keyboard only: the token field has the focus, Enter submits.
     pub async fn sign_in(&self, app: &TestApp) {
         self.client.goto(&app.url("/ui/")).await.unwrap();
         assert!(self.path().await.starts_with("/ui/login"));
-        self.fill("#token", TOKEN).await;
-        self.click("form.login button").await;
+        let focused = self.client.active_element().await.unwrap();
+        assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("token"));
+        focused
+            .send_keys(&format!("{TOKEN}\u{E007}"))
+            .await
+            .unwrap();
         self.wait_text("h1", |t| t == "Overview").await;
+    }
+
+    /// The `id`, or else the text, of the element holding the keyboard focus.
+    pub async fn focused(&self) -> String {
+        let e = self.client.active_element().await.unwrap();
+        match e.attr("id").await.unwrap() {
+            Some(id) if !id.is_empty() => format!("#{id}"),
+            _ => e.text().await.unwrap_or_default(),
+        }
+    }
+
+    pub async fn press(&self, keys: &str) {
+        let e = self.client.active_element().await.unwrap();
+        e.send_keys(keys).await.unwrap();
     }
 }
 
@@ -195,7 +214,13 @@ async fn an_order_becomes_an_invoice_on_the_page_without_reload() {
     let (app, settings) = demo_app("ui-browser-flow").await;
     let b = Browser::start().await;
     b.sign_in(&app).await;
-    b.click("a[href='/ui/tenants']").await;
+    // Keyboard: the first Tab reaches the skip link, the next ones the navigation.
+    b.press("\u{E004}").await;
+    assert_eq!(b.focused().await, "Skip to content");
+    b.press("\u{E004}").await;
+    b.press("\u{E004}").await;
+    assert_eq!(b.focused().await, "Tenants");
+    b.press("\u{E007}").await;
     b.wait_text("tr[data-tenant='demo']", |t| t.contains("Demo shop"))
         .await;
     b.shot("tenants").await;

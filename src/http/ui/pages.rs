@@ -287,7 +287,7 @@ async fn tenants(ctx: Ctx, q: web::Query<TenantsQuery>) -> Result<HttpResponse, 
     }
     body.push_str("</select><button type=\"submit\">Filter</button></form>");
     let mut table = format!(
-        "<p class=\"muted\">{matched} of {} tenant(s)</p><div class=\"scroll\"><table class=\"tenants\">\
+        "<p class=\"muted\">{matched} of {} tenant(s)</p><div class=\"scroll\"><table class=\"tenants cards\">\
          <caption class=\"sr\">Tenants</caption><thead><tr><th scope=\"col\">Tenant</th>\
          <th scope=\"col\">Health</th><th scope=\"col\">Minimax calls</th>\
          <th scope=\"col\">Queued</th><th scope=\"col\">Delayed</th><th scope=\"col\">Dead</th>\
@@ -307,7 +307,8 @@ async fn tenants(ctx: Ctx, q: web::Query<TenantsQuery>) -> Result<HttpResponse, 
         };
         table.push_str(&format!(
             "<tr data-tenant=\"{}\"><th scope=\"row\"><a href=\"/ui/tenants/{}\">{}</a><div class=\"muted\">{}</div></th>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{dead_cell}</td><td>{}</td></tr>",
+             <td data-label=\"Health\">{}</td><td data-label=\"Minimax calls\">{}</td><td data-label=\"Queued\">{}</td>\
+             <td data-label=\"Delayed\">{}</td><td data-label=\"Dead\">{dead_cell}</td><td data-label=\"Last booking\">{}</td></tr>",
             esc(&row.id),
             url_part(&row.id),
             esc(&row.id),
@@ -394,7 +395,7 @@ fn jobs_table(tenant: &str, jobs: &[Value]) -> String {
         return "<p class=\"muted\">No jobs.</p>".into();
     }
     let mut t = String::from(
-        "<div class=\"scroll\"><table class=\"jobs\"><thead><tr><th scope=\"col\">Job</th>\
+        "<div class=\"scroll\"><table class=\"jobs cards\"><thead><tr><th scope=\"col\">Job</th>\
          <th scope=\"col\">State</th><th scope=\"col\">Order</th><th scope=\"col\">Event</th>\
          <th scope=\"col\">Total</th><th scope=\"col\">Attempts</th><th scope=\"col\">Updated</th>\
          <th scope=\"col\">Outcome</th></tr></thead><tbody>",
@@ -412,8 +413,10 @@ fn jobs_table(tenant: &str, jobs: &[Value]) -> String {
             _ => ev["total"].to_string().replace("null", "—"),
         };
         t.push_str(&format!(
-            "<tr data-job=\"{}\" data-state=\"{}\"><td><a href=\"/ui/tenants/{}/jobs/{}\">{}</a></td><td>{}</td>\
-             <td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"outcome\">{}</td></tr>",
+            "<tr data-job=\"{}\" data-state=\"{}\"><td data-label=\"Job\"><a href=\"/ui/tenants/{}/jobs/{}\">{}</a></td>\
+             <td data-label=\"State\">{}</td><td data-label=\"Order\">{}</td><td data-label=\"Event\">{}</td>\
+             <td class=\"num\" data-label=\"Total\">{}</td><td class=\"num\" data-label=\"Attempts\">{}</td>\
+             <td data-label=\"Updated\">{}</td><td class=\"outcome\" data-label=\"Outcome\">{}</td></tr>",
             esc(id),
             esc(s(j, "state")),
             url_part(tenant),
