@@ -136,14 +136,26 @@ fn see_other(to: &str) -> HttpResponse {
         .finish()
 }
 
-/// True when the request names no other origin than this host.
+/// True when the request names no other origin than this host. Only the host (and
+/// port) is compared: behind a TLS proxy the service may see `http` while the browser
+/// says `https`, and the CSRF token is the check that counts.
 fn same_origin(req: &ServiceRequest) -> bool {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
         return true;
     };
-    let info = req.connection_info();
-    let expected = format!("{}://{}", info.scheme(), info.host());
-    origin.to_str().is_ok_and(|o| o == expected)
+    let host = req.connection_info().host().to_ascii_lowercase();
+    origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .and_then(|u| {
+            let h = u.host_str()?.to_ascii_lowercase();
+            Some(match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h,
+            })
+        })
+        .is_some_and(|o| o == host || host.strip_suffix(":443").or(host.strip_suffix(":80")) == Some(&o))
 }
 
 async fn csrf_token(req: &mut ServiceRequest) -> Result<Option<String>, actix_web::Error> {
