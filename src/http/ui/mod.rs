@@ -155,7 +155,9 @@ fn same_origin(req: &ServiceRequest) -> bool {
                 None => h,
             })
         })
-        .is_some_and(|o| o == host || host.strip_suffix(":443").or(host.strip_suffix(":80")) == Some(&o))
+        .is_some_and(|o| {
+            o == host || host.strip_suffix(":443").or(host.strip_suffix(":80")) == Some(&o)
+        })
 }
 
 async fn csrf_token(req: &mut ServiceRequest) -> Result<Option<String>, actix_web::Error> {

@@ -825,7 +825,7 @@ async fn dead(ctx: Ctx) -> Result<HttpResponse, UiError> {
         let tid = url_part(&t);
         let jobs = newest_jobs(&ctx, &t, JobState::Dead, counts.dead, 10).await?;
         inner.push_str(&format!(
-            "<section class=\"card\" data-tenant=\"{}\"><h2><a href=\"/ui/tenants/{tid}\">{}</a> · {} dead</h2>{}\
+            "<section class=\"card wide\" data-tenant=\"{}\"><h2><a href=\"/ui/tenants/{tid}\">{}</a> · {} dead</h2>{}\
              <p><a href=\"/ui/tenants/{tid}/jobs?state=dead\">All dead jobs of {}</a></p>",
             esc(&t),
             esc(&t),
@@ -898,6 +898,18 @@ fn name_of(v: &Value) -> String {
     v["Name"].as_str().map(str::to_owned).unwrap_or_default()
 }
 
+/// `2026-1`: the year and the number within it, as the booking result shows it.
+fn invoice_number(i: &Value) -> String {
+    match (&i["Year"], &i["InvoiceNumber"]) {
+        (Value::Null, _) | (_, Value::Null) => "—".into(),
+        (y, n) => format!(
+            "{}-{}",
+            y.to_string().trim_matches('"'),
+            n.to_string().trim_matches('"')
+        ),
+    }
+}
+
 async fn sandbox(ctx: Ctx) -> Result<HttpResponse, UiError> {
     let Some(sb) = ctx.ui.sandbox.clone() else {
         return Err(UiError::NotFound(
@@ -927,8 +939,8 @@ async fn sandbox(ctx: Ctx) -> Result<HttpResponse, UiError> {
                 other => other,
             };
             inner.push_str(&format!(
-                "<tr><td>{}</td><td>{kind}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-                esc(i["InvoiceNumber"].as_str().unwrap_or("—")),
+                "<tr><td class=\"number\">{}</td><td>{kind}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                esc(&invoice_number(i)),
                 esc(&name_of(&i["Customer"])),
                 esc(s(i, "DateIssued").get(..10).unwrap_or("")),
                 esc(&i["InvoiceValue"].to_string()),
