@@ -74,7 +74,7 @@ pub enum MappingError {
     UnmappedVatRate { percent: Decimal, line: String },
     #[error(
         "payment gateway '{gateway}' has no Minimax payment method; map it in \
-         settings.payment_methods (gateway → Minimax payment method name) or set \
+         settings.payment_methods (gateway → Minimax payment method name, code or id) or set \
          settings.default_payment_method"
     )]
     UnmappedPaymentMethod { gateway: String },
