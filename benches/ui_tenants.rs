@@ -114,6 +114,15 @@ async fn main() {
         let mut times = Vec::new();
         let mut first_byte = Vec::new();
         let mut bytes = 0;
+        let gz = client
+            .get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gz.headers()["content-encoding"], "gzip");
+        let gz_bytes = gz.bytes().await.unwrap().len();
         for _ in 0..runs {
             let t = Instant::now();
             let res = client
@@ -130,8 +139,8 @@ async fn main() {
         times.sort();
         first_byte.sort();
         println!(
-            "{label}: {bytes} bytes HTML (+ {} B CSS, {} B JS), whole page p50 {:.0} ms, \
-             max {:.0} ms (first byte p50 {:.0} ms)",
+            "{label}: {bytes} B HTML, {gz_bytes} B gzipped (+ {} B CSS, {} B JS), whole page \
+             p50 {:.0} ms, max {:.0} ms (first byte p50 {:.0} ms)",
             include_str!("../src/http/ui/assets/app.css").len(),
             include_str!("../src/http/ui/assets/app.js").len(),
             ms(times[times.len() / 2]),

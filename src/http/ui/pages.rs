@@ -209,26 +209,38 @@ struct Row {
     status: Value,
 }
 
-async fn tenant_row(state: web::Data<AppState>, id: String) -> Result<Option<Row>, UiError> {
+/// A tenant's name; `None` once it is gone (deleted between the list and the read).
+async fn tenant_name(state: web::Data<AppState>, id: String) -> Option<(String, String)> {
+    match state.tenants.get(&id).await {
+        Ok(Some(t)) => Some((id, t.name)),
+        Ok(None) => None,
+        // An unreadable tenant still gets its row (its status says what is wrong).
+        Err(_) => Some((id, String::new())),
+    }
+}
+
+async fn tenant_row(state: web::Data<AppState>, (id, name): (String, String)) -> Option<Row> {
     let (code, status) =
         admin_json(admin::tenants::status(web::Path::from(id.clone()), state.clone()).await).await;
     if code == StatusCode::NOT_FOUND {
-        return Ok(None);
+        return None;
     }
-    let name = match state.tenants.get(&id).await {
-        Ok(Some(t)) => t.name,
-        Ok(None) => return Ok(None),
-        Err(_) => String::new(),
-    };
-    if !code.is_success() {
+    let status = if code.is_success() {
+        status
+    } else {
         // One unreadable tenant must not hide the others.
-        return Ok(Some(Row {
-            id,
-            name,
-            status: serde_json::json!({"credentials": {"state": "blocked", "since": "?", "reason": "status unavailable"}}),
-        }));
-    }
-    Ok(Some(Row { id, name, status }))
+        serde_json::json!({"credentials": {"state": "blocked", "since": "?", "reason": "status unavailable"}})
+    };
+    Some(Row { id, name, status })
+}
+
+async fn rows_of(state: &web::Data<AppState>, tenants: Vec<(String, String)>) -> Vec<Row> {
+    futures::stream::iter(tenants)
+        .map(|t| tenant_row(state.clone(), t))
+        .buffered(16)
+        .filter_map(|r| async move { r })
+        .collect()
+        .await
 }
 
 async fn tenants(ctx: Ctx, q: web::Query<TenantsQuery>) -> Result<HttpResponse, UiError> {
@@ -240,34 +252,41 @@ async fn tenants(ctx: Ctx, q: web::Query<TenantsQuery>) -> Result<HttpResponse, 
     let want = q.health.as_deref().unwrap_or("all");
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
     let offset = q.offset.unwrap_or(0);
-    let rows: Vec<Result<Option<Row>, UiError>> = futures::stream::iter(ids.clone())
-        .map(|id| tenant_row(ctx.state.clone(), id))
-        .buffered(16)
+    let named: Vec<(String, String)> = futures::stream::iter(ids.clone())
+        .map(|id| tenant_name(ctx.state.clone(), id))
+        .buffered(32)
+        .filter_map(|t| async move { t })
+        .filter(|(id, name)| {
+            let keep = needle.is_empty()
+                || id.to_lowercase().contains(&needle)
+                || name.to_lowercase().contains(&needle);
+            async move { keep }
+        })
         .collect()
         .await;
-    let mut shown = Vec::new();
-    for r in rows {
-        let Some(row) = r? else { continue };
-        if !needle.is_empty()
-            && !row.id.to_lowercase().contains(&needle)
-            && !row.name.to_lowercase().contains(&needle)
-        {
-            continue;
+    // Without a health filter only the rows shown need their status.
+    let (matched, shown) = if want == "all" {
+        let page = named.iter().skip(offset).take(limit).cloned().collect();
+        (named.len(), rows_of(&ctx.state, page).await)
+    } else {
+        let mut kept = Vec::new();
+        for row in rows_of(&ctx.state, named).await {
+            let (kind, _) = health(&row.status);
+            let jobs = &row.status["jobs"];
+            let keep = match want {
+                "ok" => kind == "ok",
+                "attention" => kind != "ok" || num(&jobs["dead"]) > 0,
+                "dead" => num(&jobs["dead"]) > 0,
+                "waiting" => num(&jobs["queued"]) + num(&jobs["delayed"]) > 0,
+                _ => true,
+            };
+            if keep {
+                kept.push(row);
+            }
         }
-        let (kind, _) = health(&row.status);
-        let jobs = &row.status["jobs"];
-        let keep = match want {
-            "ok" => kind == "ok",
-            "attention" => kind != "ok" || num(&jobs["dead"]) > 0,
-            "dead" => num(&jobs["dead"]) > 0,
-            "waiting" => num(&jobs["queued"]) + num(&jobs["delayed"]) > 0,
-            _ => true,
-        };
-        if keep {
-            shown.push(row);
-        }
-    }
-    let matched = shown.len();
+        let n = kept.len();
+        (n, kept.into_iter().skip(offset).take(limit).collect())
+    };
     let mut body = String::new();
     body.push_str("<form method=\"get\" action=\"/ui/tenants\" class=\"filters\" role=\"search\">");
     body.push_str(&format!(
@@ -294,7 +313,7 @@ async fn tenants(ctx: Ctx, q: web::Query<TenantsQuery>) -> Result<HttpResponse, 
          <th scope=\"col\">Last booking</th></tr></thead><tbody>",
         ids.len()
     );
-    for row in shown.iter().skip(offset).take(limit) {
+    for row in &shown {
         let jobs = &row.status["jobs"];
         let dead = num(&jobs["dead"]);
         let dead_cell = if dead > 0 {
