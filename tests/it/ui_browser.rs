@@ -19,7 +19,19 @@ const WAIT: Duration = Duration::from_secs(40);
 /// chromedriver on a free port with one headless Chromium session; both end on drop.
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    // Held for its drop: chromedriver ends with the browser.
+    _driver: Driver,
+}
+
+/// The chromedriver process, killed on drop (also when a test fails before it has a
+/// session).
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn find_binary(names: &[&str]) -> Option<PathBuf> {
@@ -38,12 +50,14 @@ impl Browser {
         let chromium = find_binary(&["chromium", "chromium-browser", "google-chrome"])
             .expect("chromium not found on PATH: apt-get install -y chromium chromium-driver");
         let port = helpers::free_port();
-        let driver = Command::new(driver_bin)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
+        let driver = Driver(
+            Command::new(driver_bin)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts"),
+        );
         let ok = helpers::eventually(Duration::from_secs(20), || async {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         })
@@ -66,13 +80,14 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("a Chromium session over WebDriver");
-        Browser { client, driver }
+        Browser {
+            client,
+            _driver: driver,
+        }
     }
 
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 
     /// Saves a PNG of the page as docs/ui/<name>.png.
@@ -156,12 +171,6 @@ impl Browser {
     pub async fn press(&self, keys: &str) {
         let e = self.client.active_element().await.unwrap();
         e.send_keys(keys).await.unwrap();
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
     }
 }
 
