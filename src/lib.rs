@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod mapping;
 pub mod metrics;
 pub mod minimax;
+pub mod private_redis;
 pub mod queue;
 pub mod reconcile;
 pub mod sandbox;

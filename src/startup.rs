@@ -67,6 +67,8 @@ pub struct Application {
     queue: Queue,
     /// The reconciliation scheduler (roles that run workers).
     reconcile_task: Option<tokio::task::JoinHandle<()>>,
+    /// Demo mode's own redis-server, when it had to start one; stopped last.
+    private_redis: Option<crate::private_redis::PrivateRedis>,
 }
 
 /// Stops a running [`Application`] as SIGTERM would.
@@ -91,6 +93,19 @@ impl Application {
         settings: Settings,
         handler: Option<Arc<dyn JobHandler>>,
     ) -> anyhow::Result<Self> {
+        let mut settings = settings;
+        // Demo mode only: production never swaps its configured Redis for a private one.
+        let private_redis = if settings.demo.enabled
+            && !crate::private_redis::redis_answers(&settings.redis.url)
+        {
+            let path = std::env::var_os("PATH");
+            let r =
+                crate::private_redis::PrivateRedis::start(path.as_deref(), &settings.redis.url)?;
+            settings.redis.url = r.url();
+            Some(r)
+        } else {
+            None
+        };
         let pool = redis_pool(&settings)?;
         let queue = Queue::new(pool.clone(), queue_config(&settings));
         crate::metrics::init();
@@ -195,6 +210,14 @@ impl Application {
         if settings.metrics.token().is_none() {
             tracing::info!("/metrics is open (set metrics.token to require a bearer token)");
         }
+        crate::http::ui::spawn_sampler(state.clone().into_inner());
+        let ui = crate::http::ui::UiConfig {
+            sandbox: sandbox.clone(),
+            demo_tenant: settings
+                .demo
+                .enabled
+                .then(|| settings.demo.tenant_id.clone()),
+        };
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address)
@@ -236,10 +259,12 @@ impl Application {
         let server = actix_web::HttpServer::new(move || {
             let mounted = mounted.clone();
             let reconcile_data = reconcile_data.clone();
+            let ui = ui.clone();
             http::app(
                 state.clone(),
                 move |cfg: &mut web::ServiceConfig| {
                     cfg.app_data(reconcile_data.clone());
+                    crate::http::ui::configure(cfg, ui.clone());
                     if let Some((sb, shop)) = mounted.clone() {
                         cfg.service(
                             web::scope("/sandbox")
@@ -293,6 +318,7 @@ impl Application {
             stop_rx,
             queue,
             reconcile_task,
+            private_redis,
         })
     }
 
@@ -316,6 +342,7 @@ impl Application {
             workers,
             mut stop_rx,
             reconcile_task,
+            private_redis,
             ..
         } = self;
         let handle = server.handle();
@@ -339,6 +366,7 @@ impl Application {
         if let Some(workers) = workers {
             workers.shutdown().await;
         }
+        drop(private_redis);
         tracing::info!("stopped");
         Ok(())
     }

@@ -41,6 +41,7 @@ impl Ctx<'_> {
                 Some(PaymentMethodRef {
                     id: p.payment_method_id?,
                     name: p.name?,
+                    code: p.code,
                 })
             })
             .collect();
@@ -101,7 +102,9 @@ impl Ctx<'_> {
                             e.first_name.as_deref().unwrap_or(""),
                             e.last_name.as_deref().unwrap_or("")
                         );
+                        // By name as in Minimax, or by the employee's id.
                         full.trim() == name.trim()
+                            || name.trim().parse::<i64>().ok() == e.employee_id
                     })
                     .and_then(|e| e.employee_id)
                     .ok_or_else(|| {

@@ -33,7 +33,7 @@ async fn live() -> HttpResponse {
 /// Whether the last readiness answer of this process was 503.
 static NOT_READY: AtomicBool = AtomicBool::new(false);
 
-async fn ready(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let timeout = state.redis_timeout;
     let redis = match tokio::time::timeout(timeout, state.queue.ping()).await {
         Ok(Ok(())) => {

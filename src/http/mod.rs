@@ -5,10 +5,12 @@
 //! answer is JSON (see [`error`]).
 
 pub mod admin;
+pub mod allow;
 pub mod error;
 pub mod health;
 pub mod limits;
 pub mod openapi;
+pub mod ui;
 pub mod webhooks;
 
 use std::sync::atomic::AtomicI64;
@@ -145,6 +147,7 @@ pub fn app(
         .configure(|cfg| configure(cfg, state.intake, state.metrics_on_main))
         .configure(extra)
         .default_service(web::to(not_found))
+        .wrap(actix_web::middleware::from_fn(allow::method_not_allowed))
         .wrap(ErrorHandlers::new().default_handler(error::json_errors))
         .wrap(actix_web::middleware::from_fn(limits::body_deadline))
         .wrap(actix_web::middleware::from_fn(request_span))

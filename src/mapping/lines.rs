@@ -519,7 +519,8 @@ pub(crate) fn resolve_rate(
 /// The Minimax payment method of the order: `settings.payment_methods` by gateway id
 /// (or title), else an organisation method named like the gateway, else
 /// `settings.default_payment_method`. `None` when the order names no gateway and no
-/// default is set (the document then has no payment row).
+/// default is set (the document then has no payment row). A configured method may be
+/// given by its name (as the user sees it, localised), its Minimax code or its id.
 pub(crate) fn payment_method(
     order: &Order,
     settings: &BookingSettings,
@@ -531,6 +532,26 @@ pub(crate) fn payment_method(
             .find(|m| m.name.trim().eq_ignore_ascii_case(name.trim()))
             .cloned()
     };
+    // Only configured values are matched by code or id: a gateway id such as "11" must
+    // not pick method 11 by accident.
+    let configured = |value: &str| {
+        let v = value.trim();
+        by_name(v)
+            .or_else(|| {
+                org.payment_methods
+                    .iter()
+                    .find(|m| {
+                        m.code
+                            .as_deref()
+                            .is_some_and(|c| c.trim().eq_ignore_ascii_case(v))
+                    })
+                    .cloned()
+            })
+            .or_else(|| {
+                let id: i64 = v.parse().ok()?;
+                org.payment_methods.iter().find(|m| m.id == id).cloned()
+            })
+    };
     let pm = order.payment_method.as_ref();
     let keys: Vec<&str> = pm
         .into_iter()
@@ -540,10 +561,10 @@ pub(crate) fn payment_method(
         .collect();
     for key in &keys {
         if let Some(name) = settings.payment_methods.get(*key) {
-            return by_name(name).map(Some).ok_or_else(|| {
+            return configured(name).map(Some).ok_or_else(|| {
                 MappingError::Unsupported(format!(
                     "settings.payment_methods maps gateway '{key}' to '{name}', but the \
-                     organisation has no payment method named '{name}'"
+                     organisation has no payment method with that name, code or id"
                 ))
             });
         }
@@ -552,10 +573,10 @@ pub(crate) fn payment_method(
         return Ok(Some(found));
     }
     if let Some(default) = settings.default_payment_method.as_deref() {
-        return by_name(default).map(Some).ok_or_else(|| {
+        return configured(default).map(Some).ok_or_else(|| {
             MappingError::Unsupported(format!(
                 "settings.default_payment_method is '{default}', but the organisation has no \
-                 payment method of that name"
+                 payment method with that name, code or id"
             ))
         });
     }

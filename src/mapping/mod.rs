@@ -58,11 +58,12 @@ pub struct VatRateRef {
     pub percent: Decimal,
 }
 
-/// A Minimax payment method (`PaymentMethodId`, `Name`).
+/// A Minimax payment method (`PaymentMethodId`, `Name`, `Code`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentMethodRef {
     pub id: i64,
     pub name: String,
+    pub code: Option<String>,
 }
 
 /// Why an event cannot be mapped. Every message names what is wrong and, where a setting
@@ -76,7 +77,7 @@ pub enum MappingError {
     UnmappedVatRate { percent: Decimal, line: String },
     #[error(
         "payment gateway '{gateway}' has no Minimax payment method; map it in \
-         settings.payment_methods (gateway → Minimax payment method name) or set \
+         settings.payment_methods (gateway → Minimax payment method name, code or id) or set \
          settings.default_payment_method"
     )]
     UnmappedPaymentMethod { gateway: String },

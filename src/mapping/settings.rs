@@ -118,7 +118,7 @@ pub struct BookingSettings {
     /// Shop tax rate (percent, as text: "22", "9.5") → Minimax VAT rate code. Rates not
     /// listed are matched automatically against the organisation's rates for the date.
     pub vat_rate_codes: BTreeMap<String, String>,
-    /// Shop payment gateway id → Minimax payment method name. Gateways not listed use
+    /// Shop payment gateway id → Minimax payment method (name, code or id). Gateways not listed use
     /// `default_payment_method`; if that is empty, the job fails naming the gateway.
     pub payment_methods: BTreeMap<String, String>,
     pub default_payment_method: Option<String>,
@@ -127,7 +127,7 @@ pub struct BookingSettings {
     /// Report template names; Minimax's defaults if unset.
     pub invoice_report_template: Option<String>,
     pub credit_note_report_template: Option<String>,
-    /// Cashier employee (name as in Minimax), for cash-register style invoices.
+    /// Cashier employee (name as in Minimax, or the employee's id), for cash-register style invoices.
     pub cashier_employee: Option<String>,
     /// Minimax analytic (id) put on every document, e.g. one per shop when several
     /// shops feed one organisation. An id, not a code: the Minimax API documents the
@@ -183,7 +183,7 @@ impl BookingSettings {
     /// Problems a human can fix, one per field (`field: what is wrong`).
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let code_ok = |s: &str| !s.trim().is_empty() && s.len() <= 30;
+        let code_ok = |s: &str| !s.trim().is_empty() && s.chars().count() <= 30;
         if !code_ok(&self.customer_code_prefix) && !self.customer_code_prefix.is_empty() {
             out.push("settings.customer_code_prefix: at most 30 characters".into());
         }

@@ -8,6 +8,7 @@ mod shop;
 mod shop_arithmetic;
 
 mod admin;
+mod admin_views;
 mod binary;
 mod booking;
 mod customers;
@@ -21,6 +22,8 @@ mod queue;
 mod reconcile;
 mod recovery;
 mod sandbox_mount;
+mod ui;
+mod ui_browser;
 mod webhooks;
 mod webshop_parsing;
 mod webshop_proptest;

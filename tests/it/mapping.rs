@@ -65,14 +65,17 @@ fn si_org() -> OrgData {
             PaymentMethodRef {
                 id: 11,
                 name: "Kartica".into(),
+                code: None,
             },
             PaymentMethodRef {
                 id: 12,
                 name: "Bančno nakazilo".into(),
+                code: None,
             },
             PaymentMethodRef {
                 id: 13,
                 name: "STRIPE".into(),
+                code: None,
             },
         ],
         document_numbering_id: Some(52130),
@@ -824,6 +827,43 @@ fn unmapped_payment_method_names_the_gateway() {
             .id,
         Some(11)
     );
+}
+
+#[test]
+fn payment_methods_may_be_given_by_name_code_or_id() {
+    let pay = |gateway: &str, s: &BookingSettings, org: &OrgData| {
+        let o = order(json!({
+            "payment_method": {"id": gateway},
+            "lines": [line("Mug", "MUG", "1", "10.00", "10.00", "2.20", "22")],
+            "tax_lines": [tax_line("22", "2.20")],
+            "subtotal": "10.00", "total_tax": "2.20", "total": "12.20"
+        }));
+        plan(&o, s, org).map(|p| {
+            p.invoice.issued_invoice_payment_methods[0]
+                .payment_method
+                .as_ref()
+                .unwrap()
+                .id
+        })
+    };
+    let mut org = si_org();
+    org.payment_methods[2].code = Some("STR".into());
+    let mut s = settings();
+    s.payment_methods.insert("stripe".into(), "str".into());
+    s.payment_methods.insert("bank".into(), " 12 ".into());
+    assert_eq!(pay("stripe", &s, &org).unwrap(), Some(13), "by code");
+    assert_eq!(pay("bank", &s, &org).unwrap(), Some(12), "by id");
+    assert_eq!(pay("bacs", &s, &org).unwrap(), Some(12), "by name");
+    // A gateway that happens to look like an id is not taken for one.
+    assert!(matches!(
+        pay("11", &s, &org),
+        Err(MappingError::UnmappedPaymentMethod { .. })
+    ));
+    s.default_payment_method = Some("11".into());
+    assert_eq!(pay("11", &s, &org).unwrap(), Some(11), "default by id");
+    s.payment_methods.insert("cash".into(), "99".into());
+    let err = pay("cash", &s, &org).unwrap_err().to_string();
+    assert!(err.contains("name, code or id"), "{err}");
 }
 
 #[test]

@@ -166,7 +166,8 @@ fn job_json(j: &JobRecord, full: bool) -> Value {
         "updated_at": j.updated_at,
         "next_attempt_at": j.next_attempt_at,
         "finished_at": j.finished_at,
-        "last_error": j.last_error,
+        // A booked job's last error is history (it is in the attempts), not its state.
+        "last_error": if j.state == JobState::Done { None } else { j.last_error.as_deref() },
         "result": j.result,
         "event": event,
     });
@@ -208,12 +209,71 @@ fn parse_state(s: &str) -> Option<JobState> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobsQuery {
+    /// One state, or `all` / absent for every state at once.
     pub state: Option<String>,
+    /// Only the jobs of this shop order (its number or the shop's order id).
+    pub order: Option<String>,
     pub offset: Option<usize>,
     pub limit: Option<usize>,
 }
 
-async fn list(
+/// Every state, in the order an "all" listing concatenates them.
+const ALL_STATES: [JobState; 5] = [
+    JobState::Queued,
+    JobState::Running,
+    JobState::Delayed,
+    JobState::Dead,
+    JobState::Done,
+];
+
+/// How far back an order search looks in each state (it reads every payload).
+pub const ORDER_SEARCH_DEPTH: usize = 1000;
+
+fn count_of(counts: &crate::queue::Counts, s: JobState) -> u64 {
+    match s {
+        JobState::Queued => counts.queued,
+        JobState::Running => counts.running,
+        JobState::Delayed => counts.delayed,
+        JobState::Done => counts.done,
+        JobState::Dead => counts.dead,
+    }
+}
+
+async fn read_jobs(
+    state: &web::Data<AppState>,
+    tenant: &str,
+    ids: Vec<String>,
+) -> Result<Vec<JobRecord>, ApiError> {
+    // A few reads in flight at once: fast for 500 jobs, polite to the pool.
+    let records: Vec<Result<Option<JobRecord>, ApiError>> = futures::stream::iter(ids)
+        .map(|id| {
+            let state = state.clone();
+            let tenant = tenant.to_owned();
+            async move { storage(&state, "read job", state.queue.get(&tenant, &id)).await }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut jobs = Vec::with_capacity(records.len());
+    for r in records {
+        // A job that finished or was discarded between the two reads is left out.
+        if let Some(j) = r? {
+            jobs.push(j);
+        }
+    }
+    Ok(jobs)
+}
+
+fn of_order(j: &JobRecord, order: &str) -> bool {
+    summarize(&j.payload).is_some_and(|s| {
+        [s.order_number, s.shop_order_id]
+            .into_iter()
+            .flatten()
+            .any(|v| v.trim() == order)
+    })
+}
+
+pub(crate) async fn list(
     path: web::Path<String>,
     query: web::Query<JobsQuery>,
     state: web::Data<AppState>,
@@ -222,13 +282,19 @@ async fn list(
     if !valid_id(&tenant) {
         return Err(bad_tenant());
     }
-    let Some(job_state) = query.state.as_deref().and_then(parse_state) else {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "state: expected one of queued, running, delayed, done, dead",
-        )
-        .with_field("query.state")
-        .into());
+    let states: Vec<JobState> = match query.state.as_deref() {
+        None | Some("all") => ALL_STATES.to_vec(),
+        Some(s) => match parse_state(s) {
+            Some(one) => vec![one],
+            None => {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    "state: expected one of queued, running, delayed, done, dead or all",
+                )
+                .with_field("query.state")
+                .into())
+            }
+        },
     };
     let offset = query.offset.unwrap_or(0);
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
@@ -240,48 +306,83 @@ async fn list(
         .with_field("query.limit")
         .into());
     }
+    let order = query
+        .order
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty());
     let counts = storage(&state, "counts", state.queue.counts(&tenant)).await?;
-    let total = match job_state {
-        JobState::Queued => counts.queued,
-        JobState::Running => counts.running,
-        JobState::Delayed => counts.delayed,
-        JobState::Done => counts.done,
-        JobState::Dead => counts.dead,
-    };
-    let ids = storage(
-        &state,
-        "list jobs",
-        state.queue.list(&tenant, job_state, offset, limit),
-    )
-    .await?;
-    // A few reads in flight at once: fast for 500 jobs, polite to the pool.
-    let records: Vec<Result<Option<JobRecord>, ApiError>> = futures::stream::iter(ids)
-        .map(|id| {
-            let state = state.clone();
-            let tenant = tenant.clone();
-            async move { storage(&state, "read job", state.queue.get(&tenant, &id)).await }
-        })
-        .buffered(8)
-        .collect()
-        .await;
-    let mut jobs = Vec::with_capacity(records.len());
-    for r in records {
-        // A job that finished or was discarded between the two reads is left out.
-        if let Some(j) = r? {
-            jobs.push(job_json(&j, false));
+    let mut jobs = Vec::new();
+    let total: u64;
+    if let Some(order) = order {
+        // No index by order: the newest jobs of each state are searched.
+        let mut found = Vec::new();
+        for s in &states {
+            let n = count_of(&counts, *s) as usize;
+            let from = n.saturating_sub(ORDER_SEARCH_DEPTH);
+            let ids = storage(
+                &state,
+                "list jobs",
+                state.queue.list(&tenant, *s, from, ORDER_SEARCH_DEPTH),
+            )
+            .await?;
+            found.extend(
+                read_jobs(&state, &tenant, ids)
+                    .await?
+                    .into_iter()
+                    .filter(|j| of_order(j, order)),
+            );
+        }
+        total = found.len() as u64;
+        jobs.extend(found.into_iter().skip(offset).take(limit));
+    } else {
+        total = states.iter().map(|s| count_of(&counts, *s)).sum();
+        // Pages run across the states in the order of `states`.
+        let (mut skip, mut left) = (offset, limit);
+        for s in &states {
+            let n = count_of(&counts, *s) as usize;
+            if skip >= n {
+                skip -= n;
+                continue;
+            }
+            let ids = storage(
+                &state,
+                "list jobs",
+                state.queue.list(&tenant, *s, skip, left),
+            )
+            .await?;
+            skip = 0;
+            let got = read_jobs(&state, &tenant, ids).await?;
+            left = left.saturating_sub(got.len());
+            jobs.extend(got);
+            if left == 0 {
+                break;
+            }
         }
     }
-    Ok(HttpResponse::Ok().json(json!({
+    let shown = if states.len() == 1 {
+        json!(states[0])
+    } else {
+        json!("all")
+    };
+    let mut body = json!({
         "tenant": tenant,
-        "state": job_state,
+        "state": shown,
         "offset": offset,
         "limit": limit,
         "total": total,
-        "jobs": jobs,
-    })))
+        "jobs": jobs.iter().map(|j| job_json(j, false)).collect::<Vec<_>>(),
+    });
+    if states.len() > 1 {
+        body["counts"] = json!(counts);
+    }
+    if let Some(o) = order {
+        body["order"] = json!(o);
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
-async fn get(
+pub(crate) async fn get(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
@@ -298,7 +399,7 @@ async fn get(
     }
 }
 
-async fn retry(
+pub(crate) async fn retry(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
@@ -339,7 +440,7 @@ async fn retry(
     .await
 }
 
-async fn retry_dead(
+pub(crate) async fn retry_dead(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
@@ -362,7 +463,7 @@ async fn retry_dead(
     .await
 }
 
-async fn discard(
+pub(crate) async fn discard(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {

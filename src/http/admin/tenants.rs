@@ -105,7 +105,10 @@ async fn save(
 /// JSON value `422`. Errors name the path and never the text around it.
 fn parse_object(body: &[u8]) -> Result<Map<String, Value>, AdminError> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(mut map)) => {
+            map.values_mut().for_each(integral_numbers);
+            Ok(map)
+        }
         Ok(_) => Err(AdminError::Invalid(vec![format!(
             "{ROOT_PATH}: expected a JSON object"
         )])),
@@ -116,6 +119,21 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, AdminError> {
                     .with_field(p.path),
             ))
         }
+    }
+}
+
+/// `1.0` and `1e3` are the integers 1 and 1000 (as JSON Schema counts them), so integer
+/// fields accept them like the OpenAPI document says.
+fn integral_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(m) => m.values_mut().for_each(integral_numbers),
+        _ => {}
     }
 }
 
@@ -180,6 +198,14 @@ fn tenant_input(map: Map<String, Value>) -> Result<TenantInput, AdminError> {
         &mut problems,
     );
     check_field::<Option<BookingSettings>>(&map, "settings", false, &mut problems);
+    // A binary float cannot carry a decimal amount exactly: fractions come as strings.
+    let tolerance = map.get("settings").and_then(|s| s.get("total_tolerance"));
+    if tolerance.is_some_and(|t| t.is_number() && !t.is_i64() && !t.is_u64()) {
+        problems.push(
+            "settings.total_tolerance: give a fraction as a string (\"0.05\"), not a JSON number"
+                .into(),
+        );
+    }
     if !problems.is_empty() {
         return Err(AdminError::Invalid(problems));
     }
@@ -187,9 +213,33 @@ fn tenant_input(map: Map<String, Value>) -> Result<TenantInput, AdminError> {
 }
 
 /// RFC 7396 JSON merge patch: objects merge member by member, `null` removes a member,
-/// anything else replaces.
+/// anything else replaces. One extension for lists (RFC 7396 can only replace them):
+/// `{"$add": [..]}` / `{"$remove": [..]}` in place of a list appends the values it does
+/// not hold yet / removes values, so a list can grow without resending its defaults.
 fn merge(target: &mut Value, patch: Value) {
     match patch {
+        Value::Object(members)
+            if target.is_array()
+                && !members.is_empty()
+                && members
+                    .iter()
+                    .all(|(k, v)| (k == "$add" || k == "$remove") && v.is_array()) =>
+        {
+            if let Value::Array(list) = target {
+                for (op, values) in members {
+                    let Value::Array(values) = values else {
+                        continue;
+                    };
+                    for v in values {
+                        if op == "$remove" {
+                            list.retain(|x| *x != v);
+                        } else if !list.contains(&v) {
+                            list.push(v);
+                        }
+                    }
+                }
+            }
+        }
         Value::Object(members) => {
             if !target.is_object() {
                 *target = Value::Object(Map::new());
@@ -240,11 +290,18 @@ fn prepare_patch(
     existing: &Tenant,
     problems: &mut Vec<String>,
 ) -> (bool, Option<Value>) {
+    // Removing the name is going back to its default, the id.
+    if let Some(v @ Value::Null) = patch.get_mut("name") {
+        *v = Value::String(existing.id.clone());
+    }
     match patch.get_mut("minimax") {
         Some(Value::Null) => problems.push("minimax: cannot be removed".into()),
         Some(Value::Object(m)) => {
             if m.get("password").is_some_and(Value::is_null) {
                 problems.push("minimax.password: cannot be removed; send the new one".into());
+            }
+            if m.get("username").is_some_and(Value::is_null) {
+                problems.push("minimax.username: cannot be removed; send the new one".into());
             }
             if let Some(v @ Value::Null) = m.get_mut("client_secret") {
                 *v = Value::String(String::new());
@@ -374,7 +431,7 @@ async fn put(
     .await
 }
 
-async fn patch(
+pub(crate) async fn patch(
     path: web::Path<String>,
     body: web::Bytes,
     state: web::Data<AppState>,
@@ -467,7 +524,7 @@ fn remaining(limit: u32, used: u64) -> Value {
     }
 }
 
-async fn status(
+pub(crate) async fn status(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
@@ -499,7 +556,7 @@ async fn status(
     })))
 }
 
-async fn check(
+pub(crate) async fn check(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
@@ -570,7 +627,7 @@ async fn check(
     .await
 }
 
-async fn unblock(
+pub(crate) async fn unblock(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
@@ -630,6 +687,22 @@ mod tests {
     }
 
     #[test]
+    fn merge_patch_can_add_to_and_remove_from_a_list() {
+        let mut doc = json!({"keys": ["a", "b"], "o": {}});
+        merge(
+            &mut doc,
+            json!({"keys": {"$add": ["c", "a"], "$remove": ["b"]}}),
+        );
+        assert_eq!(doc["keys"], json!(["a", "c"]));
+        // Not a list: the object is an ordinary value.
+        merge(&mut doc, json!({"o": {"$add": [1]}}));
+        assert_eq!(doc["o"], json!({"$add": [1]}));
+        // A plain list still replaces.
+        merge(&mut doc, json!({"keys": ["z"]}));
+        assert_eq!(doc["keys"], json!(["z"]));
+    }
+
+    #[test]
     fn type_errors_name_the_field_and_hide_the_value() {
         let body = json!({
             "country": "XX",
@@ -648,6 +721,14 @@ mod tests {
         assert!(all.contains("bogus: unknown field"), "{all}");
         assert!(!all.contains("12345678987"), "{all}");
         assert!(!all.contains("not-a-number"), "{all}");
+    }
+
+    #[test]
+    fn integral_floats_count_as_integers() {
+        let m =
+            parse_object(br#"{"organisation_id": 149727468.0, "s": {"d": [3e2, 1.5]}}"#).unwrap();
+        assert_eq!(m["organisation_id"], json!(149727468));
+        assert_eq!(m["s"]["d"], json!([300, 1.5]));
     }
 
     #[test]
