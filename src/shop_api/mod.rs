@@ -143,8 +143,8 @@ impl ShopConnection {
     }
 }
 
-/// A connection as submitted to `PUT /admin/tenants/{id}/shop`; secrets may be left out
-/// to keep the stored ones.
+/// A connection as submitted to `PUT /admin/tenants/{id}/shop`: a whole connection,
+/// secret included (a PUT replaces the stored one).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShopConnectionInput {
@@ -162,25 +162,54 @@ pub struct ShopConnectionInput {
     pub write_back: bool,
 }
 
+/// The shape the OpenAPI document gives `url`: `http(s)://host[:port][/path]` with a
+/// DNS-style host (Shopify: the scheme may be left out), nothing else.
+fn url_shape_ok(raw: &str, scheme_optional: bool) -> bool {
+    let rest = match raw.split_once("://") {
+        Some(("http" | "https", rest)) => rest,
+        Some(_) => return false,
+        None if scheme_optional => raw,
+        None => return false,
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    let label_ok =
+        |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    host.split('.').all(label_ok)
+        && port.is_none_or(|p| {
+            // 0–65535 without a leading zero in five digits (the document's pattern).
+            (1..=5).contains(&p.len())
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && !(p.len() == 5 && p.starts_with('0'))
+                && p.parse::<u16>().is_ok()
+        })
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._~/-".contains(&b))
+}
+
 impl ShopConnectionInput {
-    pub fn into_connection(
-        self,
-        existing: Option<&ShopConnection>,
-    ) -> Result<ShopConnection, ShopApiError> {
+    pub fn into_connection(self) -> Result<ShopConnection, ShopApiError> {
         let mut problems = Vec::new();
-        let mut url = self.url.trim().trim_end_matches('/').to_owned();
+        let mut url = self.url.trim_end_matches('/').to_owned();
         if self.platform == Platform::Shopify && !url.contains("://") {
             url = format!("https://{url}");
         }
-        match url::Url::parse(&url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
-            _ => problems.push("url: expected the shop's http(s) URL".into()),
+        if !url_shape_ok(&self.url, self.platform == Platform::Shopify)
+            || url::Url::parse(&url).is_err()
+        {
+            problems.push("url: expected the shop's http(s) URL".into());
         }
-        let same_shop = existing.filter(|e| e.platform == self.platform && e.url == url);
         let given = match self.platform {
             Platform::WooCommerce => {
                 if self.access_token.is_some() {
                     problems.push("access_token: only for shopify (woocommerce uses consumer_key and consumer_secret)".into());
+                }
+                if self.api_version.is_some() {
+                    problems.push("api_version: only for shopify".into());
                 }
                 if self
                     .consumer_key
@@ -212,15 +241,13 @@ impl ShopConnectionInput {
                 None
             }
         };
-        let secret = match (given, same_shop) {
-            (Some(s), _) if !s.expose_secret().is_empty() => Some(s),
-            (_, Some(e)) => Some(e.secret.clone()),
-            _ => None,
-        };
+        // A PUT replaces the connection, so it carries its secret: one rule for every PUT,
+        // as the OpenAPI document states it.
+        let secret = given.filter(|s| !s.expose_secret().trim().is_empty());
         if secret.is_none() {
             problems.push(match self.platform {
-                Platform::Shopify => "access_token: required for a new connection".into(),
-                _ => "consumer_secret: required for a new connection".into(),
+                Platform::Shopify => "access_token: required".into(),
+                _ => "consumer_secret: required".into(),
             });
         }
         if !problems.is_empty() {
@@ -576,23 +603,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shopify_input_defaults_the_version_and_keeps_the_secret() {
+    fn shopify_input_defaults_the_version_and_needs_its_token() {
         let input: ShopConnectionInput = serde_json::from_value(serde_json::json!({
             "platform": "shopify", "url": "example.myshopify.com", "access_token": "shpat_x"
         }))
         .unwrap();
-        let c = input.into_connection(None).unwrap();
+        let c = input.into_connection().unwrap();
         assert_eq!(c.url, "https://example.myshopify.com");
         assert_eq!(c.api_version.as_deref(), Some(DEFAULT_SHOPIFY_VERSION));
         assert_eq!(c.webhook_source(), "example.myshopify.com");
         assert!(!c.write_back);
         assert!(!c.view().to_string().contains("shpat_x"));
+        // A PUT replaces the connection: without its token it is refused, naming it.
         let again: ShopConnectionInput = serde_json::from_value(serde_json::json!({
             "platform": "shopify", "url": "https://example.myshopify.com", "write_back": true
         }))
         .unwrap();
-        let kept = again.into_connection(Some(&c)).unwrap();
-        assert_eq!(kept.secret.expose_secret(), "shpat_x");
+        let ShopApiError::Invalid(p) = again.into_connection().unwrap_err() else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(p, ["access_token: required"]);
     }
 
     #[test]
@@ -601,7 +631,7 @@ mod tests {
             "platform": "woocommerce", "url": "ftp://x", "access_token": "t"
         }))
         .unwrap();
-        let ShopApiError::Invalid(p) = input.into_connection(None).unwrap_err() else {
+        let ShopApiError::Invalid(p) = input.into_connection().unwrap_err() else {
             panic!("expected Invalid")
         };
         assert_eq!(p.len(), 4, "{p:?}");

@@ -106,10 +106,7 @@ async fn put_shop(
     let t = load(&state, &path).await?;
     let r = reconciler(&r)?;
     let input: ShopConnectionInput = json_body(&body)?;
-    let existing = r.shops.get(&t.id).await.map_err(|e| err(e.into()))?;
-    let conn = input
-        .into_connection(existing.as_ref())
-        .map_err(|e| err(e.into()))?;
+    let conn = input.into_connection().map_err(|e| err(e.into()))?;
     r.shops.put(&t.id, &conn).await.map_err(|e| err(e.into()))?;
     Ok(HttpResponse::Ok().json(conn.view()))
 }

@@ -199,12 +199,13 @@ fn tenant_input(map: Map<String, Value>) -> Result<TenantInput, AdminError> {
     );
     check_field::<Option<BookingSettings>>(&map, "settings", false, &mut problems);
     // A binary float cannot carry a decimal amount exactly: fractions come as strings.
-    let tolerance = map.get("settings").and_then(|s| s.get("total_tolerance"));
-    if tolerance.is_some_and(|t| t.is_number() && !t.is_i64() && !t.is_u64()) {
-        problems.push(
-            "settings.total_tolerance: give a fraction as a string (\"0.05\"), not a JSON number"
-                .into(),
-        );
+    for field in ["total_tolerance", "max_rounding_correction"] {
+        let amount = map.get("settings").and_then(|s| s.get(field));
+        if amount.is_some_and(|t| t.is_number() && !t.is_i64() && !t.is_u64()) {
+            problems.push(format!(
+                "settings.{field}: give a fraction as a string (\"0.05\"), not a JSON number"
+            ));
+        }
     }
     if !problems.is_empty() {
         return Err(AdminError::Invalid(problems));
