@@ -141,9 +141,20 @@ pub fn health(status: &Value) -> (&'static str, String) {
             ),
         );
     }
-    // The circuit breaker, once the status carries it (`breaker.state`).
-    if s(&status["breaker"], "state") == "open" {
-        return ("breaker", "Minimax circuit breaker open".into());
+    // The organisation's circuit breaker (`minimax_circuit` of the status).
+    let circuit = &status["minimax_circuit"];
+    match s(circuit, "state") {
+        "open" => {
+            return (
+                "breaker",
+                format!(
+                    "Minimax unavailable: circuit open until {}",
+                    s(circuit, "until")
+                ),
+            )
+        }
+        "half_open" => return ("breaker", "Minimax unavailable: probing (half-open)".into()),
+        _ => {}
     }
     let budget = &status["budget"];
     if let Some(until) = budget["paused_until"].as_str() {
@@ -998,4 +1009,23 @@ async fn sandbox(ctx: Ctx) -> Result<HttpResponse, UiError> {
         Nav::Sandbox,
         &live("sandbox-docs", &inner),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::health;
+    use serde_json::json;
+
+    #[test]
+    fn an_open_or_probing_circuit_shows_as_breaker() {
+        let status = |state: &str| {
+            json!({"credentials": {"state": "ok"}, "budget": {},
+                   "minimax_circuit": {"state": state, "until": "2026-12-02T06:00:00Z"}})
+        };
+        let (word, text) = health(&status("open"));
+        assert_eq!(word, "breaker");
+        assert!(text.contains("2026-12-02T06:00:00Z"), "{text}");
+        assert_eq!(health(&status("half_open")).0, "breaker");
+        assert_ne!(health(&status("closed")).0, "breaker");
+    }
 }
