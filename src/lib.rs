@@ -11,6 +11,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod minimax;
 pub mod queue;
+pub mod redis_conn;
 pub mod sandbox;
 pub mod startup;
 pub mod telemetry;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use deadpool_redis::Pool;
+use crate::redis_conn::RedisPool as Pool;
 use redis::AsyncCommands;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -461,7 +461,7 @@ return 1
                 .key(self.key(&t.id))
                 .arg(&json)
                 .arg(&expected)
-                .invoke_async(&mut *conn)
+                .invoke_async(&mut conn)
                 .await?;
             if ok == 0 {
                 return Ok(None);

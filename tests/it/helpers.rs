@@ -10,18 +10,44 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use minimax_connector::config::Settings;
+use minimax_connector::config::{RedisMode, Settings};
+use minimax_connector::redis_conn::RedisPool;
 use minimax_connector::queue::{Queue, QueueConfig};
 
+/// The shared test Redis: `REDIS_URL` (default `redis://127.0.0.1:6379`), or with
+/// `REDIS_MODE=cluster` the first seed node of `REDIS_URLS` (comma-separated), which
+/// [`settings_for`] turns into cluster settings with all of them.
 pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    match cluster_urls() {
+        Some(urls) => urls[0].clone(),
+        None => std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+    }
+}
+
+/// The seed nodes of the environment's cluster, when `REDIS_MODE=cluster`.
+pub fn cluster_urls() -> Option<Vec<String>> {
+    if std::env::var("REDIS_MODE").ok().as_deref() != Some("cluster") {
+        return None;
+    }
+    let urls: Vec<String> = std::env::var("REDIS_URLS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    assert!(
+        !urls.is_empty(),
+        "REDIS_MODE=cluster needs REDIS_URLS=redis://host:port,... (see .ci/run)"
+    );
+    Some(urls)
 }
 
 pub fn unique_prefix(name: &str) -> String {
     format!("test-{name}-{}", uuid::Uuid::new_v4().simple())
 }
 
-pub fn pool(url: &str) -> deadpool_redis::Pool {
+/// The one place tests build a Redis pool: in the mode [`settings_for`] picks for `url`.
+pub fn pool(url: &str) -> RedisPool {
     let mut s = settings_for(url, "unused");
     s.redis.timeout_ms = 1000;
     minimax_connector::startup::redis_pool(&s).unwrap()
@@ -39,6 +65,7 @@ pub fn queue_with(prefix: &str, per_tenant: u32) -> Queue {
             dedupe_ttl_secs: 8 * 24 * 3600,
             per_tenant_concurrency: per_tenant,
             done_retention_secs: 3600,
+            payload_retention_secs: 600,
         },
     )
 }
@@ -53,6 +80,12 @@ pub fn settings_for(redis_url: &str, prefix: &str) -> Settings {
     s.tenants.clear();
     s.server.port = 0;
     s.redis.url = redis_url.to_owned();
+    // The environment's cluster, addressed by its first seed node, runs in cluster mode;
+    // any other URL (a test's private redis-server) is a single server.
+    if let Some(urls) = cluster_urls().filter(|u| u[0] == redis_url) {
+        s.redis.mode = RedisMode::Cluster;
+        s.redis.urls = urls;
+    }
     s.redis.key_prefix = prefix.to_owned();
     s.redis.timeout_ms = 500;
     s.worker.poll_interval_ms = 20;

@@ -505,7 +505,7 @@ async fn keys_carry_the_prefix_and_a_per_tenant_hash_tag() {
     let mut conn = q.pool().get().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await
         .unwrap();
     assert!(keys.len() >= 5, "{keys:?}");
