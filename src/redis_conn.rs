@@ -95,9 +95,7 @@ impl RedisConn {
         match self {
             RedisConn::Standalone(c) => cmd.query_async(&mut **c).await,
             RedisConn::Cluster(c) => {
-                use redis::cluster_routing::{
-                    Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
-                };
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
                 let slot = redis::cluster_routing::get_slot(key.as_bytes());
                 let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
                     Route::new(slot, SlotAddr::Master),

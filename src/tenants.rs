@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use crate::redis_conn::RedisPool as Pool;
+use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};

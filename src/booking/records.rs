@@ -13,8 +13,8 @@
 
 use std::collections::HashMap;
 
-use chrono::{NaiveDate, Utc};
 use crate::redis_conn::RedisPool as Pool;
+use chrono::{NaiveDate, Utc};
 use redis::AsyncCommands;
 use rust_decimal::Decimal;
 

@@ -35,8 +35,8 @@ pub mod scripts;
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, TimeZone, Utc};
 use crate::redis_conn::RedisPool as Pool;
+use chrono::{DateTime, TimeZone, Utc};
 use redis::AsyncCommands;
 use serde::Serialize;
 

@@ -8,6 +8,7 @@ mod shop;
 mod admin;
 mod binary;
 mod booking;
+mod cluster;
 mod customers;
 mod health;
 mod mapping;
