@@ -109,11 +109,13 @@ fn booked(sb: &SandboxHandle) -> HashMap<String, usize> {
 /// Waits until every number in `numbers` is booked (at most `timeout`), then asserts
 /// each exactly once.
 async fn assert_booked_once(sb: &SandboxHandle, numbers: &[String], timeout: Duration) {
+    let started = Instant::now();
     let all = helpers::eventually(timeout, || async {
         let b = booked(sb);
         numbers.iter().all(|n| b.contains_key(n)).then_some(())
     })
     .await;
+    println!("booked {} in {:?}", numbers.len(), started.elapsed());
     let b = booked(sb);
     let missing: Vec<_> = numbers.iter().filter(|n| !b.contains_key(*n)).collect();
     assert!(
@@ -242,28 +244,46 @@ async fn a_killed_master_fails_over_and_every_webhook_accepted_before_is_booked_
     assert_none_dead(&app.queue, &tenants).await;
 }
 
+/// A worker process, killed (SIGKILL) when dropped.
+struct Worker(std::process::Child);
+
+impl Worker {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A worker instance: the real binary against the cluster.
-fn spawn_worker(settings: &Settings) -> std::process::Child {
-    Command::new(BIN)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["--role", "worker"])
-        .env("MMC__SERVER__PORT", helpers::free_port().to_string())
-        .env("MMC__DEMO__ENABLED", "false")
-        .env("MMC__SANDBOX__ENABLED", "false")
-        .env("MMC__REDIS__MODE", "cluster")
-        .env("MMC__REDIS__URLS", settings.redis.urls.join(","))
-        .env("MMC__REDIS__KEY_PREFIX", &settings.redis.key_prefix)
-        .env("MMC__MINIMAX__RATE_PER_SEC", "5000")
-        .env("MMC__MINIMAX__BURST", "5000")
-        .env("MMC__MINIMAX__DAILY_BUDGET", "0")
-        .env("MMC__MINIMAX__MONTHLY_BUDGET", "0")
-        .env("MMC__WORKER__CONCURRENCY", "16")
-        .env("MMC__TELEMETRY__FORMAT", "json")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn_worker(settings: &Settings) -> Worker {
+    Worker(
+        Command::new(BIN)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["--role", "worker"])
+            .env("MMC__SERVER__PORT", helpers::free_port().to_string())
+            .env("MMC__DEMO__ENABLED", "false")
+            .env("MMC__SANDBOX__ENABLED", "false")
+            .env("MMC__REDIS__MODE", "cluster")
+            .env("MMC__REDIS__URLS", settings.redis.urls.join(","))
+            .env("MMC__REDIS__KEY_PREFIX", &settings.redis.key_prefix)
+            .env("MMC__MINIMAX__RATE_PER_SEC", "5000")
+            .env("MMC__MINIMAX__BURST", "5000")
+            .env("MMC__MINIMAX__DAILY_BUDGET", "0")
+            .env("MMC__MINIMAX__MONTHLY_BUDGET", "0")
+            .env("MMC__WORKER__CONCURRENCY", "16")
+            .env("MMC__TELEMETRY__FORMAT", "json")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,12 +328,38 @@ async fn two_intakes_and_two_workers_book_100_tenants_times_20_orders_once_with_
             })
             .await;
             assert!(busy.is_some(), "the workers book nothing");
-            doomed.kill().unwrap();
-            doomed.wait().unwrap();
+            doomed.kill();
         }
     }
     let accepted_in = started.elapsed();
-    assert_booked_once(&sb, &numbers, Duration::from_secs(900)).await;
+    let q = &intakes[0].queue;
+    let stuck = helpers::eventually(Duration::from_secs(240), || async {
+        let b = booked(&sb);
+        numbers.iter().all(|n| b.contains_key(n)).then_some(())
+    })
+    .await;
+    if stuck.is_none() {
+        for t in &tenants {
+            let c = q.counts(t).await.unwrap();
+            if c.done < ORDERS as u64 {
+                for state in [
+                    JobState::Queued,
+                    JobState::Running,
+                    JobState::Delayed,
+                    JobState::Dead,
+                ] {
+                    for id in q.list(t, state, 0, 5).await.unwrap() {
+                        let r = q.get(t, &id).await.unwrap().unwrap();
+                        println!(
+                            "{t} {c:?} {state:?} {:?} {:?} {:?}",
+                            r.next_attempt_at, r.last_error, r.history
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_booked_once(&sb, &numbers, Duration::from_secs(30)).await;
     let booked_in = started.elapsed();
     println!(
         "multi-instance: {} orders accepted in {accepted_in:?}, all booked once in {booked_in:?}",
@@ -321,8 +367,93 @@ async fn two_intakes_and_two_workers_book_100_tenants_times_20_orders_once_with_
     );
     assert_eq!(booked(&sb).len(), TENANTS * ORDERS);
     assert_none_dead(&intakes[0].queue, &tenants).await;
-    let _ = survivor.kill();
-    let _ = survivor.wait();
+    survivor.kill();
     let mut unique = HashSet::new();
     assert!(numbers.iter().all(|n| unique.insert(n)));
+}
+
+/// The environment's cluster with `REDIS_MODE=cluster` (it must answer: a set but
+/// unreachable cluster fails here with a clear message), else a private one.
+async fn env_or_private_cluster(name: &str) -> (Option<helpers::RedisCluster>, Settings) {
+    if let Some(urls) = helpers::cluster_urls() {
+        let settings = helpers::settings_for(&urls[0], &helpers::unique_prefix(name));
+        let pool = minimax_connector::startup::redis_pool(&settings).unwrap();
+        let info: Result<String, String> = async {
+            let mut c = pool.get().await.map_err(|e| e.to_string())?;
+            redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query_async(&mut c)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        match info {
+            Ok(i) if i.contains("cluster_state:ok") => {}
+            other => panic!(
+                "REDIS_MODE=cluster is set but the cluster at REDIS_URLS={} does not answer \
+                 as a healthy cluster: {other:?}",
+                urls.join(",")
+            ),
+        }
+        (None, settings)
+    } else {
+        let cluster = helpers::RedisCluster::start();
+        let settings = cluster.settings(&helpers::unique_prefix(name));
+        (Some(cluster), settings)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stores_run_on_a_cluster_with_tenants_spread_over_its_slots() {
+    let (_cluster, settings) = env_or_private_cluster("spread").await;
+    assert_eq!(
+        settings.redis.mode,
+        minimax_connector::config::RedisMode::Cluster
+    );
+    let pool = minimax_connector::startup::redis_pool(&settings).unwrap();
+    let q = Queue::new(
+        pool.clone(),
+        minimax_connector::startup::queue_config(&settings),
+    );
+    let tenants: Vec<String> = (0..30).map(|i| format!("sp-{i}")).collect();
+    let mut slots = HashSet::new();
+    let mut conn = pool.get().await.unwrap();
+    for t in &tenants {
+        // Every script runs on the tenant's node: enqueue, claim, finish.
+        q.enqueue(t, Some("d1"), "{}", None).await.unwrap();
+        let minimax_connector::queue::Claim::Job(j) = q.claim(t, 10_000).await.unwrap() else {
+            panic!("no job for {t}")
+        };
+        let done = minimax_connector::queue::Finish::Done {
+            result: json!({"ok": true}),
+        };
+        assert!(q.finish(&j, 0, &done).await.unwrap());
+        assert_eq!(q.counts(t).await.unwrap().done, 1);
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(q.tenant_base(t))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        slots.insert(slot / 5462); // which third of the slot space
+    }
+    assert_eq!(
+        slots.len(),
+        3,
+        "30 tenants should fall on every third of the slots"
+    );
+    // KEYS is asked of every master and merged.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", settings.redis.key_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for t in &tenants {
+        assert!(
+            keys.iter().any(|k| k.contains(&format!("{{t:{t}}}:job:"))),
+            "{t}: {keys:?}"
+        );
+    }
+    assert_eq!(q.tenants().await.unwrap().len(), tenants.len());
+    assert_eq!(q.sweep().await.unwrap(), tenants.len());
 }
