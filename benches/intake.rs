@@ -1,7 +1,8 @@
 //! Intake benchmark: queue enqueue throughput, and throughput and latency of a real
 //! signed WooCommerce order `POST` that ends in an enqueue, against a real Redis.
 //!
-//! Run: `cargo bench --bench intake` (Redis at `REDIS_URL`, default 127.0.0.1:6379).
+//! Run: `cargo bench --bench intake` (Redis at `REDIS_URL`, default 127.0.0.1:6379;
+//! on a cluster with `REDIS_MODE=cluster REDIS_URLS=redis://host:port,…`).
 //! Knobs: `BENCH_ENQUEUES` (default 20000), `BENCH_POSTS` (5000), `BENCH_CONCURRENCY` (32).
 //! Uses its own key prefix and deletes its keys afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -44,6 +45,15 @@ async fn main() {
     let mut settings = Settings::load(&dir, None).unwrap();
     settings.server.port = 0;
     settings.redis.url = redis_url;
+    // `REDIS_MODE=cluster REDIS_URLS=redis://…,…`: the same run on Redis Cluster.
+    if std::env::var("REDIS_MODE").ok().as_deref() == Some("cluster") {
+        settings.redis.mode = minimax_connector::config::RedisMode::Cluster;
+        settings.redis.urls = std::env::var("REDIS_URLS")
+            .expect("REDIS_URLS with REDIS_MODE=cluster")
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+    }
     settings.redis.key_prefix = prefix.clone();
     settings.role = Role::Intake;
     settings.demo.enabled = false;
@@ -200,13 +210,13 @@ async fn main() {
     let mut conn = pool.get().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await
         .unwrap();
     for chunk in keys.chunks(500) {
         let _: () = redis::cmd("DEL")
             .arg(chunk)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await
             .unwrap();
     }

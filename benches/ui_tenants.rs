@@ -159,13 +159,13 @@ async fn main() {
     let mut conn = pool.get().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await
         .unwrap();
     for chunk in keys.chunks(500) {
         let _: () = redis::cmd("DEL")
             .arg(chunk)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await
             .unwrap();
     }

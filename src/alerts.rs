@@ -97,13 +97,17 @@ pub struct Alerts {
     url: String,
     key: Vec<u8>,
     http: reqwest::Client,
-    pool: deadpool_redis::Pool,
+    pool: crate::redis_conn::RedisPool,
     prefix: String,
 }
 
 impl Alerts {
     /// `None` when no alert URL is configured.
-    pub fn new(s: &AlertSettings, pool: deadpool_redis::Pool, prefix: String) -> Option<Self> {
+    pub fn new(
+        s: &AlertSettings,
+        pool: crate::redis_conn::RedisPool,
+        prefix: String,
+    ) -> Option<Self> {
         if s.url.is_empty() {
             return None;
         }
@@ -141,7 +145,7 @@ impl Alerts {
                 .arg(&key)
                 .arg(new)
                 .arg("GET")
-                .query_async(&mut *conn)
+                .query_async(&mut conn)
                 .await
             {
                 Ok(v) => v,
@@ -179,10 +183,10 @@ impl Alerts {
                         redis::cmd("SET")
                             .arg(&key)
                             .arg(o)
-                            .query_async(&mut *conn)
+                            .query_async(&mut conn)
                             .await
                     }
-                    None => redis::cmd("DEL").arg(&key).query_async(&mut *conn).await,
+                    None => redis::cmd("DEL").arg(&key).query_async(&mut conn).await,
                 };
                 if let Err(e) = restore {
                     tracing::warn!(error = %e, "alerts: cannot restore the alert state");

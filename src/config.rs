@@ -258,10 +258,29 @@ impl std::fmt::Debug for MetricsSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
+    /// `standalone` (one server at `url`) or `cluster` (Redis Cluster, seeded from `urls`).
+    #[serde(default)]
+    pub mode: RedisMode,
     pub url: String,
+    /// Seed nodes of the cluster (`redis.mode = "cluster"`); any reachable ones will do.
+    #[serde(default)]
+    pub urls: Vec<String>,
     pub key_prefix: String,
     pub pool_size: usize,
     pub timeout_ms: u64,
+}
+
+/// How the service reaches Redis; see [`crate::redis_conn`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    #[default]
+    Standalone,
+    Cluster,
+}
+
+fn redis_url_ok(url: &str) -> bool {
+    url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -279,6 +298,14 @@ pub struct QueueSettings {
     pub dedupe_ttl: u64,
     pub per_tenant_concurrency: u32,
     pub done_retention: u64,
+    /// A finished job's raw payload is dropped this long (s) after completion; its
+    /// summary, history and result stay for `done_retention`.
+    #[serde(default = "default_payload_retention")]
+    pub payload_retention: u64,
+}
+
+fn default_payload_retention() -> u64 {
+    3 * 24 * 3600
 }
 
 fn default_order_lock_secs() -> u64 {
@@ -330,7 +357,8 @@ impl Settings {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("security.admin_tokens"),
+                    .with_list_parse_key("security.admin_tokens")
+                    .with_list_parse_key("redis.urls"),
             )
             .build()?
             .try_deserialize()?;
@@ -393,12 +421,22 @@ impl Settings {
             "expected host:port",
         )?;
         check(
-            self.redis.url.starts_with("redis://")
-                || self.redis.url.starts_with("rediss://")
-                || self.redis.url.starts_with("unix://"),
+            redis_url_ok(&self.redis.url),
             "redis.url",
             "expected a redis://, rediss:// or unix:// URL",
         )?;
+        if self.redis.mode == RedisMode::Cluster {
+            check(
+                !self.redis.urls.is_empty()
+                    && self
+                        .redis
+                        .urls
+                        .iter()
+                        .all(|u| u.starts_with("redis://") || u.starts_with("rediss://")),
+                "redis.urls",
+                "expected at least one redis:// or rediss:// seed node URL with redis.mode = \"cluster\"",
+            )?;
+        }
         check(
             !self.redis.key_prefix.is_empty() && !self.redis.key_prefix.contains(['{', '}', ' ']),
             "redis.key_prefix",

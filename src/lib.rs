@@ -15,6 +15,7 @@ pub mod minimax;
 pub mod private_redis;
 pub mod queue;
 pub mod reconcile;
+pub mod redis_conn;
 pub mod sandbox;
 pub mod shop_api;
 pub mod startup;

@@ -25,9 +25,9 @@
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
+use crate::redis_conn::RedisPool as Pool;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use chrono::{DateTime, Utc};
-use deadpool_redis::Pool;
 use prometheus::{HistogramVec, IntCounterVec};
 use rand::Rng;
 use redis::AsyncCommands;
@@ -258,7 +258,7 @@ pub async fn note_delivered(pool: &Pool, prefix: &str, tenant: &str, event: &Sho
             .key(key)
             .arg(version)
             .arg(SEEN_TTL_SECS)
-            .invoke_async::<()>(&mut *conn)
+            .invoke_async::<()>(&mut conn)
             .await
             .map_err(|e| e.to_string())
     }
@@ -446,7 +446,7 @@ impl Reconciler {
             .arg("NX")
             .arg("PX")
             .arg(self.cfg.lock_ttl * 1000)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(ok.map(|_| Lock { key, token }))
     }
@@ -457,7 +457,7 @@ impl Reconciler {
             .key(&lock.key)
             .arg(&lock.token)
             .arg(self.cfg.lock_ttl * 1000)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         if ok == 1 {
             Ok(())
@@ -471,7 +471,7 @@ impl Reconciler {
             let _: Result<i64, _> = redis::Script::new(RELEASE)
                 .key(&lock.key)
                 .arg(&lock.token)
-                .invoke_async(&mut *conn)
+                .invoke_async(&mut conn)
                 .await;
         }
     }
@@ -490,7 +490,7 @@ impl Reconciler {
             .key(self.key(tenant, what))
             .arg(&lock.token)
             .arg(value)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         if ok == 1 {
             Ok(())
@@ -773,7 +773,7 @@ impl Reconciler {
             .arg(&key)
             .arg(next)
             .arg("GET")
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(old == due)
     }

@@ -22,6 +22,7 @@ use crate::http::{self, AppState};
 use crate::minimax::Minimax;
 use crate::queue::{Queue, QueueConfig};
 use crate::reconcile::Reconciler;
+use crate::redis_conn::RedisPool;
 use crate::sandbox::SandboxState;
 use crate::shop_api::ShopStore;
 use crate::tenants::{TenantInput, TenantStore};
@@ -29,22 +30,10 @@ use crate::worker::{JobHandler, WorkerConfig, WorkerPool};
 use crate::writeback::Dispatch;
 use secrecy::ExposeSecret;
 
-/// Creates the Redis pool with short timeouts, so a Redis outage turns into fast 503s
-/// instead of hanging requests.
-pub fn redis_pool(settings: &Settings) -> anyhow::Result<deadpool_redis::Pool> {
-    let timeout = Some(Duration::from_millis(settings.redis.timeout_ms));
-    let mut cfg = deadpool_redis::Config::from_url(settings.redis.url.clone());
-    cfg.pool = Some(deadpool_redis::PoolConfig {
-        max_size: settings.redis.pool_size,
-        timeouts: deadpool_redis::Timeouts {
-            wait: timeout,
-            create: timeout,
-            recycle: timeout,
-        },
-        ..Default::default()
-    });
-    cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))
-        .context("creating the Redis pool (redis.url)")
+/// Creates the Redis pool (single server or cluster, `redis.mode`) with short
+/// timeouts, so a Redis outage turns into fast 503s instead of hanging requests.
+pub fn redis_pool(settings: &Settings) -> anyhow::Result<RedisPool> {
+    RedisPool::new(&settings.redis).context("creating the Redis pool")
 }
 
 pub fn queue_config(settings: &Settings) -> QueueConfig {
@@ -53,6 +42,7 @@ pub fn queue_config(settings: &Settings) -> QueueConfig {
         dedupe_ttl_secs: settings.queue.dedupe_ttl,
         per_tenant_concurrency: settings.queue.per_tenant_concurrency,
         done_retention_secs: settings.queue.done_retention,
+        payload_retention_secs: settings.queue.payload_retention,
     }
 }
 

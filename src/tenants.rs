@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::redis_conn::RedisPool as Pool;
 use chrono::{DateTime, Utc};
-use deadpool_redis::Pool;
 use redis::AsyncCommands;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -637,7 +637,7 @@ return 1
                 .key(self.key(&t.id))
                 .arg(&json)
                 .arg(&expected)
-                .invoke_async(&mut *conn)
+                .invoke_async(&mut conn)
                 .await?;
             if ok == 0 {
                 return Ok(None);

@@ -13,8 +13,8 @@
 
 use std::collections::HashMap;
 
+use crate::redis_conn::RedisPool as Pool;
 use chrono::{NaiveDate, Utc};
-use deadpool_redis::Pool;
 use redis::AsyncCommands;
 use rust_decimal::Decimal;
 
@@ -242,7 +242,7 @@ impl Records {
             .key(self.lock_key(tenant, order))
             .arg(token)
             .arg(ttl_ms)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         Ok(held == 1)
     }
@@ -278,7 +278,7 @@ impl Records {
             .arg("NX")
             .arg("PX")
             .arg(ttl_ms)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(ok.map(|_| token))
     }
@@ -290,7 +290,7 @@ impl Records {
             let r: redis::RedisResult<i64> = redis::Script::new(UNLOCK)
                 .key(key)
                 .arg(token)
-                .invoke_async(&mut *conn)
+                .invoke_async(&mut conn)
                 .await;
             if let Err(e) = r {
                 tracing::warn!(error = %e, "cannot release a lock; it expires by itself");
@@ -347,7 +347,7 @@ impl Records {
         Ok(new)
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection> {
+    async fn conn(&self) -> Result<crate::redis_conn::RedisConn> {
         Ok(self.pool.get().await?)
     }
 }

@@ -128,7 +128,7 @@ impl Inner {
             .hget(self.breaker_key(org), "failures")
             .hget(self.breaker_key(org), "until")
             .hget(self.breaker_key(org), "since")
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         let state = CircuitState::parse(state.as_deref().unwrap_or("closed"));
         Ok(Circuit {

@@ -265,7 +265,7 @@ struct CachedToken {
 pub(crate) struct Inner {
     settings: MinimaxSettings,
     http: reqwest::Client,
-    redis: deadpool_redis::Pool,
+    redis: crate::redis_conn::RedisPool,
     prefix: String,
     tokens: Mutex<HashMap<String, CachedToken>>,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -278,7 +278,7 @@ impl Inner {
         format!("{}:{{o:{}}}:{}", self.prefix, org, what)
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection, MinimaxError> {
+    async fn conn(&self) -> Result<crate::redis_conn::RedisConn, MinimaxError> {
         Ok(self.redis.get().await?)
     }
 }
@@ -294,7 +294,7 @@ impl Minimax {
     /// service's at-rest key).
     pub fn new(
         settings: MinimaxSettings,
-        redis: deadpool_redis::Pool,
+        redis: crate::redis_conn::RedisPool,
         key_prefix: String,
         cipher: crate::crypto::Cipher,
     ) -> Result<Self, MinimaxError> {

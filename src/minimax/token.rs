@@ -121,7 +121,7 @@ impl TenantClient {
     /// must not hold two pool connections at once).
     async fn read_block(
         &self,
-        conn: &mut deadpool_redis::Connection,
+        conn: &mut crate::redis_conn::RedisConn,
     ) -> Result<Option<StoredBlock>, MinimaxError> {
         let raw: Option<String> = conn.get(self.block_key()).await?;
         Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
@@ -164,7 +164,7 @@ impl TenantClient {
 
     async fn redis_cached(
         &self,
-        conn: &mut deadpool_redis::Connection,
+        conn: &mut crate::redis_conn::RedisConn,
         stale: Option<&str>,
     ) -> Result<Option<SecretString>, MinimaxError> {
         let raw: Option<String> = conn.get(self.token_key()).await?;
@@ -262,7 +262,7 @@ impl TenantClient {
     /// The one password-grant request, made while holding the Redis lock.
     async fn request_token(
         &self,
-        conn: &mut deadpool_redis::Connection,
+        conn: &mut crate::redis_conn::RedisConn,
     ) -> Result<SecretString, MinimaxError> {
         tracing::info!("requesting a Minimax access token");
         let mut form: Vec<(&str, &str)> = vec![

@@ -6,7 +6,8 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `p:{t:T}:job:<id>` | hash | state, payload, attempts, times, last error, result, lease token |
+//! | `p:{t:T}:job:<id>` | hash | state, attempts, times, last error, result, event summary, lease token |
+//! | `p:{t:T}:payload:<id>` | string | the job's payload; expires `payload_retention` after completion |
 //! | `p:{t:T}:hist:<id>` | list | attempt history, JSON entries (last 50) |
 //! | `p:{t:T}:ready` | list | ids waiting for a worker, FIFO |
 //! | `p:{t:T}:delayed` | zset | ids by next attempt time (ms) |
@@ -34,8 +35,8 @@ pub mod scripts;
 
 use std::collections::HashMap;
 
+use crate::redis_conn::RedisPool as Pool;
 use chrono::{DateTime, TimeZone, Utc};
-use deadpool_redis::Pool;
 use redis::AsyncCommands;
 use serde::Serialize;
 
@@ -111,7 +112,10 @@ pub struct JobRecord {
     pub id: String,
     pub tenant: String,
     pub state: JobState,
+    /// Empty once a finished job's payload was dropped (`payload_retention`).
     pub payload: String,
+    /// The event summary a finished job keeps (see `http::admin::jobs::summarize`).
+    pub summary: Option<serde_json::Value>,
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -194,6 +198,9 @@ pub struct QueueConfig {
     pub dedupe_ttl_secs: u64,
     pub per_tenant_concurrency: u32,
     pub done_retention_secs: u64,
+    /// A done job's payload is dropped this long after completion (its hash, with the
+    /// event summary, history and result, stays for `done_retention_secs`).
+    pub payload_retention_secs: u64,
 }
 
 /// Handle to the queue; cheap to clone.
@@ -283,7 +290,7 @@ impl Queue {
             .arg(self.cfg.dedupe_ttl_secs)
             .arg(not_before.map(|t| t.timestamp_millis()).unwrap_or(0))
             .arg(tenant)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         let created = created == "1";
         if created {
@@ -296,7 +303,7 @@ impl Queue {
     /// Marks a tenant as having work from `at_ms` on, unless it is already due earlier.
     async fn activate(
         &self,
-        conn: &mut deadpool_redis::Connection,
+        conn: &mut crate::redis_conn::RedisConn,
         tenant: &str,
         at_ms: i64,
     ) -> Result<(), QueueError> {
@@ -305,7 +312,7 @@ impl Queue {
             .arg("LT")
             .arg(at_ms)
             .arg(tenant)
-            .query_async(&mut **conn)
+            .query_async(&mut *conn)
             .await?;
         Ok(())
     }
@@ -329,7 +336,7 @@ impl Queue {
         let n: usize = scripts::WAKE_WAITING
             .key(self.tenant_base(tenant))
             .arg(now)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         self.activate(&mut conn, tenant, now).await?;
         Ok(n)
@@ -372,7 +379,7 @@ impl Queue {
             .arg(lease_ms)
             .arg(self.cfg.per_tenant_concurrency)
             .arg(&lease)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         let field = |i: usize| {
             reply.get(i).ok_or_else(|| {
@@ -430,7 +437,7 @@ impl Queue {
                     .arg("XX")
                     .arg(at)
                     .arg(tenant)
-                    .query_async(&mut *conn)
+                    .query_async(&mut conn)
                     .await?;
             }
             None => {
@@ -441,7 +448,7 @@ impl Queue {
             .key(self.tenant_base(tenant))
             .arg(now_ms())
             .arg(self.cfg.per_tenant_concurrency)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         if let Ok(at) = next.parse::<f64>() {
             let at = at as i64;
@@ -473,7 +480,7 @@ impl Queue {
                 .arg(t)
                 .ignore();
         }
-        let _: () = pipe.query_async(&mut *conn).await?;
+        let _: () = pipe.query_async(&mut conn).await?;
         Ok(tenants.len())
     }
 
@@ -491,7 +498,7 @@ impl Queue {
             .arg(&job.id)
             .arg(&job.lease)
             .arg(now_ms() + lease_ms as i64)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         Ok(ok == 1)
     }
@@ -525,6 +532,13 @@ impl Queue {
         };
         let entry = serde_json::to_string(&entry)
             .map_err(|e| QueueError::Corrupt(format!("attempt entry: {e}")))?;
+        // Done jobs outlive their payload: keep what an operator needs to find the order.
+        let summary = match finish {
+            Finish::Done { .. } => crate::http::admin::jobs::summarize(&job.payload)
+                .and_then(|s| serde_json::to_string(&s).ok())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
         let mut conn = self.pool.get().await?;
         let ok: i64 = scripts::FINISH
             .key(self.tenant_base(&job.tenant))
@@ -537,7 +551,9 @@ impl Queue {
             .arg(next)
             .arg(if counts { "0" } else { "1" })
             .arg(self.cfg.done_retention_secs)
-            .invoke_async(&mut *conn)
+            .arg(self.cfg.payload_retention_secs)
+            .arg(summary)
+            .invoke_async(&mut conn)
             .await?;
         let wake_at = if outcome == "delayed" { next } else { now };
         self.activate(&mut conn, &job.tenant, wake_at).await?;
@@ -549,13 +565,18 @@ impl Queue {
         Self::check_tenant(tenant)?;
         let base = self.tenant_base(tenant);
         let mut conn = self.pool.get().await?;
-        let (fields, hist): (HashMap<String, String>, Vec<String>) = redis::pipe()
-            .hgetall(format!("{base}job:{id}"))
-            .lrange(format!("{base}hist:{id}"), 0, -1)
-            .query_async(&mut *conn)
-            .await?;
+        let (mut fields, hist, payload): (HashMap<String, String>, Vec<String>, Option<String>) =
+            redis::pipe()
+                .hgetall(format!("{base}job:{id}"))
+                .lrange(format!("{base}hist:{id}"), 0, -1)
+                .get(format!("{base}payload:{id}"))
+                .query_async(&mut conn)
+                .await?;
         if fields.is_empty() {
             return Ok(None);
+        }
+        if let Some(p) = payload {
+            fields.insert("payload".into(), p);
         }
         record_from_fields(fields, hist).map(Some)
     }
@@ -605,7 +626,7 @@ impl Queue {
             .zcard(format!("{base}dead"))
             .zcard(format!("{base}done"))
             .lindex(format!("{base}ready"), 0)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         let oldest_queued_age_secs = match oldest {
             Some(id) => {
@@ -644,7 +665,7 @@ impl Queue {
             .arg(id)
             .arg(now)
             .arg(entry)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         let prev = JobState::parse(&prev);
         if matches!(prev, Some(JobState::Dead | JobState::Delayed)) {
@@ -676,7 +697,7 @@ impl Queue {
         let prev: String = scripts::DISCARD
             .key(self.tenant_base(tenant))
             .arg(id)
-            .invoke_async(&mut *conn)
+            .invoke_async(&mut conn)
             .await?;
         Ok(JobState::parse(&prev))
     }
@@ -684,7 +705,7 @@ impl Queue {
     /// Redis answers.
     pub async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.pool.get().await?;
-        let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
     }
 }
@@ -708,6 +729,7 @@ fn record_from_fields(
         tenant: take("tenant").unwrap_or_default(),
         state,
         payload: take("payload").unwrap_or_default(),
+        summary: take("summary").and_then(|s| serde_json::from_str(&s).ok()),
         attempts: num(take("attempts")).unwrap_or(0).max(0) as u32,
         created_at: ms_to_time(num(take("created_at")).unwrap_or(0)),
         updated_at: ms_to_time(num(take("updated_at")).unwrap_or(0)),

@@ -23,7 +23,8 @@ if dkey ~= '' then
   redis.call('SET', base .. 'dedupe:' .. dkey, id, 'EX', ttl)
 end
 local jk = base .. 'job:' .. id
-redis.call('HSET', jk, 'id', id, 'tenant', tenant, 'payload', payload, 'state', 'queued',
+redis.call('SET', base .. 'payload:' .. id, payload)
+redis.call('HSET', jk, 'id', id, 'tenant', tenant, 'state', 'queued',
   'attempts', 0, 'created_at', now, 'updated_at', now, 'dedupe_key', dkey)
 if nb > now then
   redis.call('HSET', jk, 'state', 'delayed', 'next_at', nb)
@@ -89,7 +90,8 @@ local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
 redis.call('HSET', jk, 'state', 'running', 'lease', token, 'started_at', now, 'updated_at', now)
 redis.call('HDEL', jk, 'next_at')
 redis.call('ZADD', base .. 'running', now + lease, id)
-return {'job', id, redis.call('HGET', jk, 'payload'), tostring(attempts),
+local payload = redis.call('GET', base .. 'payload:' .. id) or redis.call('HGET', jk, 'payload') or ''
+return {'job', id, payload, tostring(attempts),
   redis.call('HGET', jk, 'created_at'), tostring(reclaimed)}
 "#,
     )
@@ -118,15 +120,19 @@ return tostring(nxt)
 
 /// ARGV: id, lease token, now ms, outcome ('done' | 'delayed' | 'dead'), history entry
 /// JSON, result JSON or error text, next attempt ms, uncount ('1': the attempt does
-/// not count, e.g. a paused tenant), retention s.
+/// not count, e.g. a paused tenant), retention s, payload retention s, event summary
+/// JSON ('' for none).
+/// A done job keeps its summary, history and result for the retention; its raw
+/// payload only for the payload retention (bounded memory). Dead jobs keep everything.
 /// Returns 1, or 0 when the lease is no longer this worker's (it expired and the job
 /// was handed to another worker, whose result wins).
 pub static FINISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local base = KEYS[1]
-local id, token, now, outcome, entry, text, nxt, uncount, retention =
-  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
+local id, token, now, outcome, entry, text, nxt, uncount, retention, pretention, summary =
+  ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8],
+  tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11]
 local jk = base .. 'job:' .. id
 if redis.call('HGET', jk, 'lease') ~= token then return 0 end
 redis.call('ZREM', base .. 'running', id)
@@ -137,6 +143,21 @@ redis.call('LTRIM', hk, -50, -1)
 if uncount == '1' then redis.call('HINCRBY', jk, 'attempts', -1) end
 if outcome == 'done' then
   redis.call('HSET', jk, 'state', 'done', 'result', text, 'finished_at', now)
+  if summary ~= '' then redis.call('HSET', jk, 'summary', summary) end
+  local pk = base .. 'payload:' .. id
+  -- A job stored before payloads had their own key carries it in the hash.
+  local inline = redis.call('HGET', jk, 'payload')
+  if inline then
+    redis.call('SET', pk, inline)
+    redis.call('HDEL', jk, 'payload')
+  end
+  if pretention < retention and pretention > 0 then
+    redis.call('EXPIRE', pk, pretention)
+  elseif pretention <= 0 then
+    redis.call('DEL', pk)
+  else
+    redis.call('EXPIRE', pk, retention)
+  end
   redis.call('ZADD', base .. 'done', now, id)
   redis.call('EXPIRE', jk, retention)
   redis.call('EXPIRE', hk, retention)
@@ -229,7 +250,7 @@ redis.call('LREM', base .. 'ready', 0, id)
 redis.call('ZREM', base .. 'delayed', id)
 redis.call('ZREM', base .. 'dead', id)
 redis.call('ZREM', base .. 'done', id)
-redis.call('DEL', jk, base .. 'hist:' .. id)
+redis.call('DEL', jk, base .. 'hist:' .. id, base .. 'payload:' .. id)
 return state
 "#,
     )

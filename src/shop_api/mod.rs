@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use crate::redis_conn::RedisPool as Pool;
 use chrono::{DateTime, Utc};
-use deadpool_redis::Pool;
 use prometheus::IntCounterVec;
 use redis::AsyncCommands;
 use secrecy::{ExposeSecret, SecretString};
@@ -351,7 +351,7 @@ impl ShopStore {
         let _: () = redis::pipe()
             .set(self.key(tenant), raw)
             .sadd(self.index_key(), tenant)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(())
     }
@@ -361,7 +361,7 @@ impl ShopStore {
         let (n, _): (u32, u32) = redis::pipe()
             .del(self.key(tenant))
             .srem(self.index_key(), tenant)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok(n > 0)
     }

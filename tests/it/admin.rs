@@ -149,7 +149,7 @@ impl Env {
         let mut conn = pool.get().await.unwrap();
         redis::cmd("GET")
             .arg(key)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await
             .unwrap()
     }

@@ -639,11 +639,11 @@ pub async fn run(cfg: FuzzConfig) -> Report {
     let mut conn = pool.get().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*"))
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await
         .unwrap_or_default();
     for chunk in keys.chunks(500) {
-        let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query_async(&mut *conn).await;
+        let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await;
     }
 
     let accepted = shared.accepted.lock().unwrap().len();

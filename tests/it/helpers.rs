@@ -10,18 +10,44 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use minimax_connector::config::Settings;
+use minimax_connector::config::{RedisMode, Settings};
 use minimax_connector::queue::{Queue, QueueConfig};
+use minimax_connector::redis_conn::RedisPool;
 
+/// The shared test Redis: `REDIS_URL` (default `redis://127.0.0.1:6379`), or with
+/// `REDIS_MODE=cluster` the first seed node of `REDIS_URLS` (comma-separated), which
+/// [`settings_for`] turns into cluster settings with all of them.
 pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    match cluster_urls() {
+        Some(urls) => urls[0].clone(),
+        None => std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+    }
+}
+
+/// The seed nodes of the environment's cluster, when `REDIS_MODE=cluster`.
+pub fn cluster_urls() -> Option<Vec<String>> {
+    if std::env::var("REDIS_MODE").ok().as_deref() != Some("cluster") {
+        return None;
+    }
+    let urls: Vec<String> = std::env::var("REDIS_URLS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    assert!(
+        !urls.is_empty(),
+        "REDIS_MODE=cluster needs REDIS_URLS=redis://host:port,... (see .ci/run)"
+    );
+    Some(urls)
 }
 
 pub fn unique_prefix(name: &str) -> String {
     format!("test-{name}-{}", uuid::Uuid::new_v4().simple())
 }
 
-pub fn pool(url: &str) -> deadpool_redis::Pool {
+/// The one place tests build a Redis pool: in the mode [`settings_for`] picks for `url`.
+pub fn pool(url: &str) -> RedisPool {
     let mut s = settings_for(url, "unused");
     s.redis.timeout_ms = 1000;
     minimax_connector::startup::redis_pool(&s).unwrap()
@@ -39,6 +65,7 @@ pub fn queue_with(prefix: &str, per_tenant: u32) -> Queue {
             dedupe_ttl_secs: 8 * 24 * 3600,
             per_tenant_concurrency: per_tenant,
             done_retention_secs: 3600,
+            payload_retention_secs: 600,
         },
     )
 }
@@ -53,6 +80,12 @@ pub fn settings_for(redis_url: &str, prefix: &str) -> Settings {
     s.tenants.clear();
     s.server.port = 0;
     s.redis.url = redis_url.to_owned();
+    // The environment's cluster, addressed by its first seed node, runs in cluster mode;
+    // any other URL (a test's private redis-server) is a single server.
+    if let Some(urls) = cluster_urls().filter(|u| u[0] == redis_url) {
+        s.redis.mode = RedisMode::Cluster;
+        s.redis.urls = urls;
+    }
     s.redis.key_prefix = prefix.to_owned();
     s.redis.timeout_ms = 500;
     s.worker.poll_interval_ms = 20;
@@ -200,7 +233,7 @@ impl minimax_connector::worker::JobHandler for OkHandler {
 /// The tenant store of an app built from `settings`.
 pub fn tenant_store(settings: &Settings) -> minimax_connector::tenants::TenantStore {
     minimax_connector::tenants::TenantStore::new(
-        pool(&settings.redis.url),
+        minimax_connector::startup::redis_pool(settings).unwrap(),
         settings.redis.key_prefix.clone(),
         settings.cipher().unwrap(),
     )
@@ -279,4 +312,191 @@ pub fn capture_logs() {
 /// What the log capture holds so far.
 pub fn captured_logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+/// A private Redis Cluster of three masters with one replica each, on free ports,
+/// data in a temporary directory; every node is killed on drop. Nodes time out after
+/// one second, so a killed master's replica takes over within a few seconds.
+pub struct RedisCluster {
+    pub ports: Vec<u16>,
+    children: Vec<Option<Child>>,
+    _dir: tempfile::TempDir,
+}
+
+/// A free port whose cluster bus port (+10000) is free too.
+fn free_cluster_port(taken: &[u16]) -> u16 {
+    loop {
+        let p = free_port();
+        if p < 55000 && !taken.contains(&p) && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+            return p;
+        }
+    }
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli must be installed (see .ci/run)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ports = Vec::new();
+        for _ in 0..6 {
+            ports.push(free_cluster_port(&ports));
+        }
+        let children = ports
+            .iter()
+            .map(|p| {
+                let conf = format!("nodes-{p}.conf");
+                let node_dir = dir.path().join(p.to_string());
+                std::fs::create_dir_all(&node_dir).unwrap();
+                Some(
+                    Command::new("redis-server")
+                        .args(["--port", &p.to_string(), "--bind", "127.0.0.1"])
+                        .args(["--cluster-enabled", "yes", "--cluster-config-file", &conf])
+                        .args(["--cluster-node-timeout", "1000"])
+                        // A replica takes over however long it was cut off (tests only).
+                        .args(["--cluster-replica-validity-factor", "0"])
+                        // Replicas sync at once instead of after the default 5 s.
+                        .args(["--repl-diskless-sync-delay", "0"])
+                        .args(["--save", "", "--appendonly", "no"])
+                        .arg("--dir")
+                        .arg(node_dir)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .expect("redis-server must be installed (see .ci/run)"),
+                )
+            })
+            .collect();
+        let cluster = Self {
+            ports,
+            children,
+            _dir: dir,
+        };
+        for p in &cluster.ports {
+            let up = (0..200).any(|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                redis_cli(*p, &["PING"]).contains("PONG")
+            });
+            assert!(up, "cluster node on port {p} did not start");
+        }
+        let nodes: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        cluster.wait_healthy();
+        cluster
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect()
+    }
+
+    /// The default test configuration in cluster mode against this cluster.
+    pub fn settings(&self, prefix: &str) -> Settings {
+        let mut s = settings_for(&self.urls()[0], prefix);
+        s.redis.mode = RedisMode::Cluster;
+        s.redis.urls = self.urls();
+        s
+    }
+
+    fn alive(&self) -> impl Iterator<Item = u16> + '_ {
+        self.ports
+            .iter()
+            .zip(&self.children)
+            .filter(|(_, c)| c.is_some())
+            .map(|(p, _)| *p)
+    }
+
+    /// Waits until every live node sees the cluster as ok, three masters serve and
+    /// every live replica is in sync with its master.
+    pub fn wait_healthy(&self) {
+        let ok = (0..1500).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            self.alive().all(|p| {
+                redis_cli(p, &["CLUSTER", "INFO"]).contains("cluster_state:ok") && {
+                    let repl = redis_cli(p, &["INFO", "replication"]);
+                    repl.contains("role:master") || repl.contains("master_link_status:up")
+                }
+            }) && self.masters().len() == 3
+        });
+        assert!(ok, "the cluster did not become healthy within 30 s");
+    }
+
+    /// Ports of the live masters.
+    pub fn masters(&self) -> Vec<u16> {
+        self.alive()
+            .filter(|p| redis_cli(*p, &["ROLE"]).starts_with("master"))
+            .collect()
+    }
+
+    /// The port of the master serving `key`, as a live node's `CLUSTER NODES` says.
+    pub fn master_of(&self, key: &str) -> u16 {
+        let any = self.alive().next().unwrap();
+        let slot: u16 = redis_cli(any, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .unwrap();
+        let nodes = redis_cli(any, &["CLUSTER", "NODES"]);
+        for line in nodes.lines() {
+            // <id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slots…>
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 9 || !f[2].contains("master") || f[2].contains("fail") {
+                continue;
+            }
+            let serves = f[8..].iter().any(|r| {
+                let mut it = r.split('-').filter_map(|x| x.parse::<u16>().ok());
+                match (it.next(), it.next()) {
+                    (Some(a), Some(b)) => (a..=b).contains(&slot),
+                    (Some(a), None) => a == slot,
+                    _ => false,
+                }
+            });
+            if serves {
+                let addr = f[1].split('@').next().unwrap();
+                return addr.rsplit(':').next().unwrap().parse().unwrap();
+            }
+        }
+        panic!("no master for slot {slot}: {nodes}");
+    }
+
+    /// Kills one node (SIGKILL: as a crash would).
+    pub fn kill(&mut self, port: u16) {
+        let i = self.ports.iter().position(|p| *p == port).unwrap();
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().filter_map(Option::take) {
+            let mut c = c;
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod admin;
 mod admin_views;
 mod binary;
 mod booking;
+mod cluster;
 mod customers;
 mod fuzz;
 mod generated_orders;

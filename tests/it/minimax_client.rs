@@ -21,11 +21,8 @@ use minimax_connector::sandbox::{Fault, FaultAction, Sandbox, SandboxHandle, San
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 
-fn redis_pool() -> deadpool_redis::Pool {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    deadpool_redis::Config::from_url(url)
-        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-        .expect("redis pool")
+fn redis_pool() -> minimax_connector::redis_conn::RedisPool {
+    crate::helpers::pool(&crate::helpers::redis_url())
 }
 
 struct Env {

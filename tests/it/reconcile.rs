@@ -750,7 +750,7 @@ async fn a_killed_instance_mid_poll_is_taken_over_after_its_lock_expires_without
     drop(app);
     let lock_key = format!("{prefix}:{{t:{TENANT}}}:reconcile:lock");
     let mut redis = helpers::pool(&helpers::redis_url()).get().await.unwrap();
-    let held: Option<String> = redis::AsyncCommands::get(&mut *redis, &lock_key)
+    let held: Option<String> = redis::AsyncCommands::get(&mut redis, &lock_key)
         .await
         .unwrap();
     assert!(held.is_some(), "the dead instance never released its lock");

@@ -69,11 +69,7 @@ async fn mounted_under_a_prefix_with_case_insensitive_paths() {
     assert_eq!(missing.status(), 404);
 
     // The client against the mounted sandbox; Location carries the prefix.
-    let pool = deadpool_redis::Config::from_url(
-        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-    )
-    .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-    .unwrap();
+    let pool = crate::helpers::pool(&crate::helpers::redis_url());
     let prefix = format!("test:{}", uuid::Uuid::new_v4());
     let mut mm_settings = MinimaxSettings::default();
     let si = mm_settings.country_mut(Country::SI);

@@ -156,7 +156,11 @@ impl From<&Attempt> for AttemptView {
 
 /// A job as listed; `full` adds the attempt history and the dedupe key.
 fn job_json(j: &JobRecord, full: bool) -> Value {
-    let event = summarize(&j.payload);
+    // A finished job whose payload was dropped (`queue.payload_retention`) shows the
+    // summary it kept.
+    let event = summarize(&j.payload)
+        .and_then(|s| serde_json::to_value(s).ok())
+        .or_else(|| j.summary.clone());
     let mut v = json!({
         "id": j.id,
         "tenant": j.tenant,

@@ -122,7 +122,7 @@ pub async fn done_per_hour(queue: &Queue) -> Result<Vec<u64>, crate::queue::Queu
                 pipe.zcount(&key, from, format!("({}", from + HOUR_MS));
             }
         }
-        let counts: Vec<u64> = pipe.query_async(&mut *conn).await?;
+        let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
         for (i, c) in counts.into_iter().enumerate() {
             hours[i % 24] += c;
         }

@@ -69,7 +69,7 @@ pub async fn load(queue: &Queue, id: &str) -> Result<Option<Session>, redis::Red
     let (json, _): (Option<String>, i64) = redis::pipe()
         .get(&k)
         .expire(&k, IDLE_SECS as i64)
-        .query_async(&mut *conn)
+        .query_async(&mut conn)
         .await?;
     let session = json.and_then(|j| serde_json::from_str::<Session>(&j).ok());
     match session {
