@@ -207,9 +207,11 @@ impl BookingSettings {
         }
         for (rate, code) in &self.vat_rate_codes {
             if rate.parse::<Decimal>().is_err() {
-                out.push(format!(
-                    "settings.vat_rate_codes: key {rate:?} is not a percentage like \"22\" or \"9.5\""
-                ));
+                // The key is caller text: named by its shape, never repeated.
+                out.push(
+                    "settings.vat_rate_codes: every key must be a percentage like \"22\" or \"9.5\""
+                        .into(),
+                );
             }
             if code.trim().is_empty() {
                 out.push(format!(
