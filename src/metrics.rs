@@ -9,8 +9,6 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::queue::Queue;
-
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
 pub(crate) fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -84,7 +82,7 @@ pub static JOB_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     h
 });
 
-static QUEUE_GAUGES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+pub(crate) static QUEUE_GAUGES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     let g = IntGaugeVec::new(
         Opts::new("mmc_queue_jobs", "Jobs in the shared queue, by state"),
         &["state"],
@@ -96,7 +94,7 @@ static QUEUE_GAUGES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     g
 });
 
-static OLDEST_AGE: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
+pub(crate) static OLDEST_AGE: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
     let g = prometheus::IntGauge::new(
         "mmc_queue_oldest_job_age_seconds",
         "Age of the oldest job waiting for a worker",
@@ -108,7 +106,7 @@ static OLDEST_AGE: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
     g
 });
 
-static TENANT_BLOCKED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+pub(crate) static TENANT_BLOCKED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     let g = IntGaugeVec::new(
         Opts::new(
             "mmc_tenant_credentials_blocked",
@@ -123,7 +121,7 @@ static TENANT_BLOCKED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     g
 });
 
-static BUDGET_USED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+pub(crate) static BUDGET_USED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     let g = IntGaugeVec::new(
         Opts::new(
             "mmc_minimax_budget_used",
@@ -138,6 +136,9 @@ static BUDGET_USED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     g
 });
 
+/// The breaker's states as labels (`minimax::CircuitState::as_str`; a test checks they agree).
+pub const CIRCUIT_STATES: [&str; 3] = ["closed", "open", "half_open"];
+
 /// Circuit breaker changes of state seen by this process, by the state entered.
 pub static CIRCUIT_TRANSITIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
@@ -147,7 +148,7 @@ pub static CIRCUIT_TRANSITIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-static CIRCUIT_STATE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+pub(crate) static CIRCUIT_STATE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     let g = IntGaugeVec::new(
         Opts::new(
             "mmc_minimax_circuit",
@@ -161,46 +162,6 @@ static CIRCUIT_STATE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
         .unwrap_or_else(|e| panic!("register: {e}"));
     g
 });
-
-/// Refreshes the per-tenant gauges (blocked credentials, budget used, circuit) from Redis.
-pub async fn refresh_tenants(
-    tenants: &crate::tenants::TenantStore,
-    minimax: &crate::minimax::Minimax,
-) {
-    let Ok(ids) = tenants.list().await else {
-        return;
-    };
-    TENANT_BLOCKED.reset();
-    BUDGET_USED.reset();
-    CIRCUIT_STATE.reset();
-    for id in ids {
-        let Ok(Some(t)) = tenants.get(&id).await else {
-            continue;
-        };
-        let blocked = matches!(
-            minimax.auth_state(&t.credentials()).await,
-            crate::minimax::AuthState::Blocked { .. }
-        );
-        TENANT_BLOCKED
-            .with_label_values(&[&id])
-            .set(i64::from(blocked));
-        if let Ok(u) = minimax.usage(t.organisation_id).await {
-            BUDGET_USED
-                .with_label_values(&[&id, "24h"])
-                .set(i64::try_from(u.last_24h).unwrap_or(i64::MAX));
-            BUDGET_USED
-                .with_label_values(&[&id, "month"])
-                .set(i64::try_from(u.this_month).unwrap_or(i64::MAX));
-        }
-        if let Ok(c) = minimax.circuit(t.organisation_id).await {
-            for state in crate::minimax::CircuitState::ALL {
-                CIRCUIT_STATE
-                    .with_label_values(&[&id, state.as_str()])
-                    .set(i64::from(state == c.state));
-            }
-        }
-    }
-}
 
 /// Touches every metric so that all series exist (at zero) from the start.
 pub fn init() {
@@ -228,50 +189,14 @@ pub fn init() {
     LazyLock::force(&OLDEST_AGE);
     LazyLock::force(&TENANT_BLOCKED);
     LazyLock::force(&BUDGET_USED);
-    for state in crate::minimax::CircuitState::ALL {
-        CIRCUIT_TRANSITIONS.with_label_values(&[state.as_str()]);
+    for state in CIRCUIT_STATES {
+        CIRCUIT_TRANSITIONS.with_label_values(&[state]);
     }
     LazyLock::force(&CIRCUIT_STATE);
 }
 
-/// Refreshes the queue gauges from Redis, then renders everything in the text format.
-/// A Redis failure leaves the gauges at their last values; counters are still served.
-pub async fn render(queue: &Queue) -> String {
-    init();
-    if let Ok(tenants) = queue.tenants().await {
-        let (mut queued, mut running, mut delayed, mut dead) = (0i64, 0i64, 0i64, 0i64);
-        let mut oldest = 0u64;
-        let mut ok = true;
-        for t in tenants {
-            match queue.counts(&t).await {
-                Ok(c) => {
-                    queued += c.queued as i64;
-                    running += c.running as i64;
-                    delayed += c.delayed as i64;
-                    dead += c.dead as i64;
-                    oldest = oldest.max(c.oldest_queued_age_secs.unwrap_or(0));
-                }
-                Err(_) => ok = false,
-            }
-        }
-        if ok {
-            QUEUE_GAUGES.with_label_values(&["queued"]).set(queued);
-            QUEUE_GAUGES.with_label_values(&["running"]).set(running);
-            QUEUE_GAUGES.with_label_values(&["delayed"]).set(delayed);
-            QUEUE_GAUGES.with_label_values(&["dead"]).set(dead);
-            OLDEST_AGE.set(oldest as i64);
-        }
-    }
-    let mut buf = Vec::new();
-    let encoder = TextEncoder::new();
-    if encoder.encode(&REGISTRY.gather(), &mut buf).is_err() {
-        return String::new();
-    }
-    String::from_utf8(buf).unwrap_or_default()
-}
-
-/// Renders the current values without asking Redis.
-pub fn render_counters_only() -> String {
+/// Renders every metric's current value in the text format (gauges as last set).
+pub fn render() -> String {
     init();
     let mut buf = Vec::new();
     if TextEncoder::new()

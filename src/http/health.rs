@@ -101,15 +101,12 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
                 }));
         }
     }
-    let refreshed = async {
-        crate::metrics::refresh_tenants(&state.tenants, &state.minimax).await;
-        crate::metrics::render(&state.queue).await
-    };
+    let refreshed = super::scrape::gather(&state.queue, &state.tenants, &state.minimax);
     let body = match tokio::time::timeout(state.redis_timeout, refreshed).await {
         Ok(body) => body,
         Err(_) => {
             // Serve the counters even when the queue gauges cannot be refreshed.
-            crate::metrics::render_counters_only()
+            crate::metrics::render()
         }
     };
     HttpResponse::Ok()

@@ -203,3 +203,14 @@ impl TenantClient {
         self.inner.circuit(self.creds.organisation_id).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CircuitState;
+
+    #[test]
+    fn the_metrics_labels_are_the_states() {
+        let states: Vec<&str> = CircuitState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(states, crate::metrics::CIRCUIT_STATES);
+    }
+}
