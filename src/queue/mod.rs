@@ -317,13 +317,6 @@ impl Queue {
         Ok(())
     }
 
-    /// Tells the dispatchers that `tenant` may have work at `at_ms` (after a job of
-    /// it finished or was delayed).
-    pub async fn wake(&self, tenant: &str, at_ms: i64) -> Result<(), QueueError> {
-        let mut conn = self.pool.get().await?;
-        self.activate(&mut conn, tenant, at_ms).await
-    }
-
     /// Wakes a tenant at once after something its waiting jobs waited for changed
     /// (credentials, settings, an unblock, a retry, a pause or budget): every delayed
     /// job that is waiting without using up attempts goes back in line now, and the
