@@ -210,22 +210,38 @@ pub struct PollOutcome {
     pub watermark: Option<DateTime<Utc>>,
 }
 
-const RELEASE: &str = r"
+static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0";
-const RENEW: &str = r"
+return 0",
+    )
+});
+static RENEW: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0";
-const FENCED_SET: &str = r"
+return 0",
+    )
+});
+static FENCED_SET: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[2], ARGV[2])
   return 1
 end
-return 0";
-const SEEN_MAX: &str = r"
+return 0",
+    )
+});
+static SEEN_MAX: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local cur = tonumber(redis.call('GET', KEYS[1]) or '-1') or -1
 if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
-return 0";
+return 0",
+    )
+});
 
 /// How long webhook `seen` markers live (longer than any overlap window or backfill).
 const SEEN_TTL_SECS: u64 = 40 * 24 * 3600;
@@ -245,18 +261,28 @@ fn seen_marker(event: &ShopEvent) -> Option<(String, i64)> {
     }
 }
 
-/// Records that a webhook delivered this event (best effort: a failure only makes a
-/// later poll count the order as "found only by the poll"). Called by webhook intake.
-pub async fn note_delivered(pool: &Pool, prefix: &str, tenant: &str, event: &ShopEvent) {
-    let Some((what, version)) = seen_marker(event) else {
-        return;
-    };
-    let key = tenant_key(prefix, tenant, &what);
+/// What webhook intake records for the poll: the marker of an event (computed before
+/// the event moves into its job, so nothing is cloned on the hot path).
+pub struct Delivered {
+    what: String,
+    version: i64,
+}
+
+/// The marker of `event`, for [`note_delivered`]; `None` for events the poll never sees.
+pub fn delivered(event: &ShopEvent) -> Option<Delivered> {
+    seen_marker(event).map(|(what, version)| Delivered { what, version })
+}
+
+/// Records that a webhook delivered this event version (best effort: a failure only
+/// makes a later poll count the order as "found only by the poll"). Webhook intake
+/// calls it only for a new job, off the response path.
+pub async fn note_delivered(pool: &Pool, prefix: &str, tenant: &str, d: Delivered) {
+    let key = tenant_key(prefix, tenant, &d.what);
     let res: Result<(), String> = async {
         let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-        redis::Script::new(SEEN_MAX)
+        SEEN_MAX
             .key(key)
-            .arg(version)
+            .arg(d.version)
             .arg(SEEN_TTL_SECS)
             .invoke_async::<()>(&mut conn)
             .await
@@ -453,7 +479,7 @@ impl Reconciler {
 
     pub(crate) async fn renew(&self, lock: &Lock) -> Result<(), ReconcileError> {
         let mut conn = self.pool().get().await?;
-        let ok: i64 = redis::Script::new(RENEW)
+        let ok: i64 = RENEW
             .key(&lock.key)
             .arg(&lock.token)
             .arg(self.cfg.lock_ttl * 1000)
@@ -468,7 +494,7 @@ impl Reconciler {
 
     pub(crate) async fn release(&self, lock: Lock) {
         if let Ok(mut conn) = self.pool().get().await {
-            let _: Result<i64, _> = redis::Script::new(RELEASE)
+            let _: Result<i64, _> = RELEASE
                 .key(&lock.key)
                 .arg(&lock.token)
                 .invoke_async(&mut conn)
@@ -485,7 +511,7 @@ impl Reconciler {
         value: &str,
     ) -> Result<(), ReconcileError> {
         let mut conn = self.pool().get().await?;
-        let ok: i64 = redis::Script::new(FENCED_SET)
+        let ok: i64 = FENCED_SET
             .key(&lock.key)
             .key(self.key(tenant, what))
             .arg(&lock.token)

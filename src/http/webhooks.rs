@@ -131,7 +131,7 @@ async fn receive_inner(
     let topic = incoming.topic.clone();
     let kind = incoming.event.kind().as_str();
     let dedupe = incoming.dedupe_key.clone();
-    let delivered = incoming.event.clone();
+    let delivered = crate::reconcile::delivered(&incoming.event);
     let job = Job::ShopEventV1 {
         received_at: Utc::now(),
         incoming,
@@ -166,15 +166,17 @@ async fn receive_inner(
         }
     };
     tracing::Span::current().record("job_id", enqueued.id.as_str());
-    // Tells the reconciliation poll a webhook delivered this order version.
-    crate::reconcile::note_delivered(
-        state.queue.pool(),
-        state.queue.prefix(),
-        &tenant_id,
-        &delivered,
-    )
-    .await;
     if enqueued.created {
+        // Tells the reconciliation poll a webhook delivered this order version. A
+        // duplicate adds nothing (the first delivery or the poll decided already), and
+        // the answer does not wait for this hint.
+        if let Some(d) = delivered {
+            let (pool, prefix) = (state.queue.pool().clone(), state.queue.prefix().to_owned());
+            let tenant = tenant_id.to_string();
+            tokio::spawn(async move {
+                crate::reconcile::note_delivered(&pool, &prefix, &tenant, d).await
+            });
+        }
         WEBHOOKS.with_label_values(&[p, "accepted"]).inc();
         tracing::info!(%topic, kind, "webhook accepted");
         if let Some(w) = &state.worker_wake {
