@@ -267,12 +267,17 @@ impl Alerts {
         .await;
         if let Ok(u) = r.minimax.usage(t.organisation_id).await {
             let now = Utc::now();
-            let paused = u.paused_until.filter(|p| *p > now);
+            // A 429 pause, or the organisation's open circuit (Minimax not answering).
+            let circuit_until = match r.minimax.circuit(t.organisation_id).await {
+                Ok(c) if c.state != crate::minimax::CircuitState::Closed => c.until.or(Some(now)),
+                _ => None,
+            };
+            let paused = u.paused_until.filter(|p| *p > now).or(circuit_until);
             let daily_spent = u.daily_limit > 0 && u.last_24h >= u64::from(u.daily_limit);
             let monthly_spent = u.monthly_limit > 0 && u.this_month >= u64::from(u.monthly_limit);
             let on = paused.is_some() || daily_spent || monthly_spent;
             let msg = if let Some(p) = paused {
-                format!("Minimax paused the tenant until {p} (429 or breaker); bookings wait")
+                format!("Minimax paused the tenant until {p} (a 429, or Minimax not answering: circuit open); bookings wait")
             } else if daily_spent {
                 format!("the 24-hour Minimax call budget is spent ({} of {}); bookings wait for the window", u.last_24h, u.daily_limit)
             } else if monthly_spent {

@@ -618,6 +618,50 @@ async fn each_alert_is_sent_once_per_state_change_signed_also_for_tenants_withou
     env.drained().await;
     assert_eq!(env.invoices().len(), 1);
 
+    // Tenant paused because Minimax stopped answering: the organisation's circuit is
+    // open (as a streak of failures leaves it); resumed by the operator.
+    let breaker = format!(
+        "{}:{{o:{}}}:breaker",
+        env.settings.redis.key_prefix, env.org
+    );
+    let until = Utc::now().timestamp_millis() + 3_600_000;
+    let mut conn = env.app.queue.pool().get().await.unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(&breaker)
+        .arg("state")
+        .arg("open")
+        .arg("failures")
+        .arg(5)
+        .arg("until")
+        .arg(until)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let nth = |state: &'static str, n: usize| {
+        let receiver = &receiver;
+        async move {
+            helpers::eventually(Duration::from_secs(30), || async {
+                let all: Vec<Value> = verified_alerts(receiver, secret)
+                    .into_iter()
+                    .filter(|a| a["tenant"] == TENANT && a["type"] == "alert.tenant_paused")
+                    .filter(|a| a["state"] == state)
+                    .collect();
+                (all.len() >= n).then(|| all[n - 1].clone())
+            })
+            .await
+            .unwrap_or_else(|| panic!("no tenant_paused {state} alert number {n}"))
+        }
+    };
+    let a = nth("firing", 2).await;
+    assert!(
+        a["message"].as_str().unwrap_or("").contains("circuit open"),
+        "{a}"
+    );
+    let (s, v) = env.admin(reqwest::Method::POST, "/resume", None).await;
+    assert_eq!(s, 200, "{v}");
+    nth("resolved", 2).await;
+
     // Credentials blocked, on a second tenant without a shop connection.
     let sbs = env.sb.state.settings().clone();
     let blocked = "alert-blocked";
@@ -693,11 +737,11 @@ async fn each_alert_is_sent_once_per_state_change_signed_also_for_tenants_withou
         (format!("\"{TENANT}\" \"alert.job_dead\" \"resolved\""), 1),
         (
             format!("\"{TENANT}\" \"alert.tenant_paused\" \"firing\""),
-            1,
+            2,
         ),
         (
             format!("\"{TENANT}\" \"alert.tenant_paused\" \"resolved\""),
-            1,
+            2,
         ),
         (
             format!("\"{TENANT}\" \"alert.webhooks_silent\" \"firing\""),
