@@ -25,6 +25,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
+use crate::redis_conn::lock;
 use crate::redis_conn::RedisPool as Pool;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use chrono::{DateTime, Utc};
@@ -210,20 +211,6 @@ pub struct PollOutcome {
     pub watermark: Option<DateTime<Utc>>,
 }
 
-static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0",
-    )
-});
-static RENEW: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0",
-    )
-});
 static FENCED_SET: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -464,28 +451,14 @@ impl Reconciler {
 
     pub(crate) async fn lock(&self, tenant: &str) -> Result<Option<Lock>, ReconcileError> {
         let key = self.key(tenant, "reconcile:lock");
-        let token = uuid::Uuid::new_v4().simple().to_string();
         let mut conn = self.pool().get().await?;
-        let ok: Option<String> = redis::cmd("SET")
-            .arg(&key)
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(self.cfg.lock_ttl * 1000)
-            .query_async(&mut conn)
-            .await?;
-        Ok(ok.map(|_| Lock { key, token }))
+        let token = lock::take(&mut conn, &key, self.cfg.lock_ttl * 1000).await?;
+        Ok(token.map(|token| Lock { key, token }))
     }
 
     pub(crate) async fn renew(&self, lock: &Lock) -> Result<(), ReconcileError> {
         let mut conn = self.pool().get().await?;
-        let ok: i64 = RENEW
-            .key(&lock.key)
-            .arg(&lock.token)
-            .arg(self.cfg.lock_ttl * 1000)
-            .invoke_async(&mut conn)
-            .await?;
-        if ok == 1 {
+        if lock::refresh(&mut conn, &lock.key, &lock.token, self.cfg.lock_ttl * 1000).await? {
             Ok(())
         } else {
             Err(ReconcileError::Busy)
@@ -494,11 +467,7 @@ impl Reconciler {
 
     pub(crate) async fn release(&self, lock: Lock) {
         if let Ok(mut conn) = self.pool().get().await {
-            let _: Result<i64, _> = RELEASE
-                .key(&lock.key)
-                .arg(&lock.token)
-                .invoke_async(&mut conn)
-                .await;
+            let _ = lock::release(&mut conn, &lock.key, &lock.token).await;
         }
     }
 

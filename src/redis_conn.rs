@@ -134,3 +134,78 @@ impl ConnectionLike for RedisConn {
         }
     }
 }
+
+/// A lock on one key held by a random token (`SET NX PX`), renewed and released only by
+/// its holder: the one mechanism behind the order and master-data locks, the token
+/// fetch and the reconciliation poller.
+pub mod lock {
+    use std::sync::LazyLock;
+
+    use redis::aio::ConnectionLike;
+    use redis::{RedisResult, Script};
+
+    static REFRESH: LazyLock<Script> = LazyLock::new(|| {
+        Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
+        )
+    });
+    static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+        Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        )
+    });
+
+    /// Takes `key` for `ttl_ms` with `token`; false while someone else holds it.
+    pub async fn take_with<C: ConnectionLike>(
+        conn: &mut C,
+        key: &str,
+        token: &str,
+        ttl_ms: u64,
+    ) -> RedisResult<bool> {
+        let ok: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(conn)
+            .await?;
+        Ok(ok.is_some())
+    }
+
+    /// Takes `key` with a fresh random token, returned when the lock is ours.
+    pub async fn take<C: ConnectionLike>(
+        conn: &mut C,
+        key: &str,
+        ttl_ms: u64,
+    ) -> RedisResult<Option<String>> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        Ok(take_with(conn, key, &token, ttl_ms).await?.then_some(token))
+    }
+
+    /// Extends the lock to `ttl_ms` from now if `token` still holds it.
+    pub async fn refresh<C: ConnectionLike>(
+        conn: &mut C,
+        key: &str,
+        token: &str,
+        ttl_ms: u64,
+    ) -> RedisResult<bool> {
+        let held: i64 = REFRESH
+            .key(key)
+            .arg(token)
+            .arg(ttl_ms)
+            .invoke_async(conn)
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// Deletes the lock if `token` still holds it.
+    pub async fn release<C: ConnectionLike>(
+        conn: &mut C,
+        key: &str,
+        token: &str,
+    ) -> RedisResult<bool> {
+        let gone: i64 = RELEASE.key(key).arg(token).invoke_async(conn).await?;
+        Ok(gone == 1)
+    }
+}

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 
+use crate::redis_conn::lock;
 use crate::redis_conn::RedisPool as Pool;
 use chrono::{NaiveDate, Utc};
 use redis::AsyncCommands;
@@ -236,15 +237,8 @@ impl Records {
         token: &str,
         ttl_ms: u64,
     ) -> Result<bool> {
-        const REFRESH: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
         let mut conn = self.conn().await?;
-        let held: i64 = redis::Script::new(REFRESH)
-            .key(self.lock_key(tenant, order))
-            .arg(token)
-            .arg(ttl_ms)
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(held == 1)
+        Ok(lock::refresh(&mut conn, &self.lock_key(tenant, order), token, ttl_ms).await?)
     }
 
     pub async fn unlock(&self, tenant: &str, order: &str, token: &str) {
@@ -271,27 +265,13 @@ impl Records {
 
     async fn take(&self, key: &str, ttl_ms: u64) -> Result<Option<String>> {
         let mut conn = self.conn().await?;
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let ok: Option<String> = redis::cmd("SET")
-            .arg(key)
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl_ms)
-            .query_async(&mut conn)
-            .await?;
-        Ok(ok.map(|_| token))
+        Ok(lock::take(&mut conn, key, ttl_ms).await?)
     }
 
     /// Releases `key` if `token` still holds it; a failure only logs (the lock expires).
     async fn release(&self, key: &str, token: &str) {
-        const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
         if let Ok(mut conn) = self.conn().await {
-            let r: redis::RedisResult<i64> = redis::Script::new(UNLOCK)
-                .key(key)
-                .arg(token)
-                .invoke_async(&mut conn)
-                .await;
+            let r = lock::release(&mut conn, key, token).await;
             if let Err(e) = r {
                 tracing::warn!(error = %e, "cannot release a lock; it expires by itself");
             }

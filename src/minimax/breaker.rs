@@ -80,7 +80,9 @@ pub(crate) enum CallOutcome {
     Unanswered,
 }
 
-const RECORD: &str = r"
+static RECORD: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local now, threshold, open_ms, open_max = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local st = redis.call('HGET', KEYS[1], 'state') or 'closed'
 if ARGV[1] == '1' then
@@ -103,7 +105,9 @@ if st == 'half_open' or (threshold > 0 and failures >= threshold) then
   redis.call('HSET', KEYS[1], 'state', 'open', 'until', now + d, 'since', now)
   return 'open'
 end
-return ''";
+return ''",
+    )
+});
 
 fn from_ms(ms: i64) -> Option<DateTime<Utc>> {
     (ms > 0)
@@ -162,7 +166,7 @@ impl TenantClient {
         let org = self.creds.organisation_id;
         let result: Result<String, MinimaxError> = async {
             let mut conn = self.inner.conn().await?;
-            Ok(redis::Script::new(RECORD)
+            Ok(RECORD
                 .key(self.inner.breaker_key(org))
                 .arg(if outcome == CallOutcome::Answered {
                     "1"

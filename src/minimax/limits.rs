@@ -25,7 +25,9 @@ const DAY_MS: i64 = 86_400_000;
 /// before they look again, so they follow the probe's success within about a second.
 const HALF_OPEN_RECHECK_MS: i64 = 1_000;
 
-const ACQUIRE: &str = r"
+static ACQUIRE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local now = tonumber(ARGV[1])
 local pause = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
 if pause > now then return {1, pause} end
@@ -67,15 +69,21 @@ redis.call('ZADD', KEYS[2], now, ARGV[6])
 redis.call('PEXPIRE', KEYS[2], window + 60000)
 redis.call('INCR', KEYS[3])
 redis.call('PEXPIREAT', KEYS[3], ARGV[7])
-return {0, probe}";
+return {0, probe}",
+    )
+});
 
-const PAUSE: &str = r"
+static PAUSE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 local untilms = tonumber(ARGV[1])
 if untilms > cur then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', math.max(1, untilms - tonumber(ARGV[2])))
 end
-return 0";
+return 0",
+    )
+});
 
 /// Calls spent by an organisation and its limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +126,7 @@ impl TenantClient {
     pub(crate) async fn admit(&self) -> Result<bool, MinimaxError> {
         let settings = &self.inner.settings;
         let org = self.creds.organisation_id;
-        let script = redis::Script::new(ACQUIRE);
+        let script = &*ACQUIRE;
         let mut waited = Duration::ZERO;
         loop {
             let now = Utc::now();
@@ -204,7 +212,7 @@ impl TenantClient {
     /// Records a `429`: the organisation pauses until `until` on every instance.
     pub(crate) async fn pause_until(&self, until: DateTime<Utc>) -> Result<(), MinimaxError> {
         let mut conn = self.inner.conn().await?;
-        let _: i64 = redis::Script::new(PAUSE)
+        let _: i64 = PAUSE
             .key(self.pause_key())
             .arg(until.timestamp_millis())
             .arg(Utc::now().timestamp_millis())

@@ -73,10 +73,6 @@ pub(crate) fn fingerprint(key: &SecretString, parts: &[&str]) -> String {
 
 const POLL: Duration = Duration::from_millis(50);
 
-const RELEASE_LOCK: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0";
-
 impl TenantClient {
     fn login_key(&self, what: &str) -> String {
         format!("{}:{{f:{}}}:{}", self.inner.prefix, self.fingerprint, what)
@@ -223,15 +219,14 @@ impl TenantClient {
             if let Some(block) = self.read_block(&mut conn).await? {
                 return Err(self.blocked_error(block));
             }
-            let got: Option<String> = redis::cmd("SET")
-                .arg(self.lock_key())
-                .arg(&lock_value)
-                .arg("NX")
-                .arg("PX")
-                .arg(lock_ms)
-                .query_async(&mut conn)
-                .await?;
-            if got.is_some() {
+            let got = crate::redis_conn::lock::take_with(
+                &mut conn,
+                &self.lock_key(),
+                &lock_value,
+                lock_ms,
+            )
+            .await?;
+            if got {
                 // Someone may have finished between our cache read and the lock.
                 let result = match self.redis_cached(&mut conn, stale).await {
                     Ok(Some(token)) => Ok(token),
@@ -242,10 +237,7 @@ impl TenantClient {
                     },
                     Err(e) => Err(e),
                 };
-                let _: redis::RedisResult<i64> = redis::Script::new(RELEASE_LOCK)
-                    .key(self.lock_key())
-                    .arg(&lock_value)
-                    .invoke_async(&mut conn)
+                let _ = crate::redis_conn::lock::release(&mut conn, &self.lock_key(), &lock_value)
                     .await;
                 return result;
             }
