@@ -363,3 +363,58 @@ async fn production_mode_never_starts_a_private_redis() {
     assert_eq!(res.status(), 503, "not ready without Redis, as configured");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+#[tokio::test]
+async fn a_session_expires_when_idle_and_after_its_absolute_limit() {
+    use sha2::{Digest, Sha256};
+    let (app, _) = demo_app("ui-expiry").await;
+    let (cookie, _) = sign_in(&app.base).await;
+    let id = cookie.split_once('=').unwrap().1;
+    let key = format!(
+        "{}:ui:session:{}",
+        app.queue.prefix(),
+        minimax_connector::crypto::hex(&Sha256::digest(id.as_bytes()))
+    );
+    let mut conn = app.queue.pool().get().await.unwrap();
+    // Idle expiry: the stored session lives at most two hours past its last use.
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((1..=2 * 3600).contains(&ttl), "ttl {ttl}");
+
+    // Signed in 13 hours ago: past the 12-hour limit however busy.
+    let stored: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut session: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    session["created"] = serde_json::json!(chrono::Utc::now().timestamp() - 13 * 3600);
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(session.to_string())
+        .arg("EX")
+        .arg(3600)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let res = client()
+        .get(app.url("/ui/tenants"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "an expired session still works"
+    );
+    let left: i64 = redis::cmd("EXISTS")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the expired session is deleted");
+}
