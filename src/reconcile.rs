@@ -709,12 +709,29 @@ impl Reconciler {
     /// Polls the tenants that are due (claimed through `{t}:reconcile:next`, so only
     /// one instance starts each) and steps their backfills when polling is enabled,
     /// then checks the alert states of **every** tenant (a tenant without a shop
-    /// connection can still be blocked, paused or have dead jobs).
+    /// connection can still be blocked, paused or have dead jobs), on one instance
+    /// per tick.
     pub async fn tick(&self) {
         if self.cfg.enabled {
             self.poll_due().await;
         }
         if let Some(a) = &self.alerts {
+            // One instance checks per tick: the alert states live in Redis, so more
+            // checkers would only repeat the same reads.
+            let key = format!("{}:alerts:check", self.shops.prefix());
+            let mine = match self.pool().get().await {
+                Ok(mut conn) => {
+                    lock::take(&mut conn, &key, self.cfg.tick_ms.saturating_sub(1).max(1))
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some()
+                }
+                Err(_) => false,
+            };
+            if !mine {
+                return;
+            }
             match self.tenants.list().await {
                 Ok(ids) => {
                     for tenant in ids {
