@@ -266,6 +266,7 @@ pub struct RedisSettings {
     #[serde(default)]
     pub urls: Vec<String>,
     pub key_prefix: String,
+    /// Multiplexed connections shared by every task of the instance.
     pub pool_size: usize,
     pub timeout_ms: u64,
 }

@@ -51,6 +51,19 @@ pub static JOBS_RECLAIMED: LazyLock<IntCounter> = LazyLock::new(|| {
     c
 });
 
+/// Requests sent to Redis (a command, or a pipeline of them: one round trip each).
+pub static REDIS_ROUND_TRIPS: LazyLock<IntCounter> = LazyLock::new(|| {
+    let c = IntCounter::new(
+        "mmc_redis_round_trips_total",
+        "Requests sent to Redis (a command or a pipeline: one round trip each)",
+    )
+    .unwrap_or_else(|e| panic!("metric: {e}"));
+    REGISTRY
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("register: {e}"));
+    c
+});
+
 /// Minimax API calls, by HTTP status (or `error` for transport failures).
 pub static MINIMAX_CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
@@ -182,6 +195,7 @@ pub fn init() {
         TOKEN_REQUESTS.with_label_values(&[outcome]);
     }
     LazyLock::force(&JOBS_RECLAIMED);
+    LazyLock::force(&REDIS_ROUND_TRIPS);
     LazyLock::force(&MINIMAX_CALLS);
     LazyLock::force(&TOKEN_REQUESTS);
     LazyLock::force(&JOB_SECONDS);

@@ -1,11 +1,23 @@
 //! The one way every store reaches Redis, on a single server or on Redis Cluster.
 //!
-//! [`RedisPool`] is a pool of [`RedisConn`]s; a `RedisConn` implements
-//! [`redis::aio::ConnectionLike`], so commands, pipelines and [`redis::Script`]s run on
-//! it unchanged in both modes (`redis.mode = "standalone" | "cluster"`). On a cluster,
-//! the client routes each command by its first key, follows `MOVED`/`ASK`, refreshes
-//! the slot map after a failover, and a script's `EVALSHA` that finds no script on its
-//! node falls back to `SCRIPT LOAD` (sent to every primary) and runs again.
+//! [`RedisPool`] hands out [`RedisConn`]s, clones of a few long-lived *multiplexed*
+//! connections: any number of tasks send over one connection at once and their
+//! commands are pipelined on the wire, so a request costs its own commands and
+//! nothing else (a checked-out pool connection costs an `UNWATCH`+`PING` round trip
+//! per checkout). This is sound because nothing here uses connection state: no
+//! `WATCH`/`MULTI`, no blocking commands, no `SELECT`, no subscriptions. A
+//! `RedisConn` implements [`redis::aio::ConnectionLike`], so commands, pipelines and
+//! [`redis::Script`]s run on it unchanged in both modes (`redis.mode = "standalone" |
+//! "cluster"`). On a cluster, the client routes each command by its first key,
+//! follows `MOVED`/`ASK`, refreshes the slot map after a failover, and a script's
+//! `EVALSHA` that finds no script on its node falls back to `SCRIPT LOAD` (sent to
+//! every primary) and runs again.
+//!
+//! Failure handling: connections are made lazily (the service starts while Redis is
+//! down) on the runtime the pool was built on (so they outlive any one HTTP worker's
+//! runtime), each connect and each answer is bounded by `redis.timeout_ms`, and a
+//! connection that returns an I/O error is dropped, so the next caller connects
+//! afresh: a Redis restart costs the requests in flight, not the instance.
 //!
 //! What the callers guarantee for this to hold: every command, pipeline and script
 //! touches keys of one hash slot (one `{t:<tenant>}`, `{o:<org>}` or `{f:<login>}`
@@ -13,11 +25,15 @@
 //! merges the replies); `SCAN` is not used. Commands whose key is not their first
 //! argument (`MEMORY USAGE`) are routed explicitly here.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_redis::PoolError;
-use redis::aio::ConnectionLike;
-use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use crate::config::{RedisMode, RedisSettings};
 
@@ -26,63 +42,170 @@ use crate::config::{RedisMode, RedisSettings};
 #[error("{0}")]
 pub struct PoolBuildError(String);
 
-/// A pool of Redis connections in either mode. Cheap to clone.
+/// Redis connections of this process, in either mode. Cheap to clone.
 #[derive(Clone)]
-pub enum RedisPool {
-    Standalone(deadpool_redis::Pool),
-    Cluster(deadpool_redis::cluster::Pool),
+pub struct RedisPool {
+    inner: Arc<Inner>,
 }
 
-/// One pooled connection, returned to its pool when dropped.
-pub enum RedisConn {
-    Standalone(deadpool_redis::Connection),
-    Cluster(deadpool_redis::cluster::Connection),
+struct Inner {
+    target: Target,
+    timeout: Duration,
+    /// Where connections (and their reader tasks) live; `None` outside a runtime.
+    runtime: Option<tokio::runtime::Handle>,
+    slots: Vec<Slot>,
+    next: AtomicUsize,
+    generation: AtomicU64,
+}
+
+#[derive(Clone)]
+enum Target {
+    Standalone(redis::Client, AsyncConnectionConfig),
+    Cluster(ClusterClient),
+}
+
+#[derive(Default)]
+struct Slot {
+    current: Mutex<Option<(u64, Shared)>>,
+    /// One connect at a time per slot; the others wait for its result.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+enum Shared {
+    Standalone(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+/// One handle on a shared connection; dropping it costs nothing.
+pub struct RedisConn {
+    conn: Shared,
+    slot: usize,
+    generation: u64,
+    pool: Arc<Inner>,
 }
 
 impl RedisPool {
-    /// A pool for `settings.mode`: `settings.url` on a single server, `settings.urls`
-    /// (any reachable nodes of the cluster; the client discovers the rest) on a cluster.
-    /// Waiting for, creating and recycling a connection each give up after
-    /// `timeout_ms`, so an outage turns into fast errors instead of hanging callers.
+    /// Connections for `settings.mode`: `settings.url` on a single server,
+    /// `settings.urls` (any reachable nodes of the cluster; the client discovers the
+    /// rest) on a cluster. `settings.pool_size` is the number of multiplexed
+    /// connections; connecting and every answer give up after `timeout_ms`, so an
+    /// outage turns into fast errors instead of hanging callers.
     pub fn new(settings: &RedisSettings) -> Result<Self, PoolBuildError> {
-        let timeout = Some(Duration::from_millis(settings.timeout_ms));
-        let pool_cfg = deadpool_redis::PoolConfig {
-            max_size: settings.pool_size,
-            timeouts: deadpool_redis::Timeouts {
-                wait: timeout,
-                create: timeout,
-                recycle: timeout,
-            },
-            ..Default::default()
-        };
-        let runtime = Some(deadpool_redis::Runtime::Tokio1);
-        match settings.mode {
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let target = match settings.mode {
             RedisMode::Standalone => {
-                let mut cfg = deadpool_redis::Config::from_url(settings.url.clone());
-                cfg.pool = Some(pool_cfg);
-                cfg.create_pool(runtime)
-                    .map(RedisPool::Standalone)
-                    .map_err(|e| PoolBuildError(format!("redis.url: {e}")))
+                let client = redis::Client::open(settings.url.as_str())
+                    .map_err(|e| PoolBuildError(format!("redis.url: {e}")))?;
+                let cfg = AsyncConnectionConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                Target::Standalone(client, cfg)
             }
             RedisMode::Cluster => {
-                let mut cfg = deadpool_redis::cluster::Config::from_urls(settings.urls.clone());
-                cfg.pool = Some(pool_cfg);
-                cfg.create_pool(runtime)
-                    .map(RedisPool::Cluster)
-                    .map_err(|e| PoolBuildError(format!("redis.urls: {e}")))
+                let client = redis::cluster::ClusterClientBuilder::new(settings.urls.clone())
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .build()
+                    .map_err(|e| PoolBuildError(format!("redis.urls: {e}")))?;
+                Target::Cluster(client)
             }
-        }
+        };
+        Ok(RedisPool {
+            inner: Arc::new(Inner {
+                target,
+                timeout,
+                runtime: tokio::runtime::Handle::try_current().ok(),
+                slots: (0..settings.pool_size.max(1))
+                    .map(|_| Slot::default())
+                    .collect(),
+                next: AtomicUsize::new(0),
+                generation: AtomicU64::new(1),
+            }),
+        })
     }
 
+    /// A handle on one of the shared connections, connecting it first if needed.
     pub async fn get(&self) -> Result<RedisConn, PoolError> {
-        Ok(match self {
-            RedisPool::Standalone(p) => RedisConn::Standalone(p.get().await?),
-            RedisPool::Cluster(p) => RedisConn::Cluster(p.get().await?),
+        let inner = &self.inner;
+        let slot = inner.next.fetch_add(1, Ordering::Relaxed) % inner.slots.len();
+        if let Some(conn) = self.current(slot) {
+            return Ok(conn);
+        }
+        let _gate = tokio::time::timeout(inner.timeout, inner.slots[slot].connecting.lock())
+            .await
+            .map_err(|_| PoolError::Timeout(deadpool_redis::TimeoutType::Wait))?;
+        if let Some(conn) = self.current(slot) {
+            return Ok(conn);
+        }
+        let shared = tokio::time::timeout(inner.timeout, inner.connect())
+            .await
+            .map_err(|_| PoolError::Timeout(deadpool_redis::TimeoutType::Create))?
+            .map_err(PoolError::Backend)?;
+        let generation = inner.generation.fetch_add(1, Ordering::Relaxed);
+        *lock(&inner.slots[slot].current) = Some((generation, shared.clone()));
+        Ok(RedisConn {
+            conn: shared,
+            slot,
+            generation,
+            pool: inner.clone(),
+        })
+    }
+
+    fn current(&self, slot: usize) -> Option<RedisConn> {
+        let guard = lock(&self.inner.slots[slot].current);
+        let (generation, shared) = guard.as_ref()?;
+        Some(RedisConn {
+            conn: shared.clone(),
+            slot,
+            generation: *generation,
+            pool: self.inner.clone(),
         })
     }
 
     pub fn is_cluster(&self) -> bool {
-        matches!(self, RedisPool::Cluster(_))
+        matches!(self.inner.target, Target::Cluster(_))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Inner {
+    async fn connect(&self) -> RedisResult<Shared> {
+        let target = self.target.clone();
+        let connect = async move {
+            match target {
+                Target::Standalone(client, cfg) => client
+                    .get_multiplexed_async_connection_with_config(&cfg)
+                    .await
+                    .map(Shared::Standalone),
+                Target::Cluster(client) => client.get_async_connection().await.map(Shared::Cluster),
+            }
+        };
+        match &self.runtime {
+            Some(rt) => rt.spawn(connect).await.map_err(|e| {
+                RedisError::from((
+                    redis::ErrorKind::IoError,
+                    "connect task failed",
+                    e.to_string(),
+                ))
+            })?,
+            None => connect.await,
+        }
+    }
+
+    /// Drops a connection that failed at the transport level (unless a newer one
+    /// already replaced it), so the next caller makes a fresh one.
+    fn failed(&self, slot: usize, generation: u64, e: &RedisError) {
+        if !(e.is_io_error() || e.is_connection_dropped() || e.is_timeout()) {
+            return;
+        }
+        let mut current = lock(&self.slots[slot].current);
+        if current.as_ref().is_some_and(|(g, _)| *g == generation) {
+            *current = None;
+        }
     }
 }
 
@@ -92,9 +215,9 @@ impl RedisConn {
     pub async fn memory_usage(&mut self, key: &str) -> RedisResult<Option<u64>> {
         let mut cmd = redis::cmd("MEMORY");
         cmd.arg("USAGE").arg(key).arg("SAMPLES").arg(0);
-        match self {
-            RedisConn::Standalone(c) => cmd.query_async(&mut **c).await,
-            RedisConn::Cluster(c) => {
+        match &mut self.conn {
+            Shared::Standalone(_) => cmd.query_async(self).await,
+            Shared::Cluster(c) => {
                 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
                 let slot = redis::cluster_routing::get_slot(key.as_bytes());
                 let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
@@ -105,14 +228,25 @@ impl RedisConn {
             }
         }
     }
+
+    fn outcome<T>(&self, r: RedisResult<T>) -> RedisResult<T> {
+        crate::metrics::REDIS_ROUND_TRIPS.inc();
+        if let Err(e) = &r {
+            self.pool.failed(self.slot, self.generation, e);
+        }
+        r
+    }
 }
 
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            RedisConn::Standalone(c) => c.req_packed_command(cmd),
-            RedisConn::Cluster(c) => c.req_packed_command(cmd),
-        }
+        Box::pin(async move {
+            let r = match &mut self.conn {
+                Shared::Standalone(c) => c.req_packed_command(cmd).await,
+                Shared::Cluster(c) => c.req_packed_command(cmd).await,
+            };
+            self.outcome(r)
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -121,16 +255,19 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            RedisConn::Standalone(c) => c.req_packed_commands(cmd, offset, count),
-            RedisConn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
+        Box::pin(async move {
+            let r = match &mut self.conn {
+                Shared::Standalone(c) => c.req_packed_commands(cmd, offset, count).await,
+                Shared::Cluster(c) => c.req_packed_commands(cmd, offset, count).await,
+            };
+            self.outcome(r)
+        })
     }
 
     fn get_db(&self) -> i64 {
-        match self {
-            RedisConn::Standalone(c) => c.get_db(),
-            RedisConn::Cluster(c) => c.get_db(),
+        match &self.conn {
+            Shared::Standalone(c) => c.get_db(),
+            Shared::Cluster(c) => c.get_db(),
         }
     }
 }
