@@ -221,14 +221,6 @@ end
 return 0",
     )
 });
-static SEEN_MAX: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local cur = tonumber(redis.call('GET', KEYS[1]) or '-1') or -1
-if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
-return 0",
-    )
-});
 
 /// How long webhook `seen` markers live (longer than any overlap window or backfill).
 const SEEN_TTL_SECS: u64 = 40 * 24 * 3600;
@@ -255,29 +247,20 @@ pub struct Delivered {
     version: i64,
 }
 
-/// The marker of `event`, for [`note_delivered`]; `None` for events the poll never sees.
+/// The marker of `event`; `None` for events the poll never sees.
 pub fn delivered(event: &ShopEvent) -> Option<Delivered> {
     seen_marker(event).map(|(what, version)| Delivered { what, version })
 }
 
-/// Records that a webhook delivered this event version (best effort: a failure only
-/// makes a later poll count the order as "found only by the poll"). Webhook intake
-/// calls it only for a new job, off the response path.
-pub async fn note_delivered(pool: &Pool, prefix: &str, tenant: &str, d: Delivered) {
-    let key = tenant_key(prefix, tenant, &d.what);
-    let res: Result<(), String> = async {
-        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-        SEEN_MAX
-            .key(key)
-            .arg(d.version)
-            .arg(SEEN_TTL_SECS)
-            .invoke_async::<()>(&mut conn)
-            .await
-            .map_err(|e| e.to_string())
-    }
-    .await;
-    if let Err(e) = res {
-        tracing::warn!(error = %e, "cannot record the webhook delivery for reconciliation");
+impl Delivered {
+    /// The enqueue mark that records this delivery with a new job, in the enqueue's
+    /// own script (a duplicate adds nothing: the first delivery or the poll decided).
+    pub fn mark(&self) -> crate::queue::Mark<'_> {
+        crate::queue::Mark {
+            key: &self.what,
+            value: self.version,
+            ttl_secs: SEEN_TTL_SECS,
+        }
     }
 }
 
@@ -630,7 +613,7 @@ impl Reconciler {
             .tenants
             .intake(tenant, platform)
             .await?
-            .map(|v| v.parse)
+            .map(|v| v.parse.clone())
             .unwrap_or_default();
         let client = self.client(conn.clone());
         let mut state = self.state(tenant).await?;

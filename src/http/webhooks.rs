@@ -94,7 +94,7 @@ async fn receive_inner(
     };
     // Before the ping: a hook whose secret is missing must fail when it is created,
     // not be pinged "ok" and then refuse every delivery until the shop disables it.
-    let Some(secret) = tenant.secret else {
+    let Some(secret) = &tenant.secret else {
         return Err(reject(
             p,
             StatusCode::NOT_FOUND,
@@ -110,7 +110,7 @@ async fn receive_inner(
     }
     let verified = webshop::verify(
         platform,
-        &secret,
+        secret,
         req.headers(),
         &body,
         Utc::now(),
@@ -144,11 +144,13 @@ async fn receive_inner(
             "internal error",
         )
     })?;
+    // The reconciliation's "seen" marker is raised in the enqueue's own script.
+    let mark = delivered.as_ref().map(|d| d.mark());
     let enqueued = match tokio::time::timeout(
         state.redis_timeout,
         state
             .queue
-            .enqueue(&tenant_id, Some(&dedupe), &payload, None),
+            .enqueue_marked(&tenant_id, Some(&dedupe), &payload, None, mark.as_ref()),
     )
     .await
     {
@@ -167,16 +169,6 @@ async fn receive_inner(
     };
     tracing::Span::current().record("job_id", enqueued.id.as_str());
     if enqueued.created {
-        // Tells the reconciliation poll a webhook delivered this order version. A
-        // duplicate adds nothing (the first delivery or the poll decided already), and
-        // the answer does not wait for this hint.
-        if let Some(d) = delivered {
-            let (pool, prefix) = (state.queue.pool().clone(), state.queue.prefix().to_owned());
-            let tenant = tenant_id.to_string();
-            tokio::spawn(async move {
-                crate::reconcile::note_delivered(&pool, &prefix, &tenant, d).await
-            });
-        }
         WEBHOOKS.with_label_values(&[p, "accepted"]).inc();
         tracing::info!(%topic, kind, "webhook accepted");
         if let Some(w) = &state.worker_wake {

@@ -26,9 +26,11 @@
 //! tenant's job by at most one round; `per_tenant_concurrency` caps how many workers
 //! one tenant can hold across all instances.
 //!
-//! `p:active` is updated after the tenant's own script (it lives in another slot).
-//! An enqueue that dies between the two leaves its job unseen until the periodic
-//! sweep re-adds every tenant of `p:tenants`; nothing is lost.
+//! On a single Redis an enqueue is one script that also registers the tenant in
+//! `p:tenants` and wakes it in `p:active`. On a cluster those global keys live in
+//! other slots, so `p:active` is updated after the tenant's own script: an enqueue
+//! that dies between the two leaves its job unseen until the periodic sweep re-adds
+//! every tenant of `p:tenants` (and of the tenant store's index); nothing is lost.
 
 pub mod outage;
 pub mod scripts;
@@ -208,6 +210,38 @@ pub struct QueueConfig {
 pub struct Queue {
     pool: Pool,
     cfg: QueueConfig,
+    registered: Registered,
+}
+
+/// A per-tenant key (under the tenant's base) that an enqueue raises to at least
+/// `value` when it creates the job, in the same script: a "seen up to" marker.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark<'a> {
+    pub key: &'a str,
+    pub value: i64,
+    pub ttl_secs: u64,
+}
+
+/// Tenants this process added to the tenants set lately (cluster mode, where that
+/// set is a separate command): re-added at most once a minute each.
+#[derive(Clone, Default)]
+struct Registered(std::sync::Arc<std::sync::Mutex<HashMap<String, std::time::Instant>>>);
+
+impl Registered {
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+    fn recently(&self, tenant: &str) -> bool {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(tenant).is_some_and(|at| at.elapsed() < Self::FRESH)
+    }
+
+    fn note(&self, tenant: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        map.insert(tenant.to_owned(), std::time::Instant::now());
+    }
 }
 
 /// Tenant ids become part of Redis keys and URLs, so they are kept to a safe alphabet.
@@ -234,7 +268,11 @@ fn ms_to_time(ms: i64) -> DateTime<Utc> {
 
 impl Queue {
     pub fn new(pool: Pool, cfg: QueueConfig) -> Self {
-        Self { pool, cfg }
+        Self {
+            pool,
+            cfg,
+            registered: Registered::default(),
+        }
     }
 
     pub fn pool(&self) -> &Pool {
@@ -275,14 +313,39 @@ impl Queue {
         payload: &str,
         not_before: Option<DateTime<Utc>>,
     ) -> Result<Enqueued, QueueError> {
+        self.enqueue_marked(tenant, dedupe_key, payload, not_before, None)
+            .await
+    }
+
+    /// [`Queue::enqueue`], raising `mark` in the same script when the job is created.
+    ///
+    /// Round trips: one on a single Redis (the tenants set and the active zset are
+    /// updated by the script). On a cluster those two live in other slots: the tenant
+    /// is registered (at most once a minute per process) alongside the script, and a
+    /// created job then activates its tenant, so two. An enqueue that dies between the
+    /// script and the activation is found by the sweep.
+    pub async fn enqueue_marked(
+        &self,
+        tenant: &str,
+        dedupe_key: Option<&str>,
+        payload: &str,
+        not_before: Option<DateTime<Utc>>,
+        mark: Option<&Mark<'_>>,
+    ) -> Result<Enqueued, QueueError> {
         Self::check_tenant(tenant)?;
         let mut conn = self.pool.get().await?;
-        // Registered first: a tenant in this set is never forgotten by the sweep.
-        let _: () = conn.sadd(self.tenants_key(), tenant).await?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let now = now_ms();
-        let (id, created): (String, String) = scripts::ENQUEUE
-            .key(self.tenant_base(tenant))
+        let due = not_before
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(now)
+            .max(now);
+        let single = !self.pool.is_cluster();
+        let mut script = scripts::ENQUEUE.key(self.tenant_base(tenant));
+        if single {
+            script.key(self.tenants_key()).key(self.active_key());
+        }
+        script
             .arg(&id)
             .arg(dedupe_key.unwrap_or(""))
             .arg(payload)
@@ -290,11 +353,31 @@ impl Queue {
             .arg(self.cfg.dedupe_ttl_secs)
             .arg(not_before.map(|t| t.timestamp_millis()).unwrap_or(0))
             .arg(tenant)
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(mark.map(|m| m.key).unwrap_or(""))
+            .arg(mark.map(|m| m.value).unwrap_or(0))
+            .arg(mark.map(|m| m.ttl_secs).unwrap_or(0))
+            .arg(due);
+        if single {
+            let (id, created): (String, String) = script.invoke_async(&mut conn).await?;
+            return Ok(Enqueued {
+                id,
+                created: created == "1",
+            });
+        }
+        let register = async {
+            if self.registered.recently(tenant) {
+                return Ok(());
+            }
+            let mut conn = self.pool.get().await?;
+            let _: () = conn.sadd(self.tenants_key(), tenant).await?;
+            self.registered.note(tenant);
+            Ok::<(), QueueError>(())
+        };
+        let (registered, stored) = futures::join!(register, script.invoke_async(&mut conn));
+        let (id, created): (String, String) = stored?;
+        registered?;
         let created = created == "1";
         if created {
-            let due = not_before.map(|t| t.timestamp_millis()).unwrap_or(now);
             self.activate(&mut conn, tenant, due).await?;
         }
         Ok(Enqueued { id, created })
@@ -459,10 +542,21 @@ impl Queue {
         Ok(())
     }
 
-    /// Re-adds every known tenant to the active set (safety net; see module doc).
+    /// Re-adds every known tenant to the active set (safety net; see module doc):
+    /// those of the tenants set and those of the tenant store's index, so a tenant
+    /// whose registration was lost (cluster mode, where it is a separate command) is
+    /// registered again.
     pub async fn sweep(&self) -> Result<usize, QueueError> {
         let mut conn = self.pool.get().await?;
-        let tenants: Vec<String> = conn.smembers(self.tenants_key()).await?;
+        let mut tenants: Vec<String> = conn.smembers(self.tenants_key()).await?;
+        let stored: Vec<String> = conn
+            .smembers(format!("{}:tenant_ids", self.cfg.prefix))
+            .await?;
+        let missing: Vec<&String> = stored.iter().filter(|t| !tenants.contains(t)).collect();
+        if !missing.is_empty() {
+            let _: () = conn.sadd(self.tenants_key(), &missing).await?;
+            tenants.extend(missing.into_iter().cloned());
+        }
         let now = now_ms();
         let mut pipe = redis::pipe();
         for t in &tenants {

@@ -9,14 +9,20 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// ARGV: id, dedupe key ('' for none), payload, now ms, dedupe ttl s, not-before ms, tenant.
+/// ARGV: id, dedupe key ('' for none), payload, now ms, dedupe ttl s, not-before ms, tenant,
+/// mark key under the base ('' for none), mark value, mark ttl s, due ms.
 /// Returns `{job id, "1" if created else "0"}`: with a known dedupe key, the existing id.
+/// A created job raises the mark (a per-tenant counter) to at least its value.
+/// On a single Redis the global indexes come along as `KEYS[2]` (tenants set) and
+/// `KEYS[3]` (active zset), so an enqueue is one round trip; on a cluster they live
+/// in other slots and the caller updates them (see `Queue::enqueue_marked`).
 pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local base = KEYS[1]
 local id, dkey, payload, now, ttl, nb, tenant =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+if KEYS[2] then redis.call('SADD', KEYS[2], tenant) end
 if dkey ~= '' then
   local existing = redis.call('GET', base .. 'dedupe:' .. dkey)
   if existing then return {existing, '0'} end
@@ -32,6 +38,12 @@ if nb > now then
 else
   redis.call('RPUSH', base .. 'ready', id)
 end
+if ARGV[8] ~= '' then
+  local mk = base .. ARGV[8]
+  local cur = tonumber(redis.call('GET', mk) or '-1') or -1
+  if tonumber(ARGV[9]) > cur then redis.call('SET', mk, ARGV[9], 'EX', ARGV[10]) end
+end
+if KEYS[3] then redis.call('ZADD', KEYS[3], 'LT', ARGV[11], tenant) end
 return {id, '1'}
 "#,
     )
