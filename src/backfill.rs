@@ -242,7 +242,7 @@ async fn step_locked(r: &Reconciler, tenant: &str) -> Result<(), ReconcileError>
         .tenants
         .intake(tenant, conn.platform)
         .await?
-        .map(|v| v.parse)
+        .map(|v| v.parse.clone())
         .unwrap_or_default();
     let client = r.client(conn.clone());
     let window = Window {

@@ -20,6 +20,7 @@ pub mod sandbox;
 pub mod shop_api;
 pub mod startup;
 pub mod telemetry;
+pub mod tenant_cache;
 pub mod tenants;
 pub mod webshop;
 pub mod worker;

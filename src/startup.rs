@@ -173,6 +173,9 @@ impl Application {
         let reconcile_task = (settings.role.runs_workers() && reconciler.has_work())
             .then(|| reconciler.clone().start(stop_rx.clone()));
         let reconcile_data = web::Data::new(reconciler);
+        if settings.role.runs_intake() {
+            tokio::spawn(tenants.clone().watch_changes(stop_rx.clone()));
+        }
 
         if settings
             .security

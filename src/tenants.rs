@@ -6,6 +6,7 @@
 //! secret is set, never its value.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::redis_conn::RedisPool as Pool;
 use chrono::{DateTime, Utc};
@@ -17,6 +18,7 @@ use crate::crypto::{Cipher, CryptoError};
 use crate::mapping::BookingSettings;
 use crate::minimax::{Country, TenantCredentials};
 use crate::queue::valid_tenant_id;
+use crate::tenant_cache::TenantCache;
 use crate::webshop::{ParseSettings, Platform};
 
 #[derive(Debug, thiserror::Error)]
@@ -477,12 +479,13 @@ struct Stored {
     updated_at: DateTime<Utc>,
 }
 
-/// Reads and writes tenants. Cheap to clone.
+/// Reads and writes tenants. Cheap to clone (clones share the intake cache).
 #[derive(Clone)]
 pub struct TenantStore {
     pool: Pool,
     prefix: String,
     cipher: Cipher,
+    cache: Arc<TenantCache<IntakeView>>,
 }
 
 impl TenantStore {
@@ -491,6 +494,7 @@ impl TenantStore {
             pool,
             prefix,
             cipher,
+            cache: Arc::default(),
         }
     }
 
@@ -500,6 +504,44 @@ impl TenantStore {
 
     fn index_key(&self) -> String {
         format!("{}:tenant_ids", self.prefix)
+    }
+
+    /// Raised by every write and delete; intake caches poll it (see [`crate::tenant_cache`]).
+    fn revision_key(&self) -> String {
+        format!("{}:tenants_rev", self.prefix)
+    }
+
+    /// Tells every instance's intake cache that tenants changed, this one's at once.
+    async fn changed(&self, conn: &mut crate::redis_conn::RedisConn) -> Result<(), TenantError> {
+        self.cache.clear();
+        let _: i64 = conn.incr(self.revision_key(), 1).await?;
+        Ok(())
+    }
+
+    /// Keeps this process's intake cache valid: polls the tenants' revision counter
+    /// every [`crate::tenant_cache::POLL`] until `stop` turns true. Without it running
+    /// the cache serves nothing and intake reads every tenant from Redis.
+    pub async fn watch_changes(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(crate::tenant_cache::POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+            let sent = std::time::Instant::now();
+            let read = async {
+                let mut conn = self.pool.get().await.ok()?;
+                let rev: Option<i64> = conn.get(self.revision_key()).await.ok()?;
+                Some(rev.unwrap_or(0))
+            };
+            if let Ok(Some(rev)) = tokio::time::timeout(crate::tenant_cache::STALE, read).await {
+                self.cache.confirm(rev, sent);
+            }
+        }
     }
 
     async fn load(&self, id: &str) -> Result<Option<Stored>, TenantError> {
@@ -516,8 +558,23 @@ impl TenantStore {
 
     /// What webhook intake needs of a tenant: the one platform secret (only that one is
     /// opened: intake is the hot path, and it has no use for the Minimax password) and
-    /// the parse settings. `None` if the tenant is unknown.
+    /// the parse settings. `None` if the tenant is unknown. Served from the intake
+    /// cache when it may be (see [`crate::tenant_cache`]).
     pub async fn intake(
+        &self,
+        id: &str,
+        platform: Platform,
+    ) -> Result<Option<Arc<IntakeView>>, TenantError> {
+        if let Some(hit) = self.cache.get(id, platform) {
+            return Ok(hit);
+        }
+        let epoch = self.cache.epoch();
+        let view = self.read_intake(id, platform).await?.map(Arc::new);
+        self.cache.put(id, platform, epoch, view.clone());
+        Ok(view)
+    }
+
+    async fn read_intake(
         &self,
         id: &str,
         platform: Platform,
@@ -646,6 +703,7 @@ return 1
             let _: () = conn.set(self.key(&t.id), json).await?;
         }
         let added: i64 = conn.sadd(self.index_key(), &t.id).await?;
+        self.changed(&mut conn).await?;
         Ok(Some(added == 1))
     }
 
@@ -654,6 +712,7 @@ return 1
         let mut conn = self.pool.get().await?;
         let n: i64 = conn.del(self.key(id)).await?;
         let _: i64 = conn.srem(self.index_key(), id).await?;
+        self.changed(&mut conn).await?;
         Ok(n == 1)
     }
 
