@@ -13,9 +13,14 @@
 //! `EVALSHA` that finds no script on its node falls back to `SCRIPT LOAD` (sent to
 //! every primary) and runs again.
 //!
+//! Where a connection lives: a task on a single-threaded runtime (each actix HTTP
+//! worker is one) gets that thread's own connection, whose reader task runs on the
+//! same thread, so a webhook's round trip wakes no other thread (cross-thread wake-ups
+//! were a tenth of the intake's CPU). Tasks of the multi-threaded runtime (workers,
+//! schedulers) share the pool's slots, connected on the runtime the pool was built on.
+//!
 //! Failure handling: connections are made lazily (the service starts while Redis is
-//! down) on the runtime the pool was built on (so they outlive any one HTTP worker's
-//! runtime), each connect and each answer is bounded by `redis.timeout_ms`, and a
+//! down), each connect and each answer is bounded by `redis.timeout_ms`, and a
 //! connection that returns an I/O error is dropped, so the next caller connects
 //! afresh: a Redis restart costs the requests in flight, not the instance.
 //!
@@ -25,8 +30,9 @@
 //! merges the replies); `SCAN` is not used. Commands whose key is not their first
 //! argument (`MEMORY USAGE`) are routed explicitly here.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use deadpool_redis::PoolError;
@@ -80,9 +86,21 @@ enum Shared {
 /// One handle on a shared connection; dropping it costs nothing.
 pub struct RedisConn {
     conn: Shared,
-    slot: usize,
+    /// `Some(slot)` for a pool slot, `None` for this thread's own connection.
+    slot: Option<usize>,
     generation: u64,
     pool: Arc<Inner>,
+}
+
+/// A single-threaded runtime's own connection to one pool.
+struct Local {
+    pool: Weak<Inner>,
+    current: Mutex<Option<(u64, Shared)>>,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Vec<Arc<Local>>> = const { RefCell::new(Vec::new()) };
 }
 
 impl RedisPool {
@@ -127,6 +145,11 @@ impl RedisPool {
 
     /// A handle on one of the shared connections, connecting it first if needed.
     pub async fn get(&self) -> Result<RedisConn, PoolError> {
+        if tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+        {
+            return self.get_local().await;
+        }
         let inner = &self.inner;
         let slot = inner.next.fetch_add(1, Ordering::Relaxed) % inner.slots.len();
         if let Some(conn) = self.current(slot) {
@@ -146,9 +169,65 @@ impl RedisPool {
         *lock(&inner.slots[slot].current) = Some((generation, shared.clone()));
         Ok(RedisConn {
             conn: shared,
-            slot,
+            slot: Some(slot),
             generation,
             pool: inner.clone(),
+        })
+    }
+
+    /// This thread's connection, made on this thread's runtime when missing.
+    async fn get_local(&self) -> Result<RedisConn, PoolError> {
+        let inner = &self.inner;
+        let local = self.local();
+        let current = |local: &Local| {
+            lock(&local.current)
+                .as_ref()
+                .map(|(generation, shared)| RedisConn {
+                    conn: shared.clone(),
+                    slot: None,
+                    generation: *generation,
+                    pool: inner.clone(),
+                })
+        };
+        if let Some(conn) = current(&local) {
+            return Ok(conn);
+        }
+        let _gate = tokio::time::timeout(inner.timeout, local.connecting.lock())
+            .await
+            .map_err(|_| PoolError::Timeout(deadpool_redis::TimeoutType::Wait))?;
+        if let Some(conn) = current(&local) {
+            return Ok(conn);
+        }
+        let shared = tokio::time::timeout(inner.timeout, inner.target.clone().connect())
+            .await
+            .map_err(|_| PoolError::Timeout(deadpool_redis::TimeoutType::Create))?
+            .map_err(PoolError::Backend)?;
+        let generation = inner.generation.fetch_add(1, Ordering::Relaxed);
+        *lock(&local.current) = Some((generation, shared.clone()));
+        Ok(RedisConn {
+            conn: shared,
+            slot: None,
+            generation,
+            pool: inner.clone(),
+        })
+    }
+
+    /// This thread's entry for this pool; entries of dropped pools are removed.
+    fn local(&self) -> Arc<Local> {
+        LOCAL.with(|all| {
+            let mut all = all.borrow_mut();
+            all.retain(|l| l.pool.strong_count() > 0);
+            let me = Arc::downgrade(&self.inner);
+            if let Some(l) = all.iter().find(|l| Weak::ptr_eq(&l.pool, &me)) {
+                return l.clone();
+            }
+            let l = Arc::new(Local {
+                pool: me,
+                current: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+            });
+            all.push(l.clone());
+            l
         })
     }
 
@@ -157,7 +236,7 @@ impl RedisPool {
         let (generation, shared) = guard.as_ref()?;
         Some(RedisConn {
             conn: shared.clone(),
-            slot,
+            slot: Some(slot),
             generation: *generation,
             pool: self.inner.clone(),
         })
@@ -172,18 +251,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+impl Target {
+    /// A new connection whose reader task runs on the current runtime.
+    async fn connect(self) -> RedisResult<Shared> {
+        match self {
+            Target::Standalone(client, cfg) => client
+                .get_multiplexed_async_connection_with_config(&cfg)
+                .await
+                .map(Shared::Standalone),
+            Target::Cluster(client) => client.get_async_connection().await.map(Shared::Cluster),
+        }
+    }
+}
+
 impl Inner {
     async fn connect(&self) -> RedisResult<Shared> {
-        let target = self.target.clone();
-        let connect = async move {
-            match target {
-                Target::Standalone(client, cfg) => client
-                    .get_multiplexed_async_connection_with_config(&cfg)
-                    .await
-                    .map(Shared::Standalone),
-                Target::Cluster(client) => client.get_async_connection().await.map(Shared::Cluster),
-            }
-        };
+        let connect = self.target.clone().connect();
         match &self.runtime {
             Some(rt) => rt.spawn(connect).await.map_err(|e| {
                 RedisError::from((
@@ -198,10 +281,22 @@ impl Inner {
 
     /// Drops a connection that failed at the transport level (unless a newer one
     /// already replaced it), so the next caller makes a fresh one.
-    fn failed(&self, slot: usize, generation: u64, e: &RedisError) {
+    fn failed(self: &Arc<Self>, slot: Option<usize>, generation: u64, e: &RedisError) {
         if !(e.is_io_error() || e.is_connection_dropped() || e.is_timeout()) {
             return;
         }
+        let Some(slot) = slot else {
+            let me = Arc::downgrade(self);
+            LOCAL.with(|all| {
+                for l in all.borrow().iter().filter(|l| Weak::ptr_eq(&l.pool, &me)) {
+                    let mut current = lock(&l.current);
+                    if current.as_ref().is_some_and(|(g, _)| *g == generation) {
+                        *current = None;
+                    }
+                }
+            });
+            return;
+        };
         let mut current = lock(&self.slots[slot].current);
         if current.as_ref().is_some_and(|(g, _)| *g == generation) {
             *current = None;

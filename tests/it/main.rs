@@ -16,6 +16,7 @@ mod customers;
 mod fuzz;
 mod generated_orders;
 mod health;
+mod intake_cache;
 mod intake_trust;
 mod mapping;
 mod minimax_client;
