@@ -58,6 +58,12 @@ pub struct AppState {
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Set on a successful response whose handler logged the request's one line itself
+/// (an accepted webhook, with its job id and topic); the request is then logged at
+/// debug level only.
+#[derive(Clone, Copy)]
+pub struct LoggedByHandler;
+
 async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -82,6 +88,13 @@ async fn request_span(
     let started = std::time::Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
+    let quiet = quiet
+        || (status < 400
+            && res
+                .response()
+                .extensions()
+                .get::<LoggedByHandler>()
+                .is_some());
     span.record("status", status);
     span.in_scope(|| {
         let ms = started.elapsed().as_millis() as u64;

@@ -42,13 +42,16 @@ async fn receive(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
     let (platform_name, tenant_id) = path.into_inner();
     // The dedupe key is not logged: it holds text of the body (the sender's message id,
     // a modification time); the job id leads to it through the admin API.
     let span = tracing::info_span!("webhook", platform = %platform_name, tenant = %tenant_id, job_id = tracing::field::Empty);
-    receive_inner(req, platform_name, tenant_id, body, state)
+    let mut res = receive_inner(req, platform_name, tenant_id, body, state, started)
         .instrument(span)
-        .await
+        .await?;
+    res.extensions_mut().insert(crate::http::LoggedByHandler);
+    Ok(res)
 }
 
 async fn receive_inner(
@@ -57,6 +60,7 @@ async fn receive_inner(
     tenant_id: String,
     body: web::Bytes,
     state: web::Data<AppState>,
+    started: std::time::Instant,
 ) -> Result<HttpResponse, ApiError> {
     let Ok(platform) = Platform::from_str(&platform_name) else {
         return Err(ApiError::new(
@@ -123,7 +127,13 @@ async fn receive_inner(
         Intake::Ignored { topic } => {
             WEBHOOKS.with_label_values(&[p, "ignored"]).inc();
             // The topic is caller text: neither logged nor answered.
-            tracing::info!(topic_len = topic.len(), "topic not booked; acknowledged");
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::info!(
+                status = 200,
+                ms,
+                topic_len = topic.len(),
+                "topic not booked; acknowledged"
+            );
             return Ok(HttpResponse::Ok().json(json!({"status": "ignored"})));
         }
         Intake::Event(incoming) => incoming,
@@ -170,13 +180,15 @@ async fn receive_inner(
     tracing::Span::current().record("job_id", enqueued.id.as_str());
     if enqueued.created {
         WEBHOOKS.with_label_values(&[p, "accepted"]).inc();
-        tracing::info!(%topic, kind, "webhook accepted");
+        let ms = started.elapsed().as_millis() as u64;
+        tracing::info!(status = 202, ms, %topic, kind, "webhook accepted");
         if let Some(w) = &state.worker_wake {
             w.notify_one();
         }
     } else {
         WEBHOOKS.with_label_values(&[p, "duplicate"]).inc();
-        tracing::info!(%topic, "duplicate delivery; existing job kept");
+        let ms = started.elapsed().as_millis() as u64;
+        tracing::info!(status = 202, ms, %topic, "duplicate delivery; existing job kept");
     }
     Ok(HttpResponse::Accepted().json(json!({
         "status": if enqueued.created { "accepted" } else { "duplicate" },

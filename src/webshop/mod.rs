@@ -10,6 +10,7 @@
 
 pub mod event;
 pub mod generic;
+pub mod json;
 pub mod money;
 pub mod reader;
 pub mod shopify;
@@ -406,7 +407,7 @@ pub(crate) fn body_digest(body: &[u8]) -> String {
 /// Parses a body into a JSON tree. `serde_json`'s `arbitrary_precision` keeps numbers as
 /// their source text, so money read from the tree is exact; its recursion limit keeps
 /// hostile nesting from exhausting the stack.
-pub(crate) fn parse_json(body: &[u8]) -> Result<serde_json::Value, WebshopError> {
+pub(crate) fn parse_json(body: &[u8]) -> Result<json::Json<'_>, WebshopError> {
     serde_json::from_slice(body).map_err(|e| json_error(&e, body))
 }
 

@@ -61,6 +61,17 @@ pub fn decimal_from_value(value: &Value) -> Result<Option<Decimal>, &'static str
     }
 }
 
+/// [`decimal_from_value`] for the parsers' borrowed tree.
+pub fn decimal_from_json(value: &super::json::Json<'_>) -> Result<Option<Decimal>, &'static str> {
+    use super::json::Json;
+    match value {
+        Json::Null => Ok(None),
+        Json::String(s) if s.trim().is_empty() => Ok(None),
+        Json::String(s) | Json::Number(s) => parse_decimal(s).map(Some),
+        _ => Err(NOT_A_DECIMAL),
+    }
+}
+
 /// Serde adapter for required `Decimal` fields of the canonical model: written as a JSON
 /// string (keeps the scale: `"12.00"`), read from a string or a number.
 pub mod serde_decimal {

@@ -7,23 +7,24 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
-use super::money::decimal_from_value;
+use super::json::{lookup, Json};
+use super::money::decimal_from_json;
 use super::WebshopError;
 
 /// A JSON object plus the path that led to it.
 #[derive(Debug, Clone)]
 pub(crate) struct Obj<'a> {
     path: String,
-    map: &'a Map<String, Value>,
+    map: &'a [(Cow<'a, str>, Json<'a>)],
 }
 
 impl<'a> Obj<'a> {
     /// The body's top-level object.
-    pub fn root(value: &'a Value) -> Result<Self, WebshopError> {
+    pub fn root(value: &'a Json<'a>) -> Result<Self, WebshopError> {
         match value {
-            Value::Object(map) => Ok(Obj {
+            Json::Object(map) => Ok(Obj {
                 path: String::new(),
                 map,
             }),
@@ -48,9 +49,9 @@ impl<'a> Obj<'a> {
     }
 
     /// The value, treating `null` like an absent key.
-    pub fn get(&self, key: &str) -> Option<&'a Value> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => None,
+    pub fn get(&self, key: &str) -> Option<&'a Json<'a>> {
+        match lookup(self.map, key) {
+            None | Some(Json::Null) => None,
             Some(v) => Some(v),
         }
     }
@@ -63,8 +64,8 @@ impl<'a> Obj<'a> {
     pub fn opt_str(&self, key: &str) -> Result<Option<String>, WebshopError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.as_ref().to_owned())),
             Some(_) => Err(self.invalid(key, "not a string")),
         }
     }
@@ -77,8 +78,8 @@ impl<'a> Obj<'a> {
     /// that some plugins fill with numbers.
     pub fn opt_text(&self, key: &str) -> Result<Option<String>, WebshopError> {
         match self.get(key) {
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(Json::Number(n)) => Ok(Some(n.to_string())),
+            Some(Json::Bool(b)) => Ok(Some(b.to_string())),
             _ => self.opt_str(key),
         }
     }
@@ -88,7 +89,7 @@ impl<'a> Obj<'a> {
     pub fn opt_id(&self, key: &str) -> Result<Option<String>, WebshopError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Number(n)) => {
+            Some(Json::Number(n)) => {
                 let text = n.to_string();
                 if !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit())
                 {
@@ -97,8 +98,8 @@ impl<'a> Obj<'a> {
                     Err(self.invalid(key, "not an integer id"))
                 }
             }
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) if s.len() <= 255 => Ok(Some(s.trim().to_owned())),
+            Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Json::String(s)) if s.len() <= 255 => Ok(Some(s.trim().to_owned())),
             Some(_) => Err(self.invalid(key, "not an id")),
         }
     }
@@ -115,7 +116,7 @@ impl<'a> Obj<'a> {
     pub fn opt_money(&self, key: &str) -> Result<Option<Decimal>, WebshopError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => decimal_from_value(v).map_err(|reason| self.invalid(key, reason)),
+            Some(v) => decimal_from_json(v).map_err(|reason| self.invalid(key, reason)),
         }
     }
 
@@ -131,7 +132,7 @@ impl<'a> Obj<'a> {
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, WebshopError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Json::Bool(b)) => Ok(Some(*b)),
             Some(_) => Err(self.invalid(key, "not a boolean")),
         }
     }
@@ -139,21 +140,21 @@ impl<'a> Obj<'a> {
     pub fn opt_obj(&self, key: &str) -> Result<Option<Obj<'a>>, WebshopError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(Obj {
+            Some(Json::Object(map)) => Ok(Some(Obj {
                 path: self.path(key),
                 map,
             })),
             // PHP encodes an empty associative array as `[]`.
-            Some(Value::Array(a)) if a.is_empty() => Ok(None),
+            Some(Json::Array(a)) if a.is_empty() => Ok(None),
             Some(_) => Err(self.invalid(key, "not an object")),
         }
     }
 
     /// Array elements (absent or null: empty).
-    pub fn array(&self, key: &str) -> Result<&'a [Value], WebshopError> {
+    pub fn array(&self, key: &str) -> Result<&'a [Json<'a>], WebshopError> {
         match self.get(key) {
             None => Ok(&[]),
-            Some(Value::Array(a)) => Ok(a.as_slice()),
+            Some(Json::Array(a)) => Ok(a.as_slice()),
             Some(_) => Err(self.invalid(key, "not an array")),
         }
     }
@@ -165,7 +166,7 @@ impl<'a> Obj<'a> {
             .iter()
             .enumerate()
             .map(|(i, v)| match v {
-                Value::Object(map) => Ok(Obj {
+                Json::Object(map) => Ok(Obj {
                     path: format!("{base}[{i}]"),
                     map,
                 }),
@@ -183,8 +184,8 @@ impl<'a> Obj<'a> {
         let mut out = Vec::new();
         for (i, v) in self.array(key)?.iter().enumerate() {
             match v {
-                Value::String(s) if s.trim().is_empty() => {}
-                Value::String(s) => out.push(s.clone()),
+                Json::String(s) if s.trim().is_empty() => {}
+                Json::String(s) => out.push(s.as_ref().to_owned()),
                 _ => {
                     return Err(WebshopError::invalid(
                         format!("{base}[{i}]"),
@@ -254,7 +255,7 @@ pub fn from_slice_with_path<T: serde::de::DeserializeOwned>(
 /// [`from_slice_with_path`] for a value already parsed (admin input): serialised once so
 /// serde_json can report positions.
 pub fn from_value_with_path<T: serde::de::DeserializeOwned>(
-    value: &Value,
+    value: &serde_json::Value,
 ) -> Result<T, FieldProblem> {
     let text = serde_json::to_vec(value).unwrap_or_default();
     from_slice_with_path(&text)
@@ -469,7 +470,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_path() {
-        let v: Value = serde_json::from_str(
+        let v: Json = serde_json::from_str(
             r#"{"line_items":[{"total":"1"},{"total":"1"},{"total":"x"}],"n":{"m":true}}"#,
         )
         .unwrap();
@@ -493,7 +494,7 @@ mod tests {
 
     #[test]
     fn ids_keep_64_bit_precision() {
-        let v: Value =
+        let v: Json =
             serde_json::from_str(r#"{"a": 820982911946154508, "b": "x1", "c": 0, "d": -1}"#)
                 .unwrap();
         let root = Obj::root(&v).unwrap();
@@ -505,7 +506,7 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        let v: Value = serde_json::from_str(
+        let v: Json = serde_json::from_str(
             r#"{"a":"2017-03-22T19:28:08","b":"2008-01-10T11:00:00-05:00","c":"yesterday"}"#,
         )
         .unwrap();

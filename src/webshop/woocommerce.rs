@@ -8,9 +8,9 @@
 //! the unsigned topic, source or delivery headers. Amounts are kept as sent (line and
 //! shipping amounts are always net of tax, per-rate taxes unrounded).
 
+use super::json::Json;
 use actix_web::http::header::HeaderMap;
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 use super::event::{
     single_rate, Address, Customer, Discount, DiscountKind, Fee, Line, LineTax, Order,
@@ -548,15 +548,14 @@ fn vat_number(
 /// and an odd entry must not block booking the order.
 fn meta_string(item: &Obj<'_>, key: &str) -> Option<String> {
     meta_value(item, key).and_then(|v| match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
+        Json::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Json::Number(n) => Some(n.as_ref().to_owned()),
         _ => None,
     })
 }
 
-fn meta_value<'a>(item: &Obj<'a>, key: &str) -> Option<&'a Value> {
+fn meta_value<'a>(item: &Obj<'a>, key: &str) -> Option<&'a Json<'a>> {
     item.array("meta_data").ok()?.iter().find_map(|m| {
-        let m = m.as_object()?;
         (m.get("key")?.as_str()? == key)
             .then(|| m.get("value"))
             .flatten()
@@ -576,11 +575,11 @@ mod tests {
     use rust_decimal_macros::dec;
     use serde_json::json;
 
-    fn order(v: Value) -> Order {
+    fn order(v: serde_json::Value) -> Order {
         parse_order(&serde_json::to_vec(&v).unwrap(), &ParseSettings::default()).unwrap()
     }
 
-    fn minimal() -> Value {
+    fn minimal() -> serde_json::Value {
         json!({
             "id": 5, "currency": "EUR", "status": "pending", "total": "12.20",
             "total_tax": "2.20",
