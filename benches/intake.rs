@@ -10,8 +10,10 @@
 //! A single-threaded HTTP/1.1 keep-alive load generator (like `wrk -t1`) drives both
 //! alternately at 1, 8 and 64 connections with the real WooCommerce `order.json`,
 //! each request a distinct order id signed with the tenant's secret. It prints rps,
-//! p50/p99 and the ratio service ÷ baseline, and the Redis commands per request from
-//! `INFO commandstats` (reset before each measured phase).
+//! p50/p99 and the ratio service ÷ baseline, the Redis commands per request from
+//! `INFO commandstats` (reset before each measured phase; commands run inside a Lua
+//! script count too) and the service's round trips per request (its
+//! `mmc_redis_round_trips_total`, one per command, pipeline or script sent).
 //!
 //! Run: `cargo bench --bench intake`. By default it starts a private `redis-server`
 //! with AOF on (`appendfsync everysec`, as a durable deployment runs); `BENCH_REDIS_URL`
@@ -321,13 +323,13 @@ async fn bench() {
     }
 
     println!();
-    println!("| conns | baseline req/s | service req/s | ratio | baseline p50 / p99 ms | service p50 / p99 ms | baseline Redis cmds/req | service Redis cmds/req |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| conns | baseline req/s | service req/s | ratio | baseline p50 / p99 ms | service p50 / p99 ms | baseline Redis cmds/req | service Redis cmds/req | service round trips/req |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (c, sides) in &table {
         let b = &sides["baseline"];
         let s = &sides["service"];
         println!(
-            "| {c} | {:.0} | {:.0} | **{:.2}** | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} |",
+            "| {c} | {:.0} | {:.0} | **{:.2}** | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} | {} |",
             b.rps(),
             s.rps(),
             s.rps() / b.rps(),
@@ -337,6 +339,7 @@ async fn bench() {
             s.percentile_ms(0.99),
             b.commands(),
             s.commands(),
+            s.round_trips(),
         );
     }
     if _private.is_none() {
@@ -397,6 +400,9 @@ struct Side {
     seconds: f64,
     errors: u64,
     commands: BTreeMap<String, u64>,
+    /// Round trips the service counted (`mmc_redis_round_trips_total`); the baseline
+    /// makes one per request (its `XADD`) and exports nothing.
+    round_trips: Option<f64>,
 }
 
 impl Side {
@@ -406,6 +412,15 @@ impl Side {
         self.errors += other.errors;
         for (k, v) in other.commands {
             *self.commands.entry(k).or_default() += v;
+        }
+        if let Some(t) = other.round_trips {
+            *self.round_trips.get_or_insert(0.0) += t;
+        }
+    }
+    fn round_trips(&self) -> String {
+        match self.round_trips {
+            Some(t) => format!("{:.2}", t / self.latencies_us.len().max(1) as f64),
+            None => "1 (XADD)".into(),
         }
     }
     fn rps(&self) -> f64 {
@@ -532,15 +547,18 @@ async fn phase(
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     stats.reset().await;
+    let trips_before = round_trips(port).await;
     stage.store(MEASURING, Ordering::SeqCst);
     let started = Instant::now();
     tokio::time::sleep(dur).await;
     stage.store(STOPPED, Ordering::SeqCst);
     let seconds = started.elapsed().as_secs_f64();
     let commands = stats.read().await;
+    let trips_after = round_trips(port).await;
     let mut side = Side {
         seconds,
         commands,
+        round_trips: trips_before.zip(trips_after).map(|(b, a)| a - b),
         ..Side::default()
     };
     for t in tasks {
@@ -549,6 +567,21 @@ async fn phase(
         side.errors += errors;
     }
     side
+}
+
+/// The service's `mmc_redis_round_trips_total`; `None` where there is no `/metrics`.
+async fn round_trips(port: u16) -> Option<f64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("mmc_redis_round_trips_total "))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// One keep-alive connection sending requests back to back until stopped.
