@@ -123,6 +123,11 @@ async fn request_span(
 /// Registers all routes on an `App`. `intake` adds the webhook routes, `metrics` the
 /// `/metrics` route.
 pub fn configure(cfg: &mut web::ServiceConfig, intake: bool, metrics: bool) {
+    // Routes are matched in order: the webhook route first, so the hot path does not
+    // try every admin pattern before its own.
+    if intake {
+        webhooks::configure(cfg);
+    }
     health::configure(cfg);
     if metrics {
         health::configure_metrics(cfg);
@@ -130,9 +135,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, intake: bool, metrics: bool) {
     openapi::configure(cfg);
     // The operator API runs in every role: a worker-only instance is still operable.
     admin::configure(cfg);
-    if intake {
-        webhooks::configure(cfg);
-    }
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
