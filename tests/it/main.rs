@@ -17,6 +17,7 @@ mod fuzz;
 mod generated_orders;
 mod health;
 mod intake_trust;
+mod lock_waits;
 mod mapping;
 mod minimax_client;
 mod queue;
