@@ -21,6 +21,7 @@ mod lock_waits;
 mod mapping;
 mod minimax_client;
 mod queue;
+mod rate_limit;
 mod reconcile;
 mod recovery;
 mod sandbox_mount;
