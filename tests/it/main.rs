@@ -9,6 +9,7 @@ mod shop_arithmetic;
 
 mod admin;
 mod admin_views;
+mod attempt_stops;
 mod binary;
 mod booking;
 mod cluster;
