@@ -3,8 +3,8 @@
 //! must be booked once and none dead. Exits non-zero (a panic) when that fails, and
 //! prints, for every order still unbooked after 4 minutes, its job's state and history.
 //!
-//! Run: `cargo bench --bench cluster_soak` (needs `redis-server` and `redis-cli`).
-//! It is not in the test suite: see `tests/it/cluster.rs` for why.
+//! Run: `cargo bench --bench cluster_soak` (needs `redis-server` and `redis-cli`), in
+//! release; the suite runs the same drill in debug (`cluster::two_intakes_…`).
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/it/cluster.rs"]
@@ -20,7 +20,5 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    rt.block_on(
-        cluster::two_intakes_and_two_workers_book_100_tenants_times_20_orders_once_with_a_worker_killed(),
-    );
+    rt.block_on(cluster::multi_instance_drill());
 }

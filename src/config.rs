@@ -319,6 +319,14 @@ pub struct WorkerSettings {
     pub poll_interval_ms: u64,
     pub shutdown_timeout: u64,
     pub sweep_interval: u64,
+    /// One attempt of a job is stopped after this many seconds and retried (a stuck
+    /// call or search must not hold a worker and the job's order forever).
+    #[serde(default = "default_attempt_timeout")]
+    pub attempt_timeout: u64,
+}
+
+fn default_attempt_timeout() -> u64 {
+    300
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -452,6 +460,11 @@ impl Settings {
             self.queue.visibility_timeout >= 3,
             "queue.visibility_timeout",
             "expected at least 3 seconds",
+        )?;
+        check(
+            self.worker.attempt_timeout >= 10,
+            "worker.attempt_timeout",
+            "expected at least 10 seconds",
         )?;
         check(
             self.queue.order_lock_secs >= 10,

@@ -678,6 +678,12 @@ impl TenantStore {
         let json =
             serde_json::to_string(&stored).map_err(|e| TenantError::Corrupt(e.to_string()))?;
         let mut conn = self.pool.get().await?;
+        // The index first, then the record: a crash between the two leaves at most an
+        // id without a record (readers skip it), never a record the index misses (the
+        // queue sweep rebuilds the `tenants` hint from this index). A refused
+        // compare-and-set leaves the id too, for the same reason: removing it could
+        // race with the writer that won and unindex its record.
+        let added: i64 = conn.sadd(self.index_key(), &t.id).await?;
         if let Some(expected) = expected {
             // Compare-and-set on the stored `updated_at` (one script, one key).
             const CAS: &str = r#"
@@ -702,7 +708,6 @@ return 1
         } else {
             let _: () = conn.set(self.key(&t.id), json).await?;
         }
-        let added: i64 = conn.sadd(self.index_key(), &t.id).await?;
         self.changed(&mut conn).await?;
         Ok(Some(added == 1))
     }
@@ -710,6 +715,7 @@ return 1
     /// Removes a tenant; true if it existed. Its jobs stay (the operator may discard them).
     pub async fn delete(&self, id: &str) -> Result<bool, TenantError> {
         let mut conn = self.pool.get().await?;
+        // The record first, then the index entry (see `write`).
         let n: i64 = conn.del(self.key(id)).await?;
         let _: i64 = conn.srem(self.index_key(), id).await?;
         self.changed(&mut conn).await?;

@@ -5,7 +5,10 @@
 //! handler returned; while the handler runs, the lease is renewed every quarter of the
 //! (short, default 6 s) visibility timeout, so a job is handed out again within seconds
 //! once this process stops renewing it (crash, kill, stall), and a late result of the
-//! old holder is refused by the queue's fencing. A panic inside a handler is caught and
+//! old holder is refused by the queue's fencing. An attempt whose lease is lost (or not
+//! renewed for a whole visibility timeout) is stopped at once, its handler dropped, so
+//! a stale attempt never keeps writing; an attempt longer than `worker.attempt_timeout`
+//! (300 s) is stopped too and counts as a failed attempt. A panic inside a handler is caught and
 //! counts as a failed attempt. On shutdown the pool stops leasing, lets in-flight jobs
 //! finish within a timeout and leaves the rest to be reclaimed by lease expiry.
 //!
@@ -74,6 +77,8 @@ pub struct WorkerConfig {
     pub max_age: Duration,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// One attempt is stopped (its handler dropped) after this long and retried.
+    pub attempt_timeout: Duration,
 }
 
 impl WorkerConfig {
@@ -88,6 +93,7 @@ impl WorkerConfig {
             max_age: Duration::from_secs(s.queue.max_age),
             backoff_base: Duration::from_millis(s.queue.backoff_base_ms),
             backoff_max: Duration::from_millis(s.queue.backoff_max_ms),
+            attempt_timeout: Duration::from_secs(s.worker.attempt_timeout),
         }
     }
 }
@@ -303,36 +309,71 @@ impl Dispatcher {
         Ok(None)
     }
 
+    /// Renews `job`'s lease four times per visibility timeout (one slow or failed
+    /// renewal does not lose it); returns when the lease is lost: refused (another
+    /// worker got the job), or not renewed for a whole visibility timeout (Redis did
+    /// not answer, so the job may have been handed out again).
+    async fn keep_lease(&self, job: &ClaimedJob) {
+        let lease_ms = self.cfg.visibility_timeout.as_millis() as u64;
+        let every = self.cfg.visibility_timeout / 4;
+        let mut held_until = tokio::time::Instant::now() + self.cfg.visibility_timeout;
+        loop {
+            tokio::time::sleep(every).await;
+            let asked = tokio::time::Instant::now();
+            match self.queue.extend(job, lease_ms).await {
+                Ok(true) => held_until = asked + self.cfg.visibility_timeout,
+                Ok(false) => return,
+                Err(e) => {
+                    REDIS.failed("renewing a lease", &e);
+                    if tokio::time::Instant::now() >= held_until {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
     async fn run_job(&self, job: ClaimedJob) {
         let span = tracing::info_span!("job", tenant = %job.tenant, job_id = %job.id, attempt = job.attempt);
         async {
             let started = now_ms();
             let timer = metrics::JOB_SECONDS.start_timer();
-            let lease_ms = self.cfg.visibility_timeout.as_millis() as u64;
-            let renew = {
-                let queue = self.queue.clone();
-                let job = job.clone();
-                // Four renewals per lease: one slow or failed renewal does not lose it.
-                let every = self.cfg.visibility_timeout / 4;
-                tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep(every).await;
-                        match queue.extend(&job, lease_ms).await {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                tracing::warn!("lease lost; another worker may run this job");
-                                break;
-                            }
-                            Err(e) => REDIS.failed("renewing a lease", &e),
-                        }
-                    }
-                })
-            };
             let handler = self.handler.clone();
             let owned = job.clone();
-            let outcome = tokio::spawn(async move { handler.handle(&owned).await }).await;
-            renew.abort();
+            let mut attempt = tokio::spawn(async move { handler.handle(&owned).await });
+            // The handler runs in its own task (a panic is caught) while this one renews
+            // the lease; the attempt is stopped (its task aborted, so it writes nothing
+            // more) when the lease is lost or the attempt outlasts `attempt_timeout`.
+            let ended = tokio::select! {
+                biased;
+                outcome = &mut attempt => Ok(outcome),
+                () = self.keep_lease(&job) => Err(true),
+                () = tokio::time::sleep(self.cfg.attempt_timeout) => Err(false),
+            };
             timer.observe_duration();
+            let outcome = match ended {
+                Ok(outcome) => outcome,
+                Err(lease_lost) => {
+                    attempt.abort();
+                    // The aborted task is dropped before this returns: nothing of the
+                    // attempt runs (or writes) after this point.
+                    let _ = attempt.await;
+                    if lease_lost {
+                        metrics::JOBS.with_label_values(&["lease_lost"]).inc();
+                        tracing::warn!(
+                            "lease lost; the attempt was stopped and another worker may run the job"
+                        );
+                        return;
+                    }
+                    Ok(Err(JobError::Retry {
+                        reason: format!(
+                            "the attempt took longer than worker.attempt_timeout ({} s) and was stopped",
+                            self.cfg.attempt_timeout.as_secs()
+                        ),
+                        not_before: None,
+                    }))
+                }
+            };
             let finish = match outcome {
                 Ok(Ok(result)) => Finish::Done { result },
                 Ok(Err(err)) => decide(&job, err, &self.cfg, Utc::now()),

@@ -6,7 +6,9 @@
 //!   written before each create and the Minimax id after it; a retry that finds an
 //!   intent without an id searches Minimax ([`adopt`]) and adopts what it finds
 //!   instead of creating a second document. A per-order lock serialises jobs of one
-//!   order.
+//!   order; it is renewed every third of its TTL while the booking runs, however long
+//!   Minimax takes (an adoption search can take longer than the TTL), and a booking
+//!   that finds it lost is stopped before it writes again.
 //! - **Correct to the cent, before any write.** The whole document is planned and its
 //!   totals reconciled with the shop's ([`crate::mapping::reconcile`]) with placeholder
 //!   ids before a customer, contact or item is written: a refused order writes nothing.
@@ -136,32 +138,79 @@ impl Booker {
             lock: &lock,
             lock_ttl_ms: self.lock_ttl.as_millis() as u64,
         };
-        let result = match (decision, event) {
-            (Decision::Book, _) => match event.order() {
-                Some(order) => ctx.book(order).await,
-                None => Err(BookingError::Permanent(
-                    "event carries no order to book".into(),
+        // The booking runs alongside the renewal of its lock (every third of the TTL,
+        // however long Minimax takes to answer); when a renewal finds the lock gone, the
+        // booking is dropped where it stands, so it writes nothing more, and the job
+        // waits and retries.
+        let booking = async {
+            match (decision, event) {
+                (Decision::Book, _) => match event.order() {
+                    Some(order) => ctx.book(order).await,
+                    None => Err(BookingError::Permanent(
+                        "event carries no order to book".into(),
+                    )),
+                },
+                (Decision::Cancel, _) => match event.order() {
+                    Some(order) => ctx.cancel(order).await,
+                    None => Err(BookingError::Permanent(
+                        "event carries no order to cancel".into(),
+                    )),
+                },
+                (Decision::Refund, ShopEvent::OrderRefunded { refund, order }) => {
+                    ctx.refund(refund, order.as_ref().map(|o| &**o)).await
+                }
+                (Decision::Refund, _) => Err(BookingError::Permanent(
+                    "refund decision for an event without a refund".into(),
                 )),
-            },
-            (Decision::Cancel, _) => match event.order() {
-                Some(order) => ctx.cancel(order).await,
-                None => Err(BookingError::Permanent(
-                    "event carries no order to cancel".into(),
-                )),
-            },
-            (Decision::Refund, ShopEvent::OrderRefunded { refund, order }) => {
-                ctx.refund(refund, order.as_ref().map(|o| &**o)).await
+                (Decision::SyncCustomer | Decision::CustomerDeleted, _) => Err(
+                    BookingError::Permanent("customer decision for an order event".into()),
+                ),
+                (Decision::Skip { reason }, _) => Ok(BookingOutcome::skipped(reason)),
             }
-            (Decision::Refund, _) => Err(BookingError::Permanent(
-                "refund decision for an event without a refund".into(),
-            )),
-            (Decision::SyncCustomer | Decision::CustomerDeleted, _) => Err(
-                BookingError::Permanent("customer decision for an order event".into()),
-            ),
-            (Decision::Skip { reason }, _) => Ok(BookingOutcome::skipped(reason)),
+        };
+        let result = tokio::select! {
+            biased;
+            result = booking => result,
+            lost = self.keep_lock(&tenant.id, &order_id, &lock) => Err(lost),
         };
         self.records.unlock(&tenant.id, &order_id, &lock).await;
         result
+    }
+
+    /// Renews the order lock every third of its TTL until the lock is lost: then
+    /// returns the lost-lock error (the caller drops the booking). A renewal Redis does
+    /// not answer is tried again at the next tick; the lock counts as lost once the TTL
+    /// has passed since the last renewal that worked.
+    async fn keep_lock(&self, tenant: &str, order_id: &str, token: &str) -> BookingError {
+        let ttl_ms = self.lock_ttl.as_millis() as u64;
+        let every = (self.lock_ttl / 3).max(Duration::from_millis(10));
+        let mut held_until = tokio::time::Instant::now() + self.lock_ttl;
+        loop {
+            tokio::time::sleep(every).await;
+            let asked = tokio::time::Instant::now();
+            match self.records.refresh(tenant, order_id, token, ttl_ms).await {
+                Ok(true) => held_until = asked + self.lock_ttl,
+                Ok(false) => {
+                    tracing::warn!(order = %order_id, "order lock lost; the booking stops");
+                    return lost_lock(order_id);
+                }
+                Err(e) => {
+                    tracing::warn!(order = %order_id, error = %e, "cannot renew the order lock");
+                    if tokio::time::Instant::now() >= held_until {
+                        return lost_lock(order_id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The booking no longer holds the order's lock: it must stop writing; the job waits
+/// and tries again (whatever it wrote is recorded, so the retry carries on from there).
+fn lost_lock(order_id: &str) -> BookingError {
+    BookingError::Wait {
+        reason: format!("lost the lock of order {order_id}; another job may be booking it"),
+        until: Utc::now() + chrono::Duration::seconds(2),
     }
 }
 
@@ -172,7 +221,8 @@ struct Ctx<'a> {
     records: &'a Records,
     order_id: &'a str,
     job: &'a ClaimedJob,
-    /// This job's token of the order lock, renewed before every write to Minimax.
+    /// This job's token of the order lock, renewed in the background while the booking
+    /// runs ([`Booker::keep_lock`]) and checked again before every write to Minimax.
     lock: &'a str,
     lock_ttl_ms: u64,
 }
@@ -204,7 +254,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// Renews the order lock; a job that lost it must not write to Minimax.
+    /// Renews the order lock and checks it is still ours: the last check before a write
+    /// (the background renewal may notice a loss up to a third of the TTL late).
     async fn hold(&self) -> Result<()> {
         if self
             .records
@@ -213,13 +264,7 @@ impl Ctx<'_> {
         {
             Ok(())
         } else {
-            Err(BookingError::Wait {
-                reason: format!(
-                    "lost the lock of order {}; another job may be booking it",
-                    self.order_id
-                ),
-                until: Utc::now() + chrono::Duration::seconds(2),
-            })
+            Err(lost_lock(self.order_id))
         }
     }
 }

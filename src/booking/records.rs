@@ -228,8 +228,8 @@ impl Records {
     }
 
     /// Renews the order's lock for `ttl_ms` if `token` still holds it. A booking calls
-    /// it before each write to Minimax: a job that lost its lock (it ran past the TTL)
-    /// must not create a document another job may be creating.
+    /// it every third of the TTL while it runs and before each write to Minimax: a job
+    /// that lost its lock must not create a document another job may be creating.
     pub async fn refresh(
         &self,
         tenant: &str,

@@ -4,11 +4,16 @@
 //! limits: the pause (`{p}:{o:<org>}:paused_until`, unix ms) is checked first, then the
 //! rolling 24 h budget (sorted set `calls24h` of call timestamps; the window length is
 //! `minimax.daily_budget_window_secs`, 24 h except in tests), then the calendar-month
-//! budget (counter `month:<YYYY-MM>`, UTC months), then the token bucket (`bucket`),
-//! then the circuit breaker ([`super::breaker`]; an open circuit refuses the call, an
-//! expired one lets this call through as the probe). Only an admitted call is counted.
-//! Timestamps come from the caller's clock, so
-//! instances are expected to run NTP-synchronised clocks.
+//! budget (counter `month:<YYYY-MM>`, UTC months), then the circuit breaker
+//! ([`super::breaker`]; an open circuit refuses the call, an expired one lets this call
+//! through as the probe), then the token bucket (`bucket`). The bucket may go into debt:
+//! a call that finds no token takes the next one that will be there and is told how
+//! long to sleep for it (at most `minimax.max_rate_wait_ms`, else nothing is reserved
+//! and the job is given back), so each call runs the script once, however many
+//! contend, and the calls of all instances still leave at the configured rate (at most
+//! `burst` at once, then `rate_per_sec`). Only an admitted call is counted, when it is
+//! admitted (a reserved call counts at its turn). Timestamps come from the caller's
+//! clock, so instances are expected to run NTP-synchronised clocks.
 
 use std::time::Duration;
 
@@ -42,6 +47,15 @@ local monthly = tonumber(ARGV[5])
 if monthly > 0 and (tonumber(redis.call('GET', KEYS[3]) or '0') or 0) >= monthly then
   return {3, 0}
 end
+local probe = 0
+local st = redis.call('HGET', KEYS[5], 'state')
+if st == 'open' or st == 'half_open' then
+  local untilms = tonumber(redis.call('HGET', KEYS[5], 'until')) or 0
+  if now < untilms then
+    if st == 'open' then return {5, untilms, 1} end
+    return {5, math.min(untilms, now + tonumber(ARGV[9])), 2}
+  end
+end
 local rate = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
 local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
@@ -51,25 +65,21 @@ if now > ts then
   tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
   ts = now
 end
-if tokens < 1 then return {4, math.ceil((1 - tokens) * 1000 / rate)} end
-local probe = 0
-local st = redis.call('HGET', KEYS[5], 'state')
+local wait = 0
+if tokens < 1 then wait = math.ceil((1 - tokens) * 1000 / rate) end
+if wait > tonumber(ARGV[11]) then return {4, wait} end
 if st == 'open' or st == 'half_open' then
-  local untilms = tonumber(redis.call('HGET', KEYS[5], 'until')) or 0
-  if now < untilms then
-    if st == 'open' then return {5, untilms, 1} end
-    return {5, math.min(untilms, now + tonumber(ARGV[9])), 2}
-  end
-  redis.call('HSET', KEYS[5], 'state', 'half_open', 'until', now + tonumber(ARGV[8]), 'since', now)
+  redis.call('HSET', KEYS[5], 'state', 'half_open', 'until', now + wait + tonumber(ARGV[8]), 'since', now)
   probe = 1
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', tostring(ts))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-redis.call('ZADD', KEYS[2], now, ARGV[6])
-redis.call('PEXPIRE', KEYS[2], window + 60000)
+tokens = tokens - 1
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
+redis.call('ZADD', KEYS[2], now + wait, ARGV[6])
+redis.call('PEXPIRE', KEYS[2], wait + window + 60000)
 redis.call('INCR', KEYS[3])
 redis.call('PEXPIREAT', KEYS[3], ARGV[7])
-return {0, probe}",
+return {0, probe, wait}",
     )
 });
 
@@ -120,92 +130,88 @@ impl TenantClient {
             .org_key(self.creds.organisation_id, "paused_until")
     }
 
-    /// Admits one API call for the organisation, sleeping briefly for the token bucket.
+    /// Admits one API call for the organisation: one script run reserves its turn in the
+    /// token bucket (and counts it against the budgets), then the call sleeps until that
+    /// turn, at most `max_rate_wait_ms`; a later turn gives the job back instead.
     /// `Ok(true)`: the call is the half-open circuit's probe (it must not be retried
     /// within the attempt: its outcome decides for the whole organisation).
     pub(crate) async fn admit(&self) -> Result<bool, MinimaxError> {
         let settings = &self.inner.settings;
         let org = self.creds.organisation_id;
-        let script = &*ACQUIRE;
-        let mut waited = Duration::ZERO;
-        loop {
-            let now = Utc::now();
-            let next_month = month_start(now, 1);
-            let mut conn = self.inner.conn().await?;
-            let reply: Vec<i64> = script
-                .key(self.inner.org_key(org, "bucket"))
-                .key(self.inner.org_key(org, "calls24h"))
-                .key(self.month_key(now))
-                .key(self.pause_key())
-                .key(self.inner.breaker_key(org))
-                .arg(now.timestamp_millis())
-                .arg(settings.rate_per_sec)
-                .arg(settings.burst)
-                .arg(settings.daily_budget)
-                .arg(settings.monthly_budget)
-                .arg(uuid::Uuid::new_v4().to_string())
-                // Keep the month counter a day past the month for late readers.
-                .arg(next_month.timestamp_millis() + DAY_MS)
-                // A probe that never reports (its process died) lapses after this.
-                .arg(settings.request_timeout_ms + 1_000)
-                // Calls that find a probe under way look again this soon.
-                .arg(HALF_OPEN_RECHECK_MS)
-                .arg(settings.budget_window_ms())
-                .invoke_async(&mut conn)
-                .await?;
-            drop(conn);
-            let (code, value) = (
-                reply.first().copied().unwrap_or(0),
-                reply.get(1).copied().unwrap_or(0),
-            );
-            match code {
-                0 if value == 1 => {
+        let now = Utc::now();
+        let next_month = month_start(now, 1);
+        let mut conn = self.inner.conn().await?;
+        let reply: Vec<i64> = ACQUIRE
+            .key(self.inner.org_key(org, "bucket"))
+            .key(self.inner.org_key(org, "calls24h"))
+            .key(self.month_key(now))
+            .key(self.pause_key())
+            .key(self.inner.breaker_key(org))
+            .arg(now.timestamp_millis())
+            .arg(settings.rate_per_sec)
+            .arg(settings.burst)
+            .arg(settings.daily_budget)
+            .arg(settings.monthly_budget)
+            .arg(uuid::Uuid::new_v4().to_string())
+            // Keep the month counter a day past the month for late readers.
+            .arg(next_month.timestamp_millis() + DAY_MS)
+            // A probe that never reports (its process died) lapses after this.
+            .arg(settings.request_timeout_ms + 1_000)
+            // Calls that find a probe under way look again this soon.
+            .arg(HALF_OPEN_RECHECK_MS)
+            .arg(settings.budget_window_ms())
+            // The longest a call may be told to sleep for its turn.
+            .arg(settings.max_rate_wait_ms)
+            .invoke_async(&mut conn)
+            .await?;
+        drop(conn);
+        let (code, value) = (
+            reply.first().copied().unwrap_or(0),
+            reply.get(1).copied().unwrap_or(0),
+        );
+        match code {
+            0 => {
+                // The call's turn is reserved (its token taken, its budget counted): it
+                // sleeps until then and goes, without asking again.
+                let wait = reply.get(2).copied().unwrap_or(0);
+                if wait > 0 {
+                    tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
+                }
+                if value == 1 {
                     crate::metrics::CIRCUIT_TRANSITIONS
                         .with_label_values(&["half_open"])
                         .inc();
                     tracing::info!(org, "circuit half-open: this call probes Minimax");
-                    return Ok(true);
                 }
-                0 => return Ok(false),
-                5 => {
-                    return Err(MinimaxError::CircuitOpen {
-                        state: if reply.get(2) == Some(&1) {
-                            CircuitState::Open
-                        } else {
-                            CircuitState::HalfOpen
-                        },
-                        until: from_ms(value),
-                    })
-                }
-                1 => {
-                    return Err(MinimaxError::TenantPaused {
-                        until: from_ms(value),
-                    })
-                }
-                2 => {
-                    return Err(MinimaxError::BudgetExhausted {
-                        window: BudgetWindow::Rolling24h,
-                        until: from_ms(value),
-                    })
-                }
-                3 => {
-                    return Err(MinimaxError::BudgetExhausted {
-                        window: BudgetWindow::Month,
-                        until: next_month,
-                    })
-                }
-                _ => {
-                    let wait = Duration::from_millis(u64::try_from(value).unwrap_or(1).max(1));
-                    if waited + wait > Duration::from_millis(settings.max_rate_wait_ms) {
-                        return Err(MinimaxError::Transient {
-                            reason: "organisation rate limit".into(),
-                            retry_after: Some(wait),
-                        });
-                    }
-                    waited += wait;
-                    tokio::time::sleep(wait).await;
-                }
+                Ok(value == 1)
             }
+            5 => Err(MinimaxError::CircuitOpen {
+                state: if reply.get(2) == Some(&1) {
+                    CircuitState::Open
+                } else {
+                    CircuitState::HalfOpen
+                },
+                until: from_ms(value),
+            }),
+            1 => Err(MinimaxError::TenantPaused {
+                until: from_ms(value),
+            }),
+            2 => Err(MinimaxError::BudgetExhausted {
+                window: BudgetWindow::Rolling24h,
+                until: from_ms(value),
+            }),
+            3 => Err(MinimaxError::BudgetExhausted {
+                window: BudgetWindow::Month,
+                until: next_month,
+            }),
+            // The call's turn is further away than `max_rate_wait_ms`: nothing was
+            // reserved; the job is given back.
+            _ => Err(MinimaxError::Transient {
+                reason: "organisation rate limit".into(),
+                retry_after: Some(Duration::from_millis(
+                    u64::try_from(value).unwrap_or(1).max(1),
+                )),
+            }),
         }
     }
 

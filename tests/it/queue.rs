@@ -26,6 +26,7 @@ fn cfg() -> WorkerConfig {
         max_age: Duration::from_secs(3600),
         backoff_base: Duration::from_millis(50),
         backoff_max: Duration::from_millis(400),
+        attempt_timeout: Duration::from_secs(300),
     }
 }
 

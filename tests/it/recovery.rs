@@ -761,6 +761,7 @@ fn worker_cfg() -> minimax_connector::worker::WorkerConfig {
         max_age: Duration::from_secs(3600),
         backoff_base: Duration::from_millis(50),
         backoff_max: Duration::from_secs(600),
+        attempt_timeout: Duration::from_secs(300),
     }
 }
 
