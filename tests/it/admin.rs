@@ -7,15 +7,16 @@
 
 use crate::helpers;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use minimax_connector::config::{Role, Settings};
 use minimax_connector::jobs::Job;
 use minimax_connector::queue::{Claim, Finish};
+use minimax_connector::sandbox::{Sandbox, SandboxHandle, SandboxSettings};
 use minimax_connector::webshop::Platform;
 use reqwest::Method;
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "test-admin-token-one";
@@ -827,76 +828,25 @@ async fn jobs_are_listed_inspected_retried_and_discarded_per_tenant() {
 
 // ------------------------------------------------------------ connection check
 
-struct FakeMinimax {
-    base: String,
-    token_calls: Arc<AtomicUsize>,
-    org_calls: Arc<AtomicUsize>,
-    _server: actix_web::dev::ServerHandle,
+/// The sandbox as the Minimax the check logs in to: it accepts only [`GOOD_PASSWORD`]
+/// for `checker` and lists organisation 1001.
+async fn checker_sandbox() -> SandboxHandle {
+    Sandbox::spawn(SandboxSettings {
+        username: "checker".into(),
+        password: SecretString::from(GOOD_PASSWORD),
+        client_id: "checker-client".into(),
+        client_secret: SecretString::from(CLIENT_SECRET),
+        organisation_id: 1001,
+        organisation_name: "Demo d.o.o.".into(),
+        ..SandboxSettings::default()
+    })
+    .await
+    .expect("sandbox")
 }
 
-/// A token endpoint that accepts only [`GOOD_PASSWORD`] and an organisation list.
-async fn fake_minimax() -> FakeMinimax {
-    use actix_web::{web, App, HttpResponse, HttpServer};
-    let token_calls = Arc::new(AtomicUsize::new(0));
-    let org_calls = Arc::new(AtomicUsize::new(0));
-    let (t, o) = (token_calls.clone(), org_calls.clone());
-    let server = HttpServer::new(move || {
-        let (t, o) = (t.clone(), o.clone());
-        App::new()
-            .route(
-                "/token",
-                web::post().to(move |body: web::Bytes| {
-                    let t = t.clone();
-                    async move {
-                        t.fetch_add(1, Ordering::SeqCst);
-                        let form = String::from_utf8_lossy(&body).into_owned();
-                        let good = format!("password={GOOD_PASSWORD}");
-                        if form.split('&').any(|kv| kv == good) {
-                            HttpResponse::Ok().json(json!({
-                                "access_token": "fake-access-token",
-                                "token_type": "bearer",
-                                "expires_in": 3600,
-                            }))
-                        } else {
-                            HttpResponse::BadRequest().json(json!({
-                                "error": "invalid_grant",
-                                "error_description": "The user name or password is incorrect.",
-                            }))
-                        }
-                    }
-                }),
-            )
-            .route(
-                "/API/api/currentuser/orgs",
-                web::get().to(move || {
-                    let o = o.clone();
-                    async move {
-                        o.fetch_add(1, Ordering::SeqCst);
-                        HttpResponse::Ok().json(json!({
-                            "Rows": [{
-                                "Organisation": {"ID": 1001, "Name": "Demo d.o.o."},
-                                "APIAccess": "D",
-                            }],
-                            "TotalRows": 1, "CurrentPageNumber": 1, "PageSize": 100,
-                        }))
-                    }
-                }),
-            )
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let port = server.addrs()[0].port();
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    FakeMinimax {
-        base: format!("http://127.0.0.1:{port}"),
-        token_calls,
-        org_calls,
-        _server: handle,
-    }
+/// Token requests the sandbox saw, refused ones included.
+fn token_calls(sb: &SandboxHandle) -> u64 {
+    sb.counters().token_requests
 }
 
 fn tenant_at(base: &str, password: &str) -> Value {
@@ -908,8 +858,8 @@ fn tenant_at(base: &str, password: &str) -> Value {
             "password": password,
             "client_id": "checker-client",
             "client_secret": CLIENT_SECRET,
-            "api_base": format!("{base}/API/"),
-            "token_url": format!("{base}/token"),
+            "api_base": format!("{base}/SI/API/"),
+            "token_url": format!("{base}/SI/AUT/OAuth20/Token"),
         },
         "webhook_secrets": {"woocommerce": WOO_SECRET},
     })
@@ -918,10 +868,10 @@ fn tenant_at(base: &str, password: &str) -> Value {
 #[tokio::test]
 async fn connection_check_reports_and_never_repeats_a_rejected_login() {
     let env = env().await;
-    let fake = fake_minimax().await;
+    let fake = checker_sandbox().await;
     let t = "/admin/tenants/checker";
     let (s, _) = env
-        .call(Method::PUT, t, Some(tenant_at(&fake.base, PASSWORD)))
+        .call(Method::PUT, t, Some(tenant_at(&fake.base_url, PASSWORD)))
         .await;
     assert_eq!(s, 201);
 
@@ -935,13 +885,13 @@ async fn connection_check_reports_and_never_repeats_a_rejected_login() {
         .as_str()
         .unwrap()
         .contains("invalid_grant"));
-    assert_eq!(fake.token_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(token_calls(&fake), 1);
 
     // While blocked the check refuses to run: no second failed login.
     let (s, r) = env.call(Method::POST, &format!("{t}/check"), None).await;
     assert_eq!(s, 409, "{r}");
     assert_eq!(r["error"], "credentials_blocked");
-    assert_eq!(fake.token_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(token_calls(&fake), 1);
     let (_, status) = env.call(Method::GET, &format!("{t}/status"), None).await;
     assert_eq!(status["credentials"]["state"], "blocked");
     assert!(status["credentials"]["reason"]
@@ -952,7 +902,7 @@ async fn connection_check_reports_and_never_repeats_a_rejected_login() {
 
     // Re-sending unchanged credentials does not lift the block.
     let (s, _) = env
-        .call(Method::PUT, t, Some(tenant_at(&fake.base, PASSWORD)))
+        .call(Method::PUT, t, Some(tenant_at(&fake.base_url, PASSWORD)))
         .await;
     assert_eq!(s, 200);
     let (s, _) = env.call(Method::POST, &format!("{t}/check"), None).await;
@@ -964,7 +914,7 @@ async fn connection_check_reports_and_never_repeats_a_rejected_login() {
     assert_eq!(r["was_blocked"], true);
     let (_, r) = env.call(Method::POST, &format!("{t}/check"), None).await;
     assert_eq!(r["error"]["kind"], "credentials_rejected");
-    assert_eq!(fake.token_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(token_calls(&fake), 2);
     let (s, _) = env.call(Method::POST, &format!("{t}/check"), None).await;
     assert_eq!(s, 409);
 
@@ -984,8 +934,8 @@ async fn connection_check_reports_and_never_repeats_a_rejected_login() {
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["organisation"]["id"], 1001);
     assert_eq!(r["organisation"]["name"], "Demo d.o.o.");
-    assert_eq!(fake.token_calls.load(Ordering::SeqCst), 3);
-    assert_eq!(fake.org_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(token_calls(&fake), 3);
+    assert_eq!(fake.counters().kind("GET currentuser/orgs"), 1);
     // The organisation read counted against the budget.
     let (_, status) = env.call(Method::GET, &format!("{t}/status"), None).await;
     assert_eq!(status["budget"]["last_24h"], 1);
@@ -993,7 +943,7 @@ async fn connection_check_reports_and_never_repeats_a_rejected_login() {
     // A second check reuses the cached token.
     let (_, r) = env.call(Method::POST, &format!("{t}/check"), None).await;
     assert_eq!(r["ok"], true);
-    assert_eq!(fake.token_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(token_calls(&fake), 3);
 
     // An unreachable Minimax is reported as a transient error, without secrets.
     let (s, _) = env

@@ -78,19 +78,7 @@ impl Env {
     }
 
     async fn cleanup(self) {
-        let mut conn = redis_pool().get().await.unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:*", self.prefix))
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: i64 = redis::cmd("DEL")
-                .arg(keys)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-        }
+        helpers::delete_keys(&format!("{}:*", self.prefix)).await;
         self.sandbox.stop().await;
     }
 }

@@ -114,18 +114,6 @@ async fn mounted_under_a_prefix_with_case_insensitive_paths() {
         "{location}"
     );
 
-    let mut conn = pool.get().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: i64 = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
+    helpers::delete_keys(&format!("{prefix}:*")).await;
     handle.stop(false).await;
 }
