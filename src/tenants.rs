@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{Cipher, CryptoError};
 use crate::mapping::BookingSettings;
 use crate::minimax::{Country, TenantCredentials};
+pub use crate::minimax::{MinimaxLogin, MinimaxLoginView};
 use crate::queue::valid_tenant_id;
 use crate::tenant_cache::TenantCache;
 use crate::webshop::{ParseSettings, Platform};
@@ -34,17 +35,6 @@ pub enum TenantError {
     /// Problems with the submitted tenant, one per field.
     #[error("invalid tenant: {}", .0.join("; "))]
     Invalid(Vec<String>),
-}
-
-/// The Minimax login of a tenant.
-#[derive(Clone)]
-pub struct MinimaxLogin {
-    pub username: String,
-    pub password: SecretString,
-    pub client_id: Option<String>,
-    pub client_secret: Option<SecretString>,
-    pub api_base: Option<String>,
-    pub token_url: Option<String>,
 }
 
 /// A tenant as the service uses it (secrets in the clear, in memory only).
@@ -77,12 +67,7 @@ impl Tenant {
             tenant_id: self.id.clone(),
             country: self.country,
             organisation_id: self.organisation_id,
-            username: self.minimax.username.clone(),
-            password: self.minimax.password.clone(),
-            client_id: self.minimax.client_id.clone(),
-            client_secret: self.minimax.client_secret.clone(),
-            api_base: self.minimax.api_base.clone(),
-            token_url: self.minimax.token_url.clone(),
+            login: self.minimax.clone(),
         }
     }
 
@@ -93,14 +78,7 @@ impl Tenant {
             name: self.name.clone(),
             country: self.country,
             organisation_id: self.organisation_id,
-            minimax: MinimaxLoginView {
-                username: self.minimax.username.clone(),
-                password_set: !self.minimax.password.expose_secret().is_empty(),
-                client_id: self.minimax.client_id.clone(),
-                client_secret_set: self.minimax.client_secret.is_some(),
-                api_base: self.minimax.api_base.clone(),
-                token_url: self.minimax.token_url.clone(),
-            },
+            minimax: MinimaxLoginView::from(&self.minimax),
             webhook_secrets_set: Platform::ALL
                 .into_iter()
                 .map(|p| {
@@ -115,16 +93,6 @@ impl Tenant {
             updated_at: self.updated_at,
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MinimaxLoginView {
-    pub username: String,
-    pub password_set: bool,
-    pub client_id: Option<String>,
-    pub client_secret_set: bool,
-    pub api_base: Option<String>,
-    pub token_url: Option<String>,
 }
 
 /// A tenant without secret values.

@@ -15,7 +15,7 @@ use minimax_connector::minimax::models::{
 };
 use minimax_connector::minimax::{
     AuthState, BudgetWindow, Country, Disposition, InvoiceAction, Minimax, MinimaxError,
-    MinimaxSettings, TenantClient, TenantCredentials,
+    MinimaxLogin, MinimaxSettings, TenantClient, TenantCredentials,
 };
 use minimax_connector::sandbox::{Fault, FaultAction, Sandbox, SandboxHandle, SandboxSettings};
 use rust_decimal::Decimal;
@@ -64,12 +64,14 @@ impl Env {
             tenant_id: tenant.to_string(),
             country: Country::SI,
             organisation_id: s.organisation_id,
-            username: s.username.clone(),
-            password: s.password.clone(),
-            client_id: Some(s.client_id.clone()),
-            client_secret: Some(s.client_secret.clone()),
-            api_base: Some(self.sandbox.api_base(Country::SI)),
-            token_url: Some(self.sandbox.token_url(Country::SI)),
+            login: MinimaxLogin {
+                username: s.username.clone(),
+                password: s.password.clone(),
+                client_id: Some(s.client_id.clone()),
+                client_secret: Some(s.client_secret.clone()),
+                api_base: Some(self.sandbox.api_base(Country::SI)),
+                token_url: Some(self.sandbox.token_url(Country::SI)),
+            },
         }
     }
 
@@ -157,7 +159,7 @@ async fn a_wrong_password_makes_exactly_one_token_request() {
     let env = Env::new(sandbox, |_| {}).await;
     let mm = env.instance();
     let mut creds = env.creds("shop-wrong");
-    creds.password = SecretString::from("not-the-password");
+    creds.login.password = SecretString::from("not-the-password");
     let client = mm.tenant(creds.clone());
 
     let calls = (0..20).map(|_| {
@@ -212,7 +214,7 @@ async fn clear_block_allows_one_new_attempt() {
     let env = Env::new(SandboxSettings::default(), |_| {}).await;
     let mm = env.instance();
     let mut creds = env.creds("shop-clear");
-    creds.password = SecretString::from("wrong");
+    creds.login.password = SecretString::from("wrong");
     let client = mm.tenant(creds);
     assert!(client.my_organisations().await.is_err());
     assert!(client.my_organisations().await.is_err());
@@ -236,8 +238,8 @@ async fn a_429_pauses_only_that_tenant() {
     let a = env.tenant(&mm);
     let mut creds_b = env.creds("shop-2");
     creds_b.organisation_id = org2;
-    creds_b.username = "second@sandbox.invalid".into();
-    creds_b.password = SecretString::from("second-pass");
+    creds_b.login.username = "second@sandbox.invalid".into();
+    creds_b.login.password = SecretString::from("second-pass");
     let b = mm.tenant(creds_b);
 
     let org1 = env.sandbox.settings().organisation_id;
@@ -597,7 +599,7 @@ async fn transient_failures_are_retryable() {
     // Secrets never appear in Debug output.
     let creds = env.creds("x");
     let debug = format!("{creds:?}");
-    assert!(!debug.contains(creds.password.expose_secret()));
+    assert!(!debug.contains(creds.login.password.expose_secret()));
     env.cleanup().await;
 }
 
@@ -705,9 +707,10 @@ async fn tenants_sharing_a_login_share_its_token_and_its_block() {
     );
 
     // The same wrong password on both: one rejected request in all, never two.
-    let wrong = |t: &str| TenantCredentials {
-        password: SecretString::from("wrong-password"),
-        ..env.creds(t)
+    let wrong = |t: &str| {
+        let mut creds = env.creds(t);
+        creds.login.password = SecretString::from("wrong-password");
+        creds
     };
     env.sandbox.reset_counters();
     let err_a = mm

@@ -5,7 +5,9 @@ use crate::helpers;
 
 use actix_web::{web, App, HttpServer};
 use minimax_connector::minimax::models::Customer;
-use minimax_connector::minimax::{Country, Minimax, MinimaxSettings, TenantCredentials};
+use minimax_connector::minimax::{
+    Country, Minimax, MinimaxLogin, MinimaxSettings, TenantCredentials,
+};
 use minimax_connector::sandbox::{configure, SandboxSettings, SandboxState};
 use secrecy::ExposeSecret;
 
@@ -82,12 +84,14 @@ async fn mounted_under_a_prefix_with_case_insensitive_paths() {
         tenant_id: "mounted".into(),
         country: Country::SI,
         organisation_id: org,
-        username: settings.username.clone(),
-        password: settings.password.clone(),
-        client_id: None,
-        client_secret: None,
-        api_base: None,
-        token_url: None,
+        login: MinimaxLogin {
+            username: settings.username.clone(),
+            password: settings.password.clone(),
+            client_id: None,
+            client_secret: None,
+            api_base: None,
+            token_url: None,
+        },
     });
     let id = client
         .create_customer(&Customer {
