@@ -91,7 +91,7 @@ async fn webhook_errors_name_the_json_path_and_echo_no_value() {
     );
     let (s, text) = send(
         client
-            .post(app.url("/webhooks/woocommerce/canary-tenant"))
+            .post(app.url("/webhooks/woocommerce/unknown-tenant"))
             .headers(h)
             .body(body),
     )

@@ -25,10 +25,6 @@ mod documents;
 mod limits;
 mod tokens;
 
-fn redis_pool() -> minimax_connector::redis_conn::RedisPool {
-    crate::helpers::pool(&crate::helpers::redis_url())
-}
-
 struct Env {
     sandbox: SandboxHandle,
     prefix: String,

@@ -147,7 +147,7 @@ async fn the_cached_token_is_sealed_in_redis() {
     client.my_organisations().await.unwrap();
     let issued = env.sandbox.issued_tokens();
     assert_eq!(issued.len(), 1);
-    let mut conn = redis_pool().get().await.unwrap();
+    let mut conn = helpers::pool(&helpers::redis_url()).get().await.unwrap();
     // Tokens are kept per login: `{prefix}:{f:<fingerprint>}:token`.
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}:{{f:*}}:token", env.prefix))
