@@ -18,9 +18,22 @@ use crate::crypto::{Cipher, CryptoError};
 use crate::mapping::BookingSettings;
 use crate::minimax::{Country, TenantCredentials};
 pub use crate::minimax::{MinimaxLogin, MinimaxLoginView};
-use crate::queue::valid_tenant_id;
 use crate::tenant_cache::TenantCache;
 use crate::webshop::{ParseSettings, Platform};
+
+/// Tenant ids become part of Redis keys and URLs, so they are kept to a safe alphabet.
+pub fn valid_tenant_id(tenant: &str) -> bool {
+    (1..=64).contains(&tenant.len())
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `p:{t:T}:<what>`: every key of one tenant — queue, tenant record, booking records —
+/// shares the tenant's hash tag, so they live in one Redis Cluster slot.
+pub fn tenant_key(prefix: &str, tenant: &str, what: &str) -> String {
+    format!("{prefix}:{{t:{tenant}}}:{what}")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
@@ -467,7 +480,7 @@ impl TenantStore {
     }
 
     fn key(&self, id: &str) -> String {
-        crate::queue::tenant_key(&self.prefix, id, "tenant")
+        tenant_key(&self.prefix, id, "tenant")
     }
 
     fn index_key(&self) -> String {
