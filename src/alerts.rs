@@ -126,7 +126,7 @@ impl Alerts {
     }
 
     fn flag_key(&self, tenant: &str, kind: AlertKind) -> String {
-        crate::queue::tenant_key(&self.prefix, tenant, &format!("alert:{}", kind.as_str()))
+        crate::tenants::tenant_key(&self.prefix, tenant, &format!("alert:{}", kind.as_str()))
     }
 
     /// Records the condition's current value and sends an alert if it changed.

@@ -1,12 +1,12 @@
-//! Prometheus metrics. Counters are process-wide statics (one registry per process, as
-//! Prometheus expects); queue gauges are read from Redis at scrape time, so every
-//! instance reports the same shared queue.
+//! Prometheus metrics: the registry and the counters (process-wide statics, one registry
+//! per process, as Prometheus expects). The gauges of shared state (queue, logins,
+//! budgets, circuits) are defined and read from the stores at scrape time in
+//! `http::scrape`, so every instance reports the same shared queue.
 
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
@@ -95,60 +95,6 @@ pub static JOB_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     h
 });
 
-pub(crate) static QUEUE_GAUGES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    let g = IntGaugeVec::new(
-        Opts::new("mmc_queue_jobs", "Jobs in the shared queue, by state"),
-        &["state"],
-    )
-    .unwrap_or_else(|e| panic!("metric: {e}"));
-    REGISTRY
-        .register(Box::new(g.clone()))
-        .unwrap_or_else(|e| panic!("register: {e}"));
-    g
-});
-
-pub(crate) static OLDEST_AGE: LazyLock<prometheus::IntGauge> = LazyLock::new(|| {
-    let g = prometheus::IntGauge::new(
-        "mmc_queue_oldest_job_age_seconds",
-        "Age of the oldest job waiting for a worker",
-    )
-    .unwrap_or_else(|e| panic!("metric: {e}"));
-    REGISTRY
-        .register(Box::new(g.clone()))
-        .unwrap_or_else(|e| panic!("register: {e}"));
-    g
-});
-
-pub(crate) static TENANT_BLOCKED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    let g = IntGaugeVec::new(
-        Opts::new(
-            "mmc_tenant_credentials_blocked",
-            "1 while a tenant's Minimax credentials are blocked after a rejected login",
-        ),
-        &["tenant"],
-    )
-    .unwrap_or_else(|e| panic!("metric: {e}"));
-    REGISTRY
-        .register(Box::new(g.clone()))
-        .unwrap_or_else(|e| panic!("register: {e}"));
-    g
-});
-
-pub(crate) static BUDGET_USED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    let g = IntGaugeVec::new(
-        Opts::new(
-            "mmc_minimax_budget_used",
-            "Minimax calls used by a tenant's organisation, by window (24h, month)",
-        ),
-        &["tenant", "window"],
-    )
-    .unwrap_or_else(|e| panic!("metric: {e}"));
-    REGISTRY
-        .register(Box::new(g.clone()))
-        .unwrap_or_else(|e| panic!("register: {e}"));
-    g
-});
-
 /// The breaker's states as labels (`minimax::CircuitState::as_str`; a test checks they agree).
 pub const CIRCUIT_STATES: [&str; 3] = ["closed", "open", "half_open"];
 
@@ -159,21 +105,6 @@ pub static CIRCUIT_TRANSITIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "Changes of state of the per-organisation Minimax circuit breaker, by state entered",
         &["state"],
     )
-});
-
-pub(crate) static CIRCUIT_STATE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    let g = IntGaugeVec::new(
-        Opts::new(
-            "mmc_minimax_circuit",
-            "1 for the state (closed, open, half_open) of a tenant's organisation's Minimax circuit breaker",
-        ),
-        &["tenant", "state"],
-    )
-    .unwrap_or_else(|e| panic!("metric: {e}"));
-    REGISTRY
-        .register(Box::new(g.clone()))
-        .unwrap_or_else(|e| panic!("register: {e}"));
-    g
 });
 
 /// Touches every metric so that all series exist (at zero) from the start.
@@ -199,14 +130,9 @@ pub fn init() {
     LazyLock::force(&MINIMAX_CALLS);
     LazyLock::force(&TOKEN_REQUESTS);
     LazyLock::force(&JOB_SECONDS);
-    LazyLock::force(&QUEUE_GAUGES);
-    LazyLock::force(&OLDEST_AGE);
-    LazyLock::force(&TENANT_BLOCKED);
-    LazyLock::force(&BUDGET_USED);
     for state in CIRCUIT_STATES {
         CIRCUIT_TRANSITIONS.with_label_values(&[state]);
     }
-    LazyLock::force(&CIRCUIT_STATE);
 }
 
 /// Renders every metric's current value in the text format (gauges as last set).

@@ -98,7 +98,7 @@ impl Application {
         };
         let pool = redis_pool(&settings)?;
         let queue = Queue::new(pool.clone(), queue_config(&settings));
-        crate::metrics::init();
+        crate::http::scrape::init();
         let prefix = settings.redis.key_prefix.clone();
         let cipher = settings.cipher().context("security.encryption_key")?;
         let mut minimax_settings = settings.minimax.clone();

@@ -17,9 +17,23 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{Cipher, CryptoError};
 use crate::mapping::BookingSettings;
 use crate::minimax::{Country, TenantCredentials};
-use crate::queue::valid_tenant_id;
+pub use crate::minimax::{MinimaxLogin, MinimaxLoginView};
 use crate::tenant_cache::TenantCache;
 use crate::webshop::{ParseSettings, Platform};
+
+/// Tenant ids become part of Redis keys and URLs, so they are kept to a safe alphabet.
+pub fn valid_tenant_id(tenant: &str) -> bool {
+    (1..=64).contains(&tenant.len())
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `p:{t:T}:<what>`: every key of one tenant — queue, tenant record, booking records —
+/// shares the tenant's hash tag, so they live in one Redis Cluster slot.
+pub fn tenant_key(prefix: &str, tenant: &str, what: &str) -> String {
+    format!("{prefix}:{{t:{tenant}}}:{what}")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
@@ -34,17 +48,6 @@ pub enum TenantError {
     /// Problems with the submitted tenant, one per field.
     #[error("invalid tenant: {}", .0.join("; "))]
     Invalid(Vec<String>),
-}
-
-/// The Minimax login of a tenant.
-#[derive(Clone)]
-pub struct MinimaxLogin {
-    pub username: String,
-    pub password: SecretString,
-    pub client_id: Option<String>,
-    pub client_secret: Option<SecretString>,
-    pub api_base: Option<String>,
-    pub token_url: Option<String>,
 }
 
 /// A tenant as the service uses it (secrets in the clear, in memory only).
@@ -77,12 +80,7 @@ impl Tenant {
             tenant_id: self.id.clone(),
             country: self.country,
             organisation_id: self.organisation_id,
-            username: self.minimax.username.clone(),
-            password: self.minimax.password.clone(),
-            client_id: self.minimax.client_id.clone(),
-            client_secret: self.minimax.client_secret.clone(),
-            api_base: self.minimax.api_base.clone(),
-            token_url: self.minimax.token_url.clone(),
+            login: self.minimax.clone(),
         }
     }
 
@@ -93,14 +91,7 @@ impl Tenant {
             name: self.name.clone(),
             country: self.country,
             organisation_id: self.organisation_id,
-            minimax: MinimaxLoginView {
-                username: self.minimax.username.clone(),
-                password_set: !self.minimax.password.expose_secret().is_empty(),
-                client_id: self.minimax.client_id.clone(),
-                client_secret_set: self.minimax.client_secret.is_some(),
-                api_base: self.minimax.api_base.clone(),
-                token_url: self.minimax.token_url.clone(),
-            },
+            minimax: MinimaxLoginView::from(&self.minimax),
             webhook_secrets_set: Platform::ALL
                 .into_iter()
                 .map(|p| {
@@ -115,16 +106,6 @@ impl Tenant {
             updated_at: self.updated_at,
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MinimaxLoginView {
-    pub username: String,
-    pub password_set: bool,
-    pub client_id: Option<String>,
-    pub client_secret_set: bool,
-    pub api_base: Option<String>,
-    pub token_url: Option<String>,
 }
 
 /// A tenant without secret values.
@@ -499,7 +480,7 @@ impl TenantStore {
     }
 
     fn key(&self, id: &str) -> String {
-        crate::queue::tenant_key(&self.prefix, id, "tenant")
+        tenant_key(&self.prefix, id, "tenant")
     }
 
     fn index_key(&self) -> String {

@@ -24,8 +24,9 @@ use serde_json::{json, Value};
 
 use crate::booking::records::{Doc, Records};
 use crate::jobs::Job;
-use crate::queue::{tenant_key, ClaimedJob, Queue};
+use crate::queue::{ClaimedJob, Queue};
 use crate::shop_api::{ShopApiError, ShopClient, ShopStore};
+use crate::tenants::tenant_key;
 use crate::worker::{JobError, JobHandler};
 
 /// Write-back job outcomes: written, already_written, disabled, retry, failed.

@@ -10,7 +10,7 @@ pub mod error;
 pub mod health;
 pub mod limits;
 pub mod openapi;
-mod scrape;
+pub(crate) mod scrape;
 pub mod ui;
 pub mod webhooks;
 

@@ -3,15 +3,82 @@
 //! here, at scrape time, so `metrics` holds only the series and the stores need not know
 //! about metrics.
 
-use crate::metrics::{BUDGET_USED, CIRCUIT_STATE, OLDEST_AGE, QUEUE_GAUGES, TENANT_BLOCKED};
+use std::sync::LazyLock;
+
+use prometheus::{IntGauge, IntGaugeVec, Opts};
+
+use crate::metrics::REGISTRY;
 use crate::minimax::Minimax;
 use crate::queue::Queue;
 use crate::tenants::TenantStore;
 
+fn registered<G: prometheus::core::Collector + Clone + 'static>(name: &str, g: G) -> G {
+    REGISTRY
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("register {name}: {e}"));
+    g
+}
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registered(name, g)
+}
+
+static QUEUE_GAUGES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "mmc_queue_jobs",
+        "Jobs in the shared queue, by state",
+        &["state"],
+    )
+});
+
+static OLDEST_AGE: LazyLock<IntGauge> = LazyLock::new(|| {
+    let name = "mmc_queue_oldest_job_age_seconds";
+    let g = IntGauge::new(name, "Age of the oldest job waiting for a worker")
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registered(name, g)
+});
+
+static TENANT_BLOCKED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "mmc_tenant_credentials_blocked",
+        "1 while a tenant's Minimax credentials are blocked after a rejected login",
+        &["tenant"],
+    )
+});
+
+static BUDGET_USED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "mmc_minimax_budget_used",
+        "Minimax calls used by a tenant's organisation, by window (24h, month)",
+        &["tenant", "window"],
+    )
+});
+
+static CIRCUIT_STATE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "mmc_minimax_circuit",
+        "1 for the state (closed, open, half_open) of a tenant's organisation's Minimax circuit breaker",
+        &["tenant", "state"],
+    )
+});
+
+/// Registers the counters and these gauges, so that every series exists (at zero) from
+/// the start.
+pub fn init() {
+    crate::metrics::init();
+    LazyLock::force(&QUEUE_GAUGES);
+    LazyLock::force(&OLDEST_AGE);
+    LazyLock::force(&TENANT_BLOCKED);
+    LazyLock::force(&BUDGET_USED);
+    LazyLock::force(&CIRCUIT_STATE);
+}
+
 /// Refreshes every gauge from Redis, then renders all metrics. A Redis failure leaves
 /// the gauges at their last values; counters are still served.
 pub async fn gather(queue: &Queue, tenants: &TenantStore, minimax: &Minimax) -> String {
-    crate::metrics::init();
+    init();
     refresh_tenants(tenants, minimax).await;
     refresh_queue(queue).await;
     crate::metrics::render()

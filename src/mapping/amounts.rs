@@ -1,5 +1,5 @@
 //! Money arithmetic of documents: how Minimax computes a document's totals (the working
-//! assumption of MINIMAX_API.md §5.2), how a shop line's one row is chosen so that this
+//! assumption of docs/minimax-api.md, "Rows and rounding"), how a shop line's one row is chosen so that this
 //! computation is exact to the cent, the correction rows for shops that round otherwise,
 //! and the reconciliation against the shop's figures.
 //!
@@ -31,7 +31,7 @@ pub struct DocTotals {
     pub vat_by_percent: BTreeMap<Decimal, Decimal>,
 }
 
-/// Rounds to cents, half away from zero (the §5.2 assumption).
+/// Rounds to cents, half away from zero (the working assumption of docs/minimax-api.md).
 pub(crate) fn round2(d: Decimal) -> Decimal {
     d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
@@ -51,7 +51,7 @@ pub(crate) fn pct_key(p: Decimal) -> Decimal {
     p.round_dp(4).normalize()
 }
 
-/// Computes a document's totals per MINIMAX_API.md §5.2:
+/// Computes a document's totals per docs/minimax-api.md ("Rows and rounding"):
 /// - `PricesOnInvoice = N`: net = round2((Price·Qty·(1 − DiscountPercent/100) − Discount)
 ///   · (1 − Rabate/100)); VAT = round2(net · p/100); gross = net + VAT.
 /// - `PricesOnInvoice = D`: the same on `PriceWithVAT` gives the gross;
@@ -245,7 +245,7 @@ pub(crate) enum RowDiscount {
     None,
     /// `DiscountPercent`.
     Percent(Decimal),
-    /// `Discount`, an amount off the row (§5.2: subtracted after price × quantity).
+    /// `Discount`, an amount off the row (subtracted after price × quantity, docs/minimax-api.md).
     Amount(Decimal),
 }
 
@@ -357,7 +357,7 @@ pub(crate) struct Correction {
     pub value: Decimal,
 }
 
-/// Minimax's VAT of one row of `value` at `p` % (§5.2), and the row's gross.
+/// Minimax's VAT of one row of `value` at `p` % (docs/minimax-api.md), and the row's gross.
 pub(crate) fn row_vat_gross(value: Decimal, p: Decimal, gross_mode: bool) -> (Decimal, Decimal) {
     let value = round2(value);
     if gross_mode {
@@ -641,7 +641,7 @@ mod totals_tests {
 
     #[test]
     fn the_logged_invoice_comes_to_71_37() {
-        // MINIMAX_API.md §4.3: Price 58.50 at 22 %, prices without VAT → 71.37.
+        // docs/minimax-api.md, "Rows and rounding": Price 58.50 at 22 %, prices without VAT → 71.37.
         let inv = IssuedInvoice {
             prices_on_invoice: Some("N".into()),
             issued_invoice_rows: vec![row(dec!(58.50), dec!(0), dec!(1))],

@@ -14,9 +14,9 @@ use super::amounts::{pct_key, ratio_percent, round2};
 use super::settings::{BookingSettings, ItemStrategy};
 use super::{MappingError, OrgData, PaymentMethodRef, VatRateRef};
 
-/// Longest Minimax item code (MINIMAX_API.md §5.4).
+/// Longest Minimax item code (docs/minimax-api.md, "Rows and rounding").
 pub(crate) const MAX_ITEM_CODE: usize = 30;
-/// Unit of measurement on rows (≤ 3 characters, §5.2).
+/// Unit of measurement on rows (≤ 3 characters, docs/minimax-api.md).
 pub(crate) const UNIT: &str = "kos";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

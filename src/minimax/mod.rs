@@ -22,6 +22,7 @@ mod cache;
 mod client;
 pub mod error;
 mod limits;
+mod login;
 pub mod models;
 mod token;
 
@@ -36,6 +37,7 @@ pub use breaker::{Circuit, CircuitState};
 pub use client::{id_from_location, InvoiceAction, OrderAction};
 pub use error::{BudgetWindow, Disposition, MinimaxError, ValidationMessage};
 pub use limits::Usage;
+pub use login::{MinimaxLogin, MinimaxLoginView, TenantCredentials};
 pub use token::AuthState;
 
 /// A Minimax country installation.
@@ -228,34 +230,6 @@ impl MinimaxSettings {
     }
 }
 
-/// A tenant's Minimax identity. `Debug` shows no secret.
-#[derive(Clone)]
-pub struct TenantCredentials {
-    pub tenant_id: String,
-    pub country: Country,
-    pub organisation_id: i64,
-    pub username: String,
-    pub password: SecretString,
-    pub client_id: Option<String>,
-    pub client_secret: Option<SecretString>,
-    pub api_base: Option<String>,
-    pub token_url: Option<String>,
-}
-
-impl std::fmt::Debug for TenantCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TenantCredentials")
-            .field("tenant_id", &self.tenant_id)
-            .field("country", &self.country)
-            .field("organisation_id", &self.organisation_id)
-            .field("username", &self.username)
-            .field("client_id", &self.client_id)
-            .field("api_base", &self.api_base)
-            .field("token_url", &self.token_url)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A token held in process memory.
 struct CachedToken {
     token: SecretString,
@@ -353,6 +327,7 @@ impl Minimax {
     pub fn tenant(&self, creds: TenantCredentials) -> TenantClient {
         let country = self.inner.settings.country(creds.country);
         let mut api_base = creds
+            .login
             .api_base
             .clone()
             .unwrap_or_else(|| country.api_base.clone());
@@ -360,22 +335,25 @@ impl Minimax {
             api_base.push('/');
         }
         let token_url = creds
+            .login
             .token_url
             .clone()
             .unwrap_or_else(|| country.token_url.clone());
         let client_id = creds
+            .login
             .client_id
             .clone()
             .unwrap_or_else(|| country.client_id.clone());
         let client_secret = creds
+            .login
             .client_secret
             .clone()
             .unwrap_or_else(|| country.client_secret.clone());
         let fingerprint = token::fingerprint(
             &self.inner.settings.fingerprint_key,
             &[
-                &creds.username,
-                creds.password.expose_secret(),
+                &creds.login.username,
+                creds.login.password.expose_secret(),
                 &client_id,
                 client_secret.expose_secret(),
                 &token_url,

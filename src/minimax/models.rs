@@ -1,6 +1,6 @@
 //! Typed Minimax models: the only place with Minimax's PascalCase field names.
 //!
-//! Field names and types follow MINIMAX_API.md §5 (Swagger). Every field is optional so a
+//! Field names and types follow Minimax's Swagger document (see docs/minimax-api.md). Every field is optional so a
 //! partly filled object can be sent (JSON.NET treats missing and null alike) and unknown
 //! response fields are ignored. Money and quantities are `rust_decimal::Decimal`, written
 //! as exact JSON numbers (never through f64). Dates are naive local date-times as Minimax
@@ -634,7 +634,7 @@ pub struct IssuedInvoiceSearch {
     pub row_version: Option<String>,
 }
 
-/// Documented list filters of `GET issuedinvoices` (MINIMAX_API.md §4.3). There is no
+/// Documented list filters of `GET issuedinvoices` (docs/minimax-api.md, "Issued invoices"). There is no
 /// `DocumentReference` filter: find candidates by customer and date, then read them.
 #[derive(Debug, Clone, Default)]
 pub struct IssuedInvoiceFilter {

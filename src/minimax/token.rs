@@ -259,8 +259,8 @@ impl TenantClient {
         tracing::info!("requesting a Minimax access token");
         let mut form: Vec<(&str, &str)> = vec![
             ("grant_type", "password"),
-            ("username", &self.creds.username),
-            ("password", self.creds.password.expose_secret()),
+            ("username", &self.creds.login.username),
+            ("password", self.creds.login.password.expose_secret()),
             ("scope", self.creds.country.scope()),
         ];
         if !self.client_id.is_empty() {

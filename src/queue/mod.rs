@@ -244,19 +244,8 @@ impl Registered {
     }
 }
 
-/// Tenant ids become part of Redis keys and URLs, so they are kept to a safe alphabet.
-pub fn valid_tenant_id(tenant: &str) -> bool {
-    (1..=64).contains(&tenant.len())
-        && tenant
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// `p:{t:T}:<what>`: every key of one tenant — queue, tenant record, booking records —
-/// shares the tenant's hash tag, so they live in one Redis Cluster slot.
-pub fn tenant_key(prefix: &str, tenant: &str, what: &str) -> String {
-    format!("{prefix}:{{t:{tenant}}}:{what}")
-}
+/// Kept here for the queue's callers; they belong to [`crate::tenants`].
+pub use crate::tenants::{tenant_key, valid_tenant_id};
 
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()

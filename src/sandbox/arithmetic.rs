@@ -1,5 +1,6 @@
 //! The sandbox's document arithmetic: how Minimax turns an issued invoice's rows into
-//! row values, VAT and the invoice value. Written from MINIMAX_API.md §5.2 (the working
+//! row values, VAT and the invoice value. Written from docs/minimax-api.md, "Rows and
+//! rounding" (the working
 //! assumption, since Minimax publishes no rounding rules) and on purpose **not** from
 //! `src/mapping/`: tests that book through the service and read the sandbox's figures
 //! then check the mapping against this reading of the rules, not against itself.
@@ -150,7 +151,7 @@ mod tests {
 
     #[test]
     fn the_logged_invoice_and_its_credit_note() {
-        // MINIMAX_API.md §5.2: Price 58.50 at 22 %, `N` → 71.37; negated, −71.37.
+        // docs/minimax-api.md, "Rows and rounding": Price 58.50 at 22 %, `N` → 71.37; negated, −71.37.
         let inv = json!({"PricesOnInvoice": "N", "IssuedInvoiceRows": [
             {"Price": 58.5, "Quantity": 1, "VatRate": {"ID": 1}}]});
         let t = document_totals(&inv, |_| Some(dec!(22)));

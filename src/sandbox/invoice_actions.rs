@@ -1,4 +1,4 @@
-//! The issued-invoice actions (MINIMAX_API.md §4.3): `issue`, `issueAndGeneratepdf`,
+//! The issued-invoice actions (docs/minimax-api.md, "Issued invoices"): `issue`, `issueAndGeneratepdf`,
 //! `generatepdf`, `issueCancellation`, `copytocreditnote`, with the numbering, payment
 //! status and the PDF attachment they produce.
 
@@ -105,7 +105,7 @@ impl World {
                     .is_some_and(|d| d.date() < today);
                 let (payment_status, paid_value) =
                     if paid > Decimal::ZERO && paid >= value - Decimal::new(1, 2) {
-                        // A single paid row is normalised to the total (MINIMAX_API.md §4.3).
+                        // A single paid row is normalised to the total (docs/minimax-api.md, "Issued invoices").
                         ("Placan", value)
                     } else if paid > Decimal::ZERO {
                         (

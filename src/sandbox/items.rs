@@ -42,7 +42,7 @@ const ITEMS: Collection = Collection {
                 "ProductGroup",
             ],
         );
-        // Item lists name it `Title` (MINIMAX_API.md §5.4).
+        // Item lists name it `Title` (docs/minimax-api.md).
         row.insert(
             "Title".into(),
             i.get("Name").cloned().unwrap_or(Value::Null),

@@ -1,6 +1,6 @@
 //! An embedded Minimax fake: clearly a sandbox, never a real accounting system.
 //!
-//! It follows MINIMAX_API.md §10: token endpoint `/{CC}/AUT/OAuth20/Token` (password
+//! It follows docs/minimax-api.md ("The sandbox"): token endpoint `/{CC}/AUT/OAuth20/Token` (password
 //! grant, client credentials in the form or Basic, lockout after N wrong passwords), API
 //! under `/{CC}/API/api/...` (paths case-insensitive, bearer check → 401), list
 //! envelopes, `code(…)` lookups with 404, `201` + `Location`, `RowVersion` checks with the

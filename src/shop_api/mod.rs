@@ -310,7 +310,7 @@ impl ShopStore {
     }
 
     fn key(&self, tenant: &str) -> String {
-        crate::queue::tenant_key(&self.prefix, tenant, "shop_api")
+        crate::tenants::tenant_key(&self.prefix, tenant, "shop_api")
     }
 
     fn index_key(&self) -> String {

@@ -1,4 +1,4 @@
-//! A worker stops an attempt that must not go on (issue 15): one whose lease was lost
+//! A worker stops an attempt that must not go on: one whose lease was lost
 //! (the job belongs to another worker now) writes nothing more, and one longer than
 //! `worker.attempt_timeout` is stopped and retried. The real booking handler, Redis
 //! and the sandbox over HTTP; a slow sandbox read keeps the attempt busy.

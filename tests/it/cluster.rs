@@ -295,7 +295,7 @@ async fn two_intakes_and_two_workers_book_100_tenants_times_20_orders_once_with_
 /// orders, one worker process killed mid-run; all booked once, none dead. A test of the
 /// suite (above) and `cargo bench --bench cluster_soak`. It used to leave a few orders
 /// running in one run of four: a retry's adoption search outlasted the order lock,
-/// which was renewed only before writes (issue 15; see `lock_waits`).
+/// which was renewed only before writes (see `lock_waits`).
 pub async fn multi_instance_drill() {
     const TENANTS: usize = 100;
     const ORDERS: usize = 20;

@@ -53,6 +53,24 @@ pub fn pool(url: &str) -> RedisPool {
     minimax_connector::startup::redis_pool(&s).unwrap()
 }
 
+/// The one key cleanup: deletes every key matching `pattern` (e.g. `"{prefix}:*"`) on
+/// the shared test Redis.
+pub async fn delete_keys(pattern: &str) {
+    let mut conn = pool(&redis_url()).get().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
 pub fn queue(prefix: &str) -> Queue {
     queue_with(prefix, 2)
 }

@@ -1,4 +1,4 @@
-//! The order lock while a booking waits on Minimax (issue 15): with a short
+//! The order lock while a booking waits on Minimax: with a short
 //! `queue.order_lock_secs` and a slow sandbox, a booking whose reads outlast the lock
 //! still books once without losing it (the lock is renewed in the background), and a
 //! booking whose lock is taken away mid-run stops before its next write. Real Redis,

@@ -1,4 +1,4 @@
-//! The per-organisation rate limit under contention (issue 13): calls of two client
+//! The per-organisation rate limit under contention: calls of two client
 //! instances of one organisation are admitted at the configured rate, never more than
 //! `rate + burst` in a second, and each admitted call costs one or two runs of the
 //! limiter's script (it reserves the call's slot and says how long to sleep), not a
@@ -10,7 +10,9 @@ use crate::helpers;
 
 use std::time::{Duration, Instant};
 
-use minimax_connector::minimax::{Country, Minimax, MinimaxSettings, TenantCredentials};
+use minimax_connector::minimax::{
+    Country, Minimax, MinimaxLogin, MinimaxSettings, TenantCredentials,
+};
 use minimax_connector::redis_conn::RedisPool;
 use minimax_connector::sandbox::{Sandbox, SandboxHandle, SandboxSettings};
 
@@ -25,12 +27,14 @@ fn creds(sb: &SandboxHandle) -> TenantCredentials {
         tenant_id: "shop-rate".into(),
         country: Country::SI,
         organisation_id: s.organisation_id,
-        username: s.username.clone(),
-        password: s.password.clone(),
-        client_id: Some(s.client_id.clone()),
-        client_secret: Some(s.client_secret.clone()),
-        api_base: Some(sb.api_base(Country::SI)),
-        token_url: Some(sb.token_url(Country::SI)),
+        login: MinimaxLogin {
+            username: s.username.clone(),
+            password: s.password.clone(),
+            client_id: Some(s.client_id.clone()),
+            client_secret: Some(s.client_secret.clone()),
+            api_base: Some(sb.api_base(Country::SI)),
+            token_url: Some(sb.token_url(Country::SI)),
+        },
     }
 }
 

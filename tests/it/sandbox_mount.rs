@@ -5,7 +5,9 @@ use crate::helpers;
 
 use actix_web::{web, App, HttpServer};
 use minimax_connector::minimax::models::Customer;
-use minimax_connector::minimax::{Country, Minimax, MinimaxSettings, TenantCredentials};
+use minimax_connector::minimax::{
+    Country, Minimax, MinimaxLogin, MinimaxSettings, TenantCredentials,
+};
 use minimax_connector::sandbox::{configure, SandboxSettings, SandboxState};
 use secrecy::ExposeSecret;
 
@@ -82,12 +84,14 @@ async fn mounted_under_a_prefix_with_case_insensitive_paths() {
         tenant_id: "mounted".into(),
         country: Country::SI,
         organisation_id: org,
-        username: settings.username.clone(),
-        password: settings.password.clone(),
-        client_id: None,
-        client_secret: None,
-        api_base: None,
-        token_url: None,
+        login: MinimaxLogin {
+            username: settings.username.clone(),
+            password: settings.password.clone(),
+            client_id: None,
+            client_secret: None,
+            api_base: None,
+            token_url: None,
+        },
     });
     let id = client
         .create_customer(&Customer {
@@ -114,18 +118,6 @@ async fn mounted_under_a_prefix_with_case_insensitive_paths() {
         "{location}"
     );
 
-    let mut conn = pool.get().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: i64 = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
+    helpers::delete_keys(&format!("{prefix}:*")).await;
     handle.stop(false).await;
 }

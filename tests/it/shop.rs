@@ -1,5 +1,5 @@
 //! Helpers shared by the webshop integration tests: fixture loading (with the REST
-//! wrappers removed, as SOURCES.md says), request signing per platform, and reading
+//! wrappers removed, as tests/fixtures/webshop/SOURCES.md says), request signing per platform, and reading
 //! expected values straight from the fixture JSON.
 
 use std::path::PathBuf;

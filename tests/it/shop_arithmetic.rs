@@ -1,11 +1,11 @@
 //! Orders built the way each platform computes them, as webhook bodies, with the shop's
 //! own figures (total and VAT per rate) the booked document must equal. Written from the
-//! platforms' documentation and code as summarised in SHOP_TAX.md (the project's notes on
-//! WooCommerce `WC_Cart_Totals`/`WC_Abstract_Order` and Shopify's REST resources), not from
+//! platforms' documentation and code (WooCommerce `WC_Cart_Totals`/`WC_Abstract_Order`,
+//! Shopify's REST resources; docs/mapping.md says how the service books them), not from
 //! the service's parsers or mapping, so a test built on these checks the service against
 //! the platforms' arithmetic.
 //!
-//! WooCommerce (SHOP_TAX §1): everything in minor units of the price decimals (`dp`);
+//! WooCommerce: everything in minor units of the price decimals (`dp`);
 //! line tax per rate from the line total (`calc_inclusive_tax` on gross prices, exclusive
 //! otherwise), kept unrounded in `taxes[]`; per-line mode rounds each line's tax to `dp`
 //! (half-down when prices include tax, half-up otherwise) and the order sums the rounded
@@ -17,7 +17,7 @@
 //! at their class; a negative fee's tax is split over the classes in proportion to the
 //! net of the non-negative lines, fees and shipping of each class.
 //!
-//! Shopify (SHOP_TAX §2): `taxes_included` makes line, shipping and refund amounts gross;
+//! Shopify: `taxes_included` makes line, shipping and refund amounts gross;
 //! a discount code is allocated over lines (`discount_allocations`); each line's and the
 //! shipping line's tax is rounded to cents on its own and the order's tax is their sum;
 //! every money field has `shop_money` and `presentment_money`; a refund carries its lines'

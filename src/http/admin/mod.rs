@@ -217,7 +217,7 @@ pub(crate) async fn wake_tenant(state: &AppState, tenant: &str) {
 
 /// Tenant and job ids become Redis keys: anything outside the safe alphabet is unknown.
 pub(crate) fn valid_id(id: &str) -> bool {
-    crate::queue::valid_tenant_id(id)
+    crate::tenants::valid_tenant_id(id)
 }
 
 #[cfg(test)]

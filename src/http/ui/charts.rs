@@ -16,7 +16,8 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 use crate::http::AppState;
-use crate::queue::{now_ms, tenant_key, Queue};
+use crate::queue::{now_ms, Queue};
+use crate::tenants::tenant_key;
 
 pub const SAMPLE_SECS: u64 = 60;
 const SLOT_MS: i64 = 5 * 60 * 1000;
