@@ -323,13 +323,13 @@ async fn bench() {
     }
 
     println!();
-    println!("| conns | baseline req/s | service req/s | ratio | baseline p50 / p99 ms | service p50 / p99 ms | baseline Redis cmds/req | service Redis cmds/req | service round trips/req |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| conns | baseline req/s | service req/s | ratio | baseline p50 / p99 ms | service p50 / p99 ms | baseline Redis cmds/req | service Redis cmds/req | service round trips/req | Redis CPU µs/req baseline / service |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (c, sides) in &table {
         let b = &sides["baseline"];
         let s = &sides["service"];
         println!(
-            "| {c} | {:.0} | {:.0} | **{:.2}** | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} | {} |",
+            "| {c} | {:.0} | {:.0} | **{:.2}** | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} | {} | {:.1} / {:.1} |",
             b.rps(),
             s.rps(),
             s.rps() / b.rps(),
@@ -340,6 +340,8 @@ async fn bench() {
             b.commands(),
             s.commands(),
             s.round_trips(),
+            b.redis_us(),
+            s.redis_us(),
         );
     }
     if _private.is_none() {
@@ -403,6 +405,8 @@ struct Side {
     /// Round trips the service counted (`mmc_redis_round_trips_total`); the baseline
     /// makes one per request (its `XADD`) and exports nothing.
     round_trips: Option<f64>,
+    /// Redis CPU seconds during the phase.
+    redis_cpu: f64,
 }
 
 impl Side {
@@ -413,9 +417,13 @@ impl Side {
         for (k, v) in other.commands {
             *self.commands.entry(k).or_default() += v;
         }
+        self.redis_cpu += other.redis_cpu;
         if let Some(t) = other.round_trips {
             *self.round_trips.get_or_insert(0.0) += t;
         }
+    }
+    fn redis_us(&self) -> f64 {
+        self.redis_cpu * 1e6 / self.latencies_us.len().max(1) as f64
     }
     fn round_trips(&self) -> String {
         match self.round_trips {
@@ -491,6 +499,27 @@ impl Stats {
         }
     }
 
+    /// CPU seconds the servers used so far (`INFO cpu`, user + system, all nodes).
+    async fn cpu(&self) -> f64 {
+        let mut total = 0.0;
+        for n in &self.nodes {
+            let info: String = redis::cmd("INFO")
+                .arg("cpu")
+                .query_async(&mut n.clone())
+                .await
+                .unwrap();
+            total += info
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("used_cpu_user:")
+                        .or_else(|| l.strip_prefix("used_cpu_sys:"))
+                })
+                .filter_map(|v| v.trim().parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        total
+    }
+
     async fn read(&self) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
         for n in &self.nodes {
@@ -548,17 +577,20 @@ async fn phase(
     tokio::time::sleep(Duration::from_millis(500)).await;
     stats.reset().await;
     let trips_before = round_trips(port).await;
+    let cpu_before = stats.cpu().await;
     stage.store(MEASURING, Ordering::SeqCst);
     let started = Instant::now();
     tokio::time::sleep(dur).await;
     stage.store(STOPPED, Ordering::SeqCst);
     let seconds = started.elapsed().as_secs_f64();
     let commands = stats.read().await;
+    let redis_cpu = stats.cpu().await - cpu_before;
     let trips_after = round_trips(port).await;
     let mut side = Side {
         seconds,
         commands,
         round_trips: trips_before.zip(trips_after).map(|(b, a)| a - b),
+        redis_cpu,
         ..Side::default()
     };
     for t in tasks {

@@ -24,9 +24,8 @@ local id, dkey, payload, now, ttl, nb, tenant =
   ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 if KEYS[2] then redis.call('SADD', KEYS[2], tenant) end
 if dkey ~= '' then
-  local existing = redis.call('GET', base .. 'dedupe:' .. dkey)
+  local existing = redis.call('SET', base .. 'dedupe:' .. dkey, id, 'NX', 'GET', 'EX', ttl)
   if existing then return {existing, '0'} end
-  redis.call('SET', base .. 'dedupe:' .. dkey, id, 'EX', ttl)
 end
 local jk = base .. 'job:' .. id
 redis.call('SET', base .. 'payload:' .. id, payload)

@@ -408,7 +408,13 @@ pub(crate) fn body_digest(body: &[u8]) -> String {
 /// their source text, so money read from the tree is exact; its recursion limit keeps
 /// hostile nesting from exhausting the stack.
 pub(crate) fn parse_json(body: &[u8]) -> Result<json::Json<'_>, WebshopError> {
-    serde_json::from_slice(body).map_err(|e| json_error(&e, body))
+    // Validating the whole body as UTF-8 once is cheaper than serde_json checking each
+    // string it reads from bytes; invalid UTF-8 is left to from_slice to locate.
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(|e| json_error(&e, body))
 }
 
 /// A serde_json error about `body` as a [`WebshopError`] naming the path: syntax errors
