@@ -293,14 +293,17 @@ async fn bench() {
         let mut sides: BTreeMap<&str, Side> = BTreeMap::new();
         for round in 0..rounds {
             // Alternate which side goes first, so drift on the shared machine hits both.
-            let order: [(&str, u16); 2] = if round % 2 == 0 {
-                [("baseline", baseline_port), ("service", service_port)]
+            let service = ("service", service_port, _service.child.id());
+            let baseline = ("baseline", baseline_port, _baseline.child.id());
+            let order = if round % 2 == 0 {
+                [baseline, service]
             } else {
-                [("service", service_port), ("baseline", baseline_port)]
+                [service, baseline]
             };
-            for (name, port) in order {
+            for (name, port, pid) in order {
                 let r = phase(
                     port,
+                    pid,
                     &tenant_ids,
                     c,
                     Duration::from_secs(secs),
@@ -323,13 +326,13 @@ async fn bench() {
     }
 
     println!();
-    println!("| conns | baseline req/s | service req/s | ratio | baseline p50 / p99 ms | service p50 / p99 ms | baseline Redis cmds/req | service Redis cmds/req | service round trips/req | Redis CPU µs/req baseline / service |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| conns | baseline req/s | service req/s | ratio | baseline p50 / p99 ms | service p50 / p99 ms | baseline Redis cmds/req | service Redis cmds/req | service round trips/req | server CPU µs/req baseline / service | Redis CPU µs/req baseline / service |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (c, sides) in &table {
         let b = &sides["baseline"];
         let s = &sides["service"];
         println!(
-            "| {c} | {:.0} | {:.0} | **{:.2}** | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} | {} | {:.1} / {:.1} |",
+            "| {c} | {:.0} | {:.0} | **{:.2}** | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} | {} | {:.0} / {:.0} | {:.0} / {:.0} |",
             b.rps(),
             s.rps(),
             s.rps() / b.rps(),
@@ -340,6 +343,8 @@ async fn bench() {
             b.commands(),
             s.commands(),
             s.round_trips(),
+            b.process_us(),
+            s.process_us(),
             b.redis_us(),
             s.redis_us(),
         );
@@ -407,6 +412,8 @@ struct Side {
     round_trips: Option<f64>,
     /// Redis CPU seconds during the phase.
     redis_cpu: f64,
+    /// CPU seconds of the server process during the phase.
+    process_cpu: f64,
 }
 
 impl Side {
@@ -418,9 +425,13 @@ impl Side {
             *self.commands.entry(k).or_default() += v;
         }
         self.redis_cpu += other.redis_cpu;
+        self.process_cpu += other.process_cpu;
         if let Some(t) = other.round_trips {
             *self.round_trips.get_or_insert(0.0) += t;
         }
+    }
+    fn process_us(&self) -> f64 {
+        self.process_cpu * 1e6 / self.latencies_us.len().max(1) as f64
     }
     fn redis_us(&self) -> f64 {
         self.redis_cpu * 1e6 / self.latencies_us.len().max(1) as f64
@@ -556,8 +567,10 @@ const MEASURING: u8 = 1;
 const STOPPED: u8 = 2;
 
 /// One side at `conns` connections: 0.5 s warm-up, then `dur` measured.
+#[allow(clippy::too_many_arguments)]
 async fn phase(
     port: u16,
+    pid: u32,
     tenants: &[String],
     conns: usize,
     dur: Duration,
@@ -578,12 +591,14 @@ async fn phase(
     stats.reset().await;
     let trips_before = round_trips(port).await;
     let cpu_before = stats.cpu().await;
+    let process_before = process_cpu(pid);
     stage.store(MEASURING, Ordering::SeqCst);
     let started = Instant::now();
     tokio::time::sleep(dur).await;
     stage.store(STOPPED, Ordering::SeqCst);
     let seconds = started.elapsed().as_secs_f64();
     let commands = stats.read().await;
+    let process_cpu = process_cpu(pid) - process_before;
     let redis_cpu = stats.cpu().await - cpu_before;
     let trips_after = round_trips(port).await;
     let mut side = Side {
@@ -591,6 +606,7 @@ async fn phase(
         commands,
         round_trips: trips_before.zip(trips_after).map(|(b, a)| a - b),
         redis_cpu,
+        process_cpu,
         ..Side::default()
     };
     for t in tasks {
@@ -599,6 +615,24 @@ async fn phase(
         side.errors += errors;
     }
     side
+}
+
+/// CPU seconds (user + system) process `pid` has used, from `/proc/<pid>/stat`.
+fn process_cpu(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    // USER_HZ is 100 on Linux.
+    ticks / 100.0
 }
 
 /// The service's `mmc_redis_round_trips_total`; `None` where there is no `/metrics`.
