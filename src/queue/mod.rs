@@ -116,7 +116,7 @@ pub struct JobRecord {
     pub state: JobState,
     /// Empty once a finished job's payload was dropped (`payload_retention`).
     pub payload: String,
-    /// The event summary a finished job keeps (see `http::admin::jobs::summarize`).
+    /// The event summary a finished job keeps (see [`crate::jobs::summarize`]).
     pub summary: Option<serde_json::Value>,
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
@@ -610,7 +610,7 @@ impl Queue {
             .map_err(|e| QueueError::Corrupt(format!("attempt entry: {e}")))?;
         // Done jobs outlive their payload: keep what an operator needs to find the order.
         let summary = match finish {
-            Finish::Done { .. } => crate::http::admin::jobs::summarize(&job.payload)
+            Finish::Done { .. } => crate::jobs::summarize(&job.payload)
                 .and_then(|s| serde_json::to_string(&s).ok())
                 .unwrap_or_default(),
             _ => String::new(),
