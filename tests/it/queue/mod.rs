@@ -659,8 +659,10 @@ fn a_failing_job_older_than_the_maximum_age_is_dead_with_the_last_error() {
 
 /// A real job payload: the generic example order as the intake stores it.
 fn example_job_payload() -> String {
-    let event: minimax_connector::webshop::ShopEvent =
-        serde_json::from_str(include_str!("../../docs/examples/generic-order-paid.json")).unwrap();
+    let event: minimax_connector::webshop::ShopEvent = serde_json::from_str(include_str!(
+        "../../../docs/examples/generic-order-paid.json"
+    ))
+    .unwrap();
     minimax_connector::jobs::Job::ShopEventV1 {
         received_at: Utc::now(),
         incoming: Box::new(minimax_connector::webshop::IncomingEvent {

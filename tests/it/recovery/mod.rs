@@ -37,8 +37,10 @@ fn booking() -> Value {
 /// The generic example order, made distinct (order, customer and items) by `i`, so
 /// every booking is cold.
 fn order(i: usize) -> Value {
-    let mut v: Value =
-        serde_json::from_str(include_str!("../../docs/examples/generic-order-paid.json")).unwrap();
+    let mut v: Value = serde_json::from_str(include_str!(
+        "../../../docs/examples/generic-order-paid.json"
+    ))
+    .unwrap();
     let o = &mut v["order"];
     o["shop_order_id"] = json!(format!("R{i}"));
     o["number"] = json!(format!("REC-{i}"));
