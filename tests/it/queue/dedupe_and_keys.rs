@@ -1,0 +1,78 @@
+//! Atomic dedupe under concurrent delivery, tenant id checks and the key layout
+//! (prefix and per-tenant hash tag).
+
+use super::*;
+
+#[tokio::test]
+async fn same_dedupe_key_from_50_concurrent_tasks_yields_one_job() {
+    let q = helpers::queue(&helpers::unique_prefix("dedupe"));
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let q = q.clone();
+        tasks.push(tokio::spawn(async move {
+            q.enqueue(
+                "shop-a",
+                Some("order-1:paid"),
+                &format!("{{\"n\":{i}}}"),
+                None,
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let created: Vec<_> = results.iter().filter(|r| r.created).collect();
+    assert_eq!(created.len(), 1, "exactly one enqueue creates the job");
+    assert!(
+        results.iter().all(|r| r.id == created[0].id),
+        "all name the same job"
+    );
+    let counts = q.counts("shop-a").await.unwrap();
+    assert_eq!(counts.queued, 1);
+    // A different key is a different job.
+    let other = q
+        .enqueue("shop-a", Some("order-2:paid"), "{}", None)
+        .await
+        .unwrap();
+    assert!(other.created);
+    assert_ne!(other.id, created[0].id);
+}
+
+#[tokio::test]
+async fn invalid_tenant_ids_are_refused() {
+    let q = helpers::queue(&helpers::unique_prefix("tenantid"));
+    for bad in ["", "a}b", "x y", &"a".repeat(65)] {
+        assert!(q.enqueue(bad, None, "{}", None).await.is_err(), "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn keys_carry_the_prefix_and_a_per_tenant_hash_tag() {
+    let prefix = helpers::unique_prefix("keys");
+    let q = helpers::queue(&prefix);
+    q.enqueue("shop-h", Some("dk"), "{}", None).await.unwrap();
+    let Claim::Job(j) = q.claim("shop-h", 10_000).await.unwrap() else {
+        panic!()
+    };
+    q.finish(&j, 0, &Finish::Dead { reason: "x".into() })
+        .await
+        .unwrap();
+    let mut conn = q.pool().get().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(keys.len() >= 5, "{keys:?}");
+    let tenant_keys: Vec<_> = keys.iter().filter(|k| k.contains("{t:shop-h}")).collect();
+    // Everything except the two global indexes carries the tenant's hash tag.
+    assert_eq!(tenant_keys.len(), keys.len() - 2, "{keys:?}");
+    assert!(keys.contains(&format!("{prefix}:tenants")));
+    assert!(keys.contains(&format!("{prefix}:active")));
+    for k in tenant_keys {
+        assert!(k.starts_with(&format!("{prefix}:{{t:shop-h}}:")), "{k}");
+    }
+}
