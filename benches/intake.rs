@@ -37,6 +37,12 @@ use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+#[path = "intake/baseline.rs"]
+mod baseline;
+#[path = "intake/redis_stats.rs"]
+mod redis_stats;
+use redis_stats::Stats;
+
 // The same allocator as the service, so the ratio compares the work, not allocators.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -468,100 +474,6 @@ impl Side {
     }
 }
 
-/// `INFO commandstats` of every node, reset before each measured phase.
-struct Stats {
-    nodes: Vec<redis::aio::MultiplexedConnection>,
-}
-
-impl Stats {
-    async fn connect(target: &Target) -> Stats {
-        let mut nodes = Vec::new();
-        for u in target.node_urls() {
-            let c = redis::Client::open(u.as_str()).unwrap();
-            nodes.push(c.get_multiplexed_async_connection().await.unwrap());
-        }
-        Stats { nodes }
-    }
-    async fn reset(&self) {
-        for n in &self.nodes {
-            let _: () = redis::cmd("CONFIG")
-                .arg("RESETSTAT")
-                .query_async(&mut n.clone())
-                .await
-                .unwrap();
-        }
-    }
-    /// Deletes this run's keys from a Redis the bench did not start (one key per
-    /// command: on a cluster a node's keys span many slots).
-    async fn delete_prefix(&self, prefix: &str) {
-        for n in &self.nodes {
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{prefix}*"))
-                .query_async(&mut n.clone())
-                .await
-                .unwrap_or_default();
-            for chunk in keys.chunks(1000) {
-                let mut pipe = redis::pipe();
-                for k in chunk {
-                    pipe.cmd("UNLINK").arg(k).ignore();
-                }
-                let _: redis::RedisResult<()> = pipe.query_async(&mut n.clone()).await;
-            }
-        }
-    }
-
-    /// CPU seconds the servers used so far (`INFO cpu`, user + system, all nodes).
-    async fn cpu(&self) -> f64 {
-        let mut total = 0.0;
-        for n in &self.nodes {
-            let info: String = redis::cmd("INFO")
-                .arg("cpu")
-                .query_async(&mut n.clone())
-                .await
-                .unwrap();
-            total += info
-                .lines()
-                .filter_map(|l| {
-                    l.strip_prefix("used_cpu_user:")
-                        .or_else(|| l.strip_prefix("used_cpu_sys:"))
-                })
-                .filter_map(|v| v.trim().parse::<f64>().ok())
-                .sum::<f64>();
-        }
-        total
-    }
-
-    async fn read(&self) -> BTreeMap<String, u64> {
-        let mut out = BTreeMap::new();
-        for n in &self.nodes {
-            let info: String = redis::cmd("INFO")
-                .arg("commandstats")
-                .query_async(&mut n.clone())
-                .await
-                .unwrap();
-            for line in info.lines() {
-                let Some(rest) = line.strip_prefix("cmdstat_") else {
-                    continue;
-                };
-                let Some((name, fields)) = rest.split_once(':') else {
-                    continue;
-                };
-                // This bench's own INFO / CONFIG are not the servers' work.
-                if matches!(name, "info" | "config") || name.starts_with("config|") {
-                    continue;
-                }
-                let calls = fields
-                    .split(',')
-                    .find_map(|f| f.strip_prefix("calls="))
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-                *out.entry(name.to_uppercase()).or_default() += calls;
-            }
-        }
-        out
-    }
-}
-
 const WARMING: u8 = 0;
 const MEASURING: u8 = 1;
 const STOPPED: u8 = 2;
@@ -723,87 +635,5 @@ async fn exchange(stream: &mut TcpStream, req: &[u8], buf: &mut [u8]) -> Option<
             have += n;
         }
         return Some(status);
-    }
-}
-
-/// The baseline server: actix-web, a deadpool-redis pool, one `XADD` of the raw body.
-mod baseline {
-    use actix_web::{web, App, HttpResponse, HttpServer};
-
-    enum Pool {
-        Standalone(deadpool_redis::Pool),
-        Cluster(deadpool_redis::cluster::Pool),
-    }
-
-    async fn xadd<C: redis::aio::ConnectionLike>(
-        conn: &mut C,
-        key: &str,
-        body: &[u8],
-    ) -> redis::RedisResult<String> {
-        redis::cmd("XADD")
-            .arg(key)
-            .arg("*")
-            .arg("b")
-            .arg(body)
-            .query_async(conn)
-            .await
-    }
-
-    async fn receive(
-        path: web::Path<(String, String)>,
-        body: web::Bytes,
-        pool: web::Data<(Pool, String)>,
-    ) -> HttpResponse {
-        let (_, tenant) = path.into_inner();
-        let key = format!("{}:{{t:{tenant}}}:baseline", pool.1);
-        let id = match &pool.0 {
-            Pool::Standalone(p) => match p.get().await {
-                Ok(mut c) => xadd(&mut c, &key, &body).await,
-                Err(e) => return HttpResponse::ServiceUnavailable().body(e.to_string()),
-            },
-            Pool::Cluster(p) => match p.get().await {
-                Ok(mut c) => xadd(&mut c, &key, &body).await,
-                Err(e) => return HttpResponse::ServiceUnavailable().body(e.to_string()),
-            },
-        };
-        match id {
-            Ok(id) => {
-                HttpResponse::Accepted().json(serde_json::json!({"status": "accepted", "id": id}))
-            }
-            Err(e) => HttpResponse::ServiceUnavailable().body(e.to_string()),
-        }
-    }
-
-    pub fn run(spec: &str) {
-        let port: u16 = std::env::var("INTAKE_BENCH_PORT").unwrap().parse().unwrap();
-        let prefix = std::env::var("INTAKE_BENCH_PREFIX").unwrap();
-        let (mode, urls) = spec.split_once(' ').unwrap();
-        let pool_cfg = deadpool_redis::PoolConfig::new(32);
-        let runtime = Some(deadpool_redis::Runtime::Tokio1);
-        let pool = if mode == "cluster" {
-            let mut cfg = deadpool_redis::cluster::Config::from_urls(
-                urls.split(',').map(str::to_owned).collect::<Vec<_>>(),
-            );
-            cfg.pool = Some(pool_cfg);
-            Pool::Cluster(cfg.create_pool(runtime).unwrap())
-        } else {
-            let mut cfg = deadpool_redis::Config::from_url(urls);
-            cfg.pool = Some(pool_cfg);
-            Pool::Standalone(cfg.create_pool(runtime).unwrap())
-        };
-        let data = web::Data::new((pool, prefix));
-        actix_web::rt::System::new().block_on(async move {
-            HttpServer::new(move || {
-                App::new()
-                    .app_data(data.clone())
-                    .route("/webhooks/{platform}/{tenant}", web::post().to(receive))
-                    .route("/", web::get().to(HttpResponse::Ok))
-            })
-            .bind(("127.0.0.1", port))
-            .unwrap()
-            .run()
-            .await
-            .unwrap()
-        });
     }
 }

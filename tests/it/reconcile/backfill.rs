@@ -148,3 +148,27 @@ async fn a_dry_run_counts_every_woocommerce_refund_the_booking_will_credit() {
         "{again}"
     );
 }
+
+#[tokio::test]
+async fn a_backfill_whose_since_is_not_before_until_is_refused_with_422_naming_since() {
+    let mut settings = base_settings(&helpers::unique_prefix("rec-range"));
+    settings.reconcile.enabled = true;
+    let env = env_with(settings, None).await;
+    let shop = FakeShop::spawn(Vec::new()).await;
+    env.connect(&shop, "woocommerce", false).await;
+    let until = Utc::now() - chrono::Duration::days(2);
+    for since in [until, until + chrono::Duration::days(1)] {
+        let (status, b) = env
+            .admin(
+                reqwest::Method::POST,
+                "/backfill",
+                Some(json!({"since": since, "until": until, "dry_run": true})),
+            )
+            .await;
+        assert_eq!(status, 422, "{b}");
+        assert_eq!(b["error"], "invalid_request", "{b}");
+        assert!(b["message"].as_str().unwrap().starts_with("since:"), "{b}");
+    }
+    let (_, state) = env.admin(reqwest::Method::GET, "/backfill", None).await;
+    assert_ne!(state["state"], "running", "nothing started: {state}");
+}
