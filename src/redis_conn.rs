@@ -440,4 +440,35 @@ pub mod lock {
         let gone: i64 = RELEASE.key(key).arg(token).invoke_async(conn).await?;
         Ok(gone == 1)
     }
+
+    /// Keeps something held for `ttl` renewed: calls `renew` every `every` and returns
+    /// once it is lost, i.e. `renew` answers `Ok(false)` (someone else holds it) or no
+    /// renewal has worked for a whole `ttl` (it may have expired and been handed on).
+    /// A failed renewal is reported to `on_error` and tried again at the next tick.
+    /// Run it beside the work it protects (`select!`) and drop the work when it returns.
+    pub async fn keep_renewed<F, Fut, E>(
+        ttl: std::time::Duration,
+        every: std::time::Duration,
+        mut renew: F,
+        mut on_error: impl FnMut(&E),
+    ) where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, E>>,
+    {
+        let mut held_until = tokio::time::Instant::now() + ttl;
+        loop {
+            tokio::time::sleep(every).await;
+            let asked = tokio::time::Instant::now();
+            match renew().await {
+                Ok(true) => held_until = asked + ttl,
+                Ok(false) => return,
+                Err(e) => {
+                    on_error(&e);
+                    if tokio::time::Instant::now() >= held_until {
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }

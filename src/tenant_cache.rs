@@ -41,11 +41,13 @@ struct State<V> {
     revision: Option<i64>,
     /// When the poll that last confirmed `revision` was sent.
     confirmed: Option<Instant>,
-    entries: HashMap<(String, Platform), Entry<V>>,
+    /// By tenant (looked up by `&str`, no key built per webhook), then platform.
+    entries: HashMap<String, Vec<(Platform, Entry<V>)>>,
 }
 
+/// Every clear bumps the epoch and empties `entries`, and `put` keeps only reads of
+/// the current epoch, so an entry needs no epoch of its own.
 struct Entry<V> {
-    epoch: u64,
     read_at: Instant,
     value: Option<Arc<V>>,
 }
@@ -74,8 +76,12 @@ impl<V> TenantCache<V> {
         if state.confirmed.is_none_or(|at| at.elapsed() > STALE) {
             return None;
         }
-        let e = state.entries.get(&(tenant.to_owned(), platform))?;
-        (e.epoch == state.epoch && e.read_at.elapsed() < MAX_AGE).then(|| e.value.clone())
+        let (_, e) = state
+            .entries
+            .get(tenant)?
+            .iter()
+            .find(|(p, _)| *p == platform)?;
+        (e.read_at.elapsed() < MAX_AGE).then(|| e.value.clone())
     }
 
     /// The epoch to pass to [`TenantCache::put`]: taken before reading Redis.
@@ -92,14 +98,15 @@ impl<V> TenantCache<V> {
         if state.entries.len() >= MAX_ENTRIES {
             state.entries.clear();
         }
-        state.entries.insert(
-            (tenant.to_owned(), platform),
-            Entry {
-                epoch,
-                read_at: Instant::now(),
-                value,
-            },
-        );
+        let entry = Entry {
+            read_at: Instant::now(),
+            value,
+        };
+        let platforms = state.entries.entry(tenant.to_owned()).or_default();
+        match platforms.iter_mut().find(|(p, _)| *p == platform) {
+            Some((_, e)) => *e = entry,
+            None => platforms.push((platform, entry)),
+        }
     }
 
     /// Forgets everything (a tenant changed).

@@ -315,22 +315,13 @@ impl Dispatcher {
     /// not answer, so the job may have been handed out again).
     async fn keep_lease(&self, job: &ClaimedJob) {
         let lease_ms = self.cfg.visibility_timeout.as_millis() as u64;
-        let every = self.cfg.visibility_timeout / 4;
-        let mut held_until = tokio::time::Instant::now() + self.cfg.visibility_timeout;
-        loop {
-            tokio::time::sleep(every).await;
-            let asked = tokio::time::Instant::now();
-            match self.queue.extend(job, lease_ms).await {
-                Ok(true) => held_until = asked + self.cfg.visibility_timeout,
-                Ok(false) => return,
-                Err(e) => {
-                    REDIS.failed("renewing a lease", &e);
-                    if tokio::time::Instant::now() >= held_until {
-                        return;
-                    }
-                }
-            }
-        }
+        crate::redis_conn::lock::keep_renewed(
+            self.cfg.visibility_timeout,
+            self.cfg.visibility_timeout / 4,
+            || self.queue.extend(job, lease_ms),
+            |e| REDIS.failed("renewing a lease", e),
+        )
+        .await;
     }
 
     async fn run_job(&self, job: ClaimedJob) {

@@ -177,31 +177,20 @@ impl Booker {
         result
     }
 
-    /// Renews the order lock every third of its TTL until the lock is lost: then
-    /// returns the lost-lock error (the caller drops the booking). A renewal Redis does
-    /// not answer is tried again at the next tick; the lock counts as lost once the TTL
-    /// has passed since the last renewal that worked.
+    /// Renews the order lock every third of its TTL until it is lost (taken by another
+    /// job, or no renewal worked for a whole TTL): then returns the lost-lock error and
+    /// the caller drops the booking.
     async fn keep_lock(&self, tenant: &str, order_id: &str, token: &str) -> BookingError {
         let ttl_ms = self.lock_ttl.as_millis() as u64;
-        let every = (self.lock_ttl / 3).max(Duration::from_millis(10));
-        let mut held_until = tokio::time::Instant::now() + self.lock_ttl;
-        loop {
-            tokio::time::sleep(every).await;
-            let asked = tokio::time::Instant::now();
-            match self.records.refresh(tenant, order_id, token, ttl_ms).await {
-                Ok(true) => held_until = asked + self.lock_ttl,
-                Ok(false) => {
-                    tracing::warn!(order = %order_id, "order lock lost; the booking stops");
-                    return lost_lock(order_id);
-                }
-                Err(e) => {
-                    tracing::warn!(order = %order_id, error = %e, "cannot renew the order lock");
-                    if tokio::time::Instant::now() >= held_until {
-                        return lost_lock(order_id);
-                    }
-                }
-            }
-        }
+        crate::redis_conn::lock::keep_renewed(
+            self.lock_ttl,
+            (self.lock_ttl / 3).max(Duration::from_millis(10)),
+            || self.records.refresh(tenant, order_id, token, ttl_ms),
+            |e| tracing::warn!(order = %order_id, error = %e, "cannot renew the order lock"),
+        )
+        .await;
+        tracing::warn!(order = %order_id, "order lock lost; the booking stops");
+        lost_lock(order_id)
     }
 }
 

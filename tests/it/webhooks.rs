@@ -375,7 +375,7 @@ async fn unknown_tenants_platforms_and_ignored_topics() {
 }
 
 #[tokio::test]
-async fn while_redis_is_down_webhooks_get_503_not_2xx() {
+async fn while_redis_is_down_webhooks_get_503_not_2xx_also_for_a_cached_tenant() {
     let mut redis = helpers::RedisServer::start();
     let mut settings = helpers::settings_for(&redis.url(), &helpers::unique_prefix("down"));
     settings.role = minimax_connector::config::Role::Intake;
@@ -383,6 +383,16 @@ async fn while_redis_is_down_webhooks_get_503_not_2xx() {
     let app = helpers::spawn_app_with(settings, Arc::new(helpers::OkHandler)).await;
     let client = reqwest::Client::new();
     let (h, b) = valid("shopify", helpers::SECRET);
+    // Accepted once first, so the tenant is in the intake's cache: the outage must
+    // still answer 503 when no tenant read is needed, only the enqueue.
+    let res = client
+        .post(app.url(&format!("/webhooks/shopify/{TENANT}")))
+        .headers(h.clone())
+        .body(b.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
     redis.stop();
     let res = client
         .post(app.url(&format!("/webhooks/shopify/{TENANT}")))
