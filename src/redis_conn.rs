@@ -59,7 +59,7 @@ struct Inner {
     timeout: Duration,
     /// Where connections (and their reader tasks) live; `None` outside a runtime.
     runtime: Option<tokio::runtime::Handle>,
-    slots: Vec<Slot>,
+    slots: Vec<Arc<Slot>>,
     next: AtomicUsize,
     generation: AtomicU64,
 }
@@ -70,11 +70,32 @@ enum Target {
     Cluster(ClusterClient),
 }
 
+/// Where one connection lives: a pool slot, or a single-threaded runtime's own.
 #[derive(Default)]
 struct Slot {
     current: Mutex<Option<(u64, Shared)>>,
     /// One connect at a time per slot; the others wait for its result.
     connecting: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn current(self: &Arc<Self>) -> Option<RedisConn> {
+        let guard = lock(&self.current);
+        let (generation, shared) = guard.as_ref()?;
+        Some(RedisConn {
+            conn: shared.clone(),
+            generation: *generation,
+            slot: self.clone(),
+        })
+    }
+
+    /// Drops the connection of `generation` (unless a newer one replaced it already).
+    fn forget(&self, generation: u64) {
+        let mut current = lock(&self.current);
+        if current.as_ref().is_some_and(|(g, _)| *g == generation) {
+            *current = None;
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -86,21 +107,19 @@ enum Shared {
 /// One handle on a shared connection; dropping it costs nothing.
 pub struct RedisConn {
     conn: Shared,
-    /// `Some(slot)` for a pool slot, `None` for this thread's own connection.
-    slot: Option<usize>,
     generation: u64,
-    pool: Arc<Inner>,
+    /// Where the connection came from, to drop it there when it fails.
+    slot: Arc<Slot>,
 }
 
 /// A single-threaded runtime's own connection to one pool.
 struct Local {
     pool: Weak<Inner>,
-    current: Mutex<Option<(u64, Shared)>>,
-    connecting: tokio::sync::Mutex<()>,
+    slot: Arc<Slot>,
 }
 
 thread_local! {
-    static LOCAL: RefCell<Vec<Arc<Local>>> = const { RefCell::new(Vec::new()) };
+    static LOCAL: RefCell<Vec<Local>> = const { RefCell::new(Vec::new()) };
 }
 
 impl RedisPool {
@@ -135,7 +154,7 @@ impl RedisPool {
                 timeout,
                 runtime: tokio::runtime::Handle::try_current().ok(),
                 slots: (0..settings.pool_size.max(1))
-                    .map(|_| Slot::default())
+                    .map(|_| Arc::default())
                     .collect(),
                 next: AtomicUsize::new(0),
                 generation: AtomicU64::new(1),
@@ -148,97 +167,61 @@ impl RedisPool {
         if tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
         {
-            return self.get_local().await;
+            // This thread's connection, made on this thread's runtime.
+            let slot = self.local();
+            return self
+                .connected(&slot, || self.inner.target.clone().connect())
+                .await;
         }
         let inner = &self.inner;
-        let slot = inner.next.fetch_add(1, Ordering::Relaxed) % inner.slots.len();
-        if let Some(conn) = self.current(slot) {
+        let slot = &inner.slots[inner.next.fetch_add(1, Ordering::Relaxed) % inner.slots.len()];
+        self.connected(slot, || inner.connect()).await
+    }
+
+    /// The connection of `slot`, made with `connect` (one connect at a time) if none.
+    async fn connected<F, Fut>(&self, slot: &Arc<Slot>, connect: F) -> Result<RedisConn, PoolError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = RedisResult<Shared>>,
+    {
+        if let Some(conn) = slot.current() {
             return Ok(conn);
         }
-        let _gate = tokio::time::timeout(inner.timeout, inner.slots[slot].connecting.lock())
+        let timeout = self.inner.timeout;
+        let _gate = tokio::time::timeout(timeout, slot.connecting.lock())
             .await
             .map_err(|_| PoolError::Timeout(deadpool_redis::TimeoutType::Wait))?;
-        if let Some(conn) = self.current(slot) {
+        if let Some(conn) = slot.current() {
             return Ok(conn);
         }
-        let shared = tokio::time::timeout(inner.timeout, inner.connect())
+        let shared = tokio::time::timeout(timeout, connect())
             .await
             .map_err(|_| PoolError::Timeout(deadpool_redis::TimeoutType::Create))?
             .map_err(PoolError::Backend)?;
-        let generation = inner.generation.fetch_add(1, Ordering::Relaxed);
-        *lock(&inner.slots[slot].current) = Some((generation, shared.clone()));
+        let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed);
+        *lock(&slot.current) = Some((generation, shared.clone()));
         Ok(RedisConn {
             conn: shared,
-            slot: Some(slot),
             generation,
-            pool: inner.clone(),
+            slot: slot.clone(),
         })
     }
 
-    /// This thread's connection, made on this thread's runtime when missing.
-    async fn get_local(&self) -> Result<RedisConn, PoolError> {
-        let inner = &self.inner;
-        let local = self.local();
-        let current = |local: &Local| {
-            lock(&local.current)
-                .as_ref()
-                .map(|(generation, shared)| RedisConn {
-                    conn: shared.clone(),
-                    slot: None,
-                    generation: *generation,
-                    pool: inner.clone(),
-                })
-        };
-        if let Some(conn) = current(&local) {
-            return Ok(conn);
-        }
-        let _gate = tokio::time::timeout(inner.timeout, local.connecting.lock())
-            .await
-            .map_err(|_| PoolError::Timeout(deadpool_redis::TimeoutType::Wait))?;
-        if let Some(conn) = current(&local) {
-            return Ok(conn);
-        }
-        let shared = tokio::time::timeout(inner.timeout, inner.target.clone().connect())
-            .await
-            .map_err(|_| PoolError::Timeout(deadpool_redis::TimeoutType::Create))?
-            .map_err(PoolError::Backend)?;
-        let generation = inner.generation.fetch_add(1, Ordering::Relaxed);
-        *lock(&local.current) = Some((generation, shared.clone()));
-        Ok(RedisConn {
-            conn: shared,
-            slot: None,
-            generation,
-            pool: inner.clone(),
-        })
-    }
-
-    /// This thread's entry for this pool; entries of dropped pools are removed.
-    fn local(&self) -> Arc<Local> {
+    /// This thread's slot for this pool; entries of dropped pools are removed.
+    fn local(&self) -> Arc<Slot> {
         LOCAL.with(|all| {
             let mut all = all.borrow_mut();
             all.retain(|l| l.pool.strong_count() > 0);
             let me = Arc::downgrade(&self.inner);
             if let Some(l) = all.iter().find(|l| Weak::ptr_eq(&l.pool, &me)) {
-                return l.clone();
+                return l.slot.clone();
             }
-            let l = Arc::new(Local {
+            let slot = Arc::<Slot>::default();
+            all.push(Local {
                 pool: me,
-                current: Mutex::new(None),
-                connecting: tokio::sync::Mutex::new(()),
+                slot: slot.clone(),
             });
-            all.push(l.clone());
-            l
-        })
-    }
-
-    fn current(&self, slot: usize) -> Option<RedisConn> {
-        let guard = lock(&self.inner.slots[slot].current);
-        let (generation, shared) = guard.as_ref()?;
-        Some(RedisConn {
-            conn: shared.clone(),
-            slot: Some(slot),
-            generation: *generation,
-            pool: self.inner.clone(),
+            slot
         })
     }
 
@@ -278,30 +261,6 @@ impl Inner {
             None => connect.await,
         }
     }
-
-    /// Drops a connection that failed at the transport level (unless a newer one
-    /// already replaced it), so the next caller makes a fresh one.
-    fn failed(self: &Arc<Self>, slot: Option<usize>, generation: u64, e: &RedisError) {
-        if !(e.is_io_error() || e.is_connection_dropped() || e.is_timeout()) {
-            return;
-        }
-        let Some(slot) = slot else {
-            let me = Arc::downgrade(self);
-            LOCAL.with(|all| {
-                for l in all.borrow().iter().filter(|l| Weak::ptr_eq(&l.pool, &me)) {
-                    let mut current = lock(&l.current);
-                    if current.as_ref().is_some_and(|(g, _)| *g == generation) {
-                        *current = None;
-                    }
-                }
-            });
-            return;
-        };
-        let mut current = lock(&self.slots[slot].current);
-        if current.as_ref().is_some_and(|(g, _)| *g == generation) {
-            *current = None;
-        }
-    }
 }
 
 impl RedisConn {
@@ -326,8 +285,11 @@ impl RedisConn {
 
     fn outcome<T>(&self, r: RedisResult<T>) -> RedisResult<T> {
         crate::metrics::REDIS_ROUND_TRIPS.inc();
+        // A transport failure drops the connection, so the next caller makes a new one.
         if let Err(e) = &r {
-            self.pool.failed(self.slot, self.generation, e);
+            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                self.slot.forget(self.generation);
+            }
         }
         r
     }
