@@ -22,7 +22,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{ErrorHandlers, Next};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage, HttpResponse};
 use tokio::sync::Notify;
 use tracing::Instrument;
 
@@ -64,6 +64,11 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Clone, Copy)]
 pub struct LoggedByHandler;
 
+/// The request's id (`x-request-id`, given or made), for handlers whose own span must
+/// carry it (JSON logs show the current span only).
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
 async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -75,6 +80,7 @@ async fn request_span(
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",
         request_id = %id,

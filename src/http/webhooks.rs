@@ -11,7 +11,7 @@
 use std::str::FromStr;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde_json::json;
 use tracing::Instrument;
@@ -46,7 +46,18 @@ async fn receive(
     let (platform_name, tenant_id) = path.into_inner();
     // The dedupe key is not logged: it holds text of the body (the sender's message id,
     // a modification time); the job id leads to it through the admin API.
-    let span = tracing::info_span!("webhook", platform = %platform_name, tenant = %tenant_id, job_id = tracing::field::Empty);
+    let request_id = req
+        .extensions()
+        .get::<crate::http::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "webhook",
+        request_id = %request_id,
+        platform = %platform_name,
+        tenant = %tenant_id,
+        job_id = tracing::field::Empty
+    );
     let mut res = receive_inner(req, platform_name, tenant_id, body, state, started)
         .instrument(span)
         .await?;

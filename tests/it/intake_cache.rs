@@ -1,6 +1,6 @@
 //! The intake's tenant cache: a tenant changed or deleted through the admin API of one
-//! instance is seen by the intake of another within a second, and an accepted webhook
-//! costs the intake one Redis round trip on a single Redis.
+//! instance is seen by the intake of another within a second; an accepted webhook
+//! costs the intake one Redis round trip on a single Redis and writes one log line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::helpers;
@@ -220,4 +220,56 @@ async fn an_accepted_webhook_costs_one_redis_round_trip_on_a_single_redis() {
     eprintln!("redis round trips per accepted webhook: {per_webhook:.3}");
     assert!(per_webhook >= 1.0, "{per_webhook}");
     assert!(per_webhook < 1.5, "{per_webhook} round trips per webhook");
+}
+
+/// The captured log lines at info or above of the request with `request_id`.
+fn request_lines(request_id: &str) -> Vec<Value> {
+    helpers::captured_logs()
+        .lines()
+        .filter(|l| l.contains(request_id))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["level"] != "DEBUG" && l["level"] != "TRACE")
+        .collect()
+}
+
+#[tokio::test]
+async fn an_accepted_webhook_and_a_duplicate_each_log_one_line_with_status_and_duration() {
+    helpers::capture_logs();
+    let prefix = helpers::unique_prefix("oneline");
+    let settings = intake_settings(&prefix);
+    let mut tenant = helpers::tenant_body(FIRST);
+    tenant["webhook_secrets"] = json!({"woocommerce": FIRST});
+    helpers::put_tenant(&settings, TENANT, tenant).await;
+    let app = helpers::spawn_app_with(settings, Arc::new(helpers::OkHandler)).await;
+    let body = woo_order(42);
+    let headers = helpers::reqwest_headers(&helpers::woo_headers("order.updated", &body, FIRST));
+    for (i, (status, message)) in [
+        ("accepted", "webhook accepted"),
+        ("duplicate", "duplicate delivery; existing job kept"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let request_id = format!("one-line-{i}-{}", uuid::Uuid::new_v4().simple());
+        let res = reqwest::Client::new()
+            .post(app.url(&format!("/webhooks/woocommerce/{TENANT}")))
+            .headers(headers.clone())
+            .header("x-request-id", &request_id)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(answer["status"], status);
+        let lines = request_lines(&request_id);
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        let fields = &lines[0]["fields"];
+        assert_eq!(fields["message"], message, "{lines:#?}");
+        assert_eq!(fields["status"], 202, "{lines:#?}");
+        assert!(fields["ms"].is_u64(), "{lines:#?}");
+        assert!(lines[0]
+            .to_string()
+            .contains(answer["job_id"].as_str().unwrap()));
+    }
 }
