@@ -201,6 +201,27 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
+
+    /// Posts a webhook body with `headers` to `/webhooks/{platform}/{tenant}`: the status
+    /// and the JSON answer (`Null` when the body is not JSON).
+    pub async fn post_webhook(
+        &self,
+        platform: &str,
+        tenant: &str,
+        headers: reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value) {
+        let res = reqwest::Client::new()
+            .post(self.url(&format!("/webhooks/{platform}/{tenant}")))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or_default())
+    }
 }
 
 impl Drop for TestApp {

@@ -35,15 +35,9 @@ fn woo_order(id: u64) -> Vec<u8> {
 
 async fn webhook(app: &helpers::TestApp, body: &[u8], secret: &str) -> u16 {
     let headers = helpers::reqwest_headers(&helpers::woo_headers("order.updated", body, secret));
-    reqwest::Client::new()
-        .post(app.url(&format!("/webhooks/woocommerce/{TENANT}")))
-        .headers(headers)
-        .body(body.to_vec())
-        .send()
+    app.post_webhook("woocommerce", TENANT, headers, body.to_vec())
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .0
 }
 
 async fn admin(app: &helpers::TestApp, method: Method, body: Option<Value>) -> u16 {

@@ -129,15 +129,10 @@ impl Env {
     async fn webhook(&self, tenant: &str, body: &[u8], secret: &str) -> u16 {
         let headers =
             helpers::reqwest_headers(&helpers::woo_headers("order.updated", body, secret));
-        self.client
-            .post(self.app.url(&format!("/webhooks/woocommerce/{tenant}")))
-            .headers(headers)
-            .body(body.to_vec())
-            .send()
+        self.app
+            .post_webhook("woocommerce", tenant, headers, body.to_vec())
             .await
-            .unwrap()
-            .status()
-            .as_u16()
+            .0
     }
 
     fn assert_no_secret_in_responses(&self) {

@@ -125,16 +125,7 @@ impl Env {
         headers: reqwest::header::HeaderMap,
         body: Vec<u8>,
     ) -> String {
-        let res = self
-            .client
-            .post(self.app.url(&format!("/webhooks/{platform}/{TENANT}")))
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status();
-        let json: Value = res.json().await.unwrap();
+        let (status, json) = self.app.post_webhook(platform, TENANT, headers, body).await;
         assert_eq!(status, 202, "{json}");
         json["job_id"].as_str().unwrap().to_owned()
     }

@@ -34,7 +34,6 @@ struct Booked {
     app: helpers::TestApp,
     sb: SandboxHandle,
     org: i64,
-    client: reqwest::Client,
     platform: &'static str,
     headers: HeaderMap,
     body: Vec<u8>,
@@ -114,7 +113,6 @@ async fn booked(platform: &'static str) -> Booked {
         app,
         sb,
         org,
-        client: reqwest::Client::new(),
         platform,
         headers: headers.clone(),
         body,
@@ -155,19 +153,9 @@ async fn booked(platform: &'static str) -> Booked {
 
 impl Booked {
     async fn post(&self, headers: HeaderMap) -> (u16, Value) {
-        let res = self
-            .client
-            .post(
-                self.app
-                    .url(&format!("/webhooks/{}/{TENANT}", self.platform)),
-            )
-            .headers(headers)
-            .body(self.body.clone())
-            .send()
+        self.app
+            .post_webhook(self.platform, TENANT, headers, self.body.clone())
             .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap())
     }
 
     async fn jobs(&self) -> u64 {

@@ -201,16 +201,8 @@ impl Env {
         h: reqwest::header::HeaderMap,
         body: Vec<u8>,
     ) -> String {
-        let res = self
-            .http
-            .post(self.app.url(&format!("/webhooks/{platform}/{TENANT}")))
-            .headers(h)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 202);
-        let v: Value = res.json().await.unwrap();
+        let (status, v) = self.app.post_webhook(platform, TENANT, h, body).await;
+        assert_eq!(status, 202, "{v}");
         v["job_id"].as_str().unwrap().to_owned()
     }
 }
