@@ -1,5 +1,7 @@
 //! The safety net: every known tenant back in the active set; the tenants set.
 
+use std::collections::HashSet;
+
 use redis::AsyncCommands;
 
 use super::{now_ms, Queue, QueueError};
@@ -11,14 +13,17 @@ impl Queue {
     /// registered again.
     pub async fn sweep(&self) -> Result<usize, QueueError> {
         let mut conn = self.pool.get().await?;
-        let mut tenants: Vec<String> = conn.smembers(self.tenants_key()).await?;
+        let mut tenants: HashSet<String> = conn.smembers(self.tenants_key()).await?;
         let stored: Vec<String> = conn
-            .smembers(format!("{}:tenant_ids", self.cfg.prefix))
+            .smembers(crate::tenants::tenant_index_key(&self.cfg.prefix))
             .await?;
-        let missing: Vec<&String> = stored.iter().filter(|t| !tenants.contains(t)).collect();
+        let missing: Vec<String> = stored
+            .into_iter()
+            .filter(|t| !tenants.contains(t))
+            .collect();
         if !missing.is_empty() {
             let _: () = conn.sadd(self.tenants_key(), &missing).await?;
-            tenants.extend(missing.into_iter().cloned());
+            tenants.extend(missing);
         }
         let now = now_ms();
         let mut pipe = redis::pipe();

@@ -42,6 +42,12 @@ pub fn tenant_key(prefix: &str, tenant: &str, what: &str) -> String {
     format!("{prefix}:{{t:{tenant}}}:{what}")
 }
 
+/// The set of every stored tenant's id (the admin listing; the queue's sweep repairs
+/// its own tenant index from it).
+pub fn tenant_index_key(prefix: &str) -> String {
+    format!("{prefix}:tenant_ids")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
     #[error("redis unavailable: {0}")]
@@ -107,7 +113,7 @@ impl TenantStore {
     }
 
     fn index_key(&self) -> String {
-        format!("{}:tenant_ids", self.prefix)
+        tenant_index_key(&self.prefix)
     }
 
     /// Raised by every write and delete; intake caches poll it (see [`crate::tenant_cache`]).

@@ -76,3 +76,57 @@ async fn keys_carry_the_prefix_and_a_per_tenant_hash_tag() {
         assert!(k.starts_with(&format!("{prefix}:{{t:shop-h}}:")), "{k}");
     }
 }
+
+#[tokio::test]
+async fn the_sweep_restores_a_lost_tenant_registration_from_the_tenant_store() {
+    let prefix = helpers::unique_prefix("sweep");
+    let q = helpers::queue(&prefix);
+    let settings = helpers::settings_for(&helpers::redis_url(), &prefix);
+    helpers::put_tenant(
+        &settings,
+        "shop-lost",
+        helpers::tenant_body(helpers::SECRET),
+    )
+    .await;
+    helpers::put_tenant(
+        &settings,
+        "shop-idle",
+        helpers::tenant_body(helpers::SECRET),
+    )
+    .await;
+    let job = q.enqueue("shop-lost", None, "{}", None).await.unwrap();
+    assert!(job.created);
+    // The registration is lost (on a cluster it is a separate command that can fail).
+    let mut conn = q.pool().get().await.unwrap();
+    let _: () = redis::cmd("SREM")
+        .arg(format!("{prefix}:tenants"))
+        .arg("shop-lost")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("ZREM")
+        .arg(format!("{prefix}:active"))
+        .arg("shop-lost")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let due = q
+        .due_tenants(Utc::now().timestamp_millis(), 100)
+        .await
+        .unwrap();
+    assert!(!due.contains(&"shop-lost".to_owned()), "{due:?}");
+
+    assert_eq!(q.sweep().await.unwrap(), 2);
+    let mut tenants = q.tenants().await.unwrap();
+    tenants.sort();
+    assert_eq!(tenants, ["shop-idle", "shop-lost"]);
+    let due = q
+        .due_tenants(Utc::now().timestamp_millis(), 100)
+        .await
+        .unwrap();
+    assert!(due.contains(&"shop-lost".to_owned()), "{due:?}");
+    match q.claim("shop-lost", 5_000).await.unwrap() {
+        Claim::Job(c) => assert_eq!(c.id, job.id),
+        other => panic!("the queued job is found again: {other:?}"),
+    }
+}
