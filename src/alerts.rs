@@ -7,7 +7,7 @@
 //!   atomically (`SET … GET`), so of all instances only the one that flipped it sends;
 //!   `firing` when it turns on, `resolved` when it turns off; a condition seen on for
 //!   the first time fires, one seen off for the first time is silent;
-//! - every tenant is checked on each scheduler tick ([`Reconciler::tick`]), with or
+//! - every tenant is checked on each scheduler tick ([`crate::reconcile::Reconciler::tick`]), with or
 //!   without a shop connection; "webhooks silent" is set after each poll run;
 //! - a delivery that fails restores the old flag, so the next check tries again;
 //! - the signature covers `{webhook-id}.{webhook-timestamp}.{body}` (HMAC-SHA256,
@@ -27,7 +27,9 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::minimax::AuthState;
-use crate::reconcile::Reconciler;
+use crate::minimax::Minimax;
+use crate::queue::Queue;
+use crate::tenants::Tenant;
 
 /// Alerts sent, by kind and outcome.
 pub static ALERTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -245,11 +247,9 @@ impl Alerts {
     }
 
     /// Checks the tenant's Minimax login, pause and budget, and dead jobs.
-    pub async fn check_tenant(&self, r: &Reconciler, tenant: &str) {
-        let Ok(Some(t)) = r.tenants.get(tenant).await else {
-            return;
-        };
-        let auth = r.minimax.auth_state(&t.credentials()).await;
+    pub async fn check_tenant(&self, t: &Tenant, minimax: &Minimax, queue: &Queue) {
+        let tenant = t.id.as_str();
+        let auth = minimax.auth_state(&t.credentials()).await;
         let (blocked, msg) = match &auth {
             AuthState::Blocked { reason, since } => (
                 true,
@@ -265,10 +265,10 @@ impl Alerts {
             json!({}),
         )
         .await;
-        if let Ok(u) = r.minimax.usage(t.organisation_id).await {
+        if let Ok(u) = minimax.usage(t.organisation_id).await {
             let now = Utc::now();
             // A 429 pause, or the organisation's open circuit (Minimax not answering).
-            let circuit_until = match r.minimax.circuit(t.organisation_id).await {
+            let circuit_until = match minimax.circuit(t.organisation_id).await {
                 Ok(c) if c.state != crate::minimax::CircuitState::Closed => c.until.or(Some(now)),
                 _ => None,
             };
@@ -295,7 +295,7 @@ impl Alerts {
             )
             .await;
         }
-        if let Ok(c) = r.queue.counts(tenant).await {
+        if let Ok(c) = queue.counts(tenant).await {
             self.set(
                 tenant,
                 AlertKind::JobDead,

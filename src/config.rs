@@ -5,11 +5,16 @@
 //! trust the values; a wrong value stops start-up with a message naming the key.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use std::collections::HashMap;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+pub use crate::redis_conn::{RedisMode, RedisSettings};
+pub use crate::telemetry::{LogFormat, TelemetrySettings};
+use crate::worker::WorkerConfig;
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -256,30 +261,6 @@ impl std::fmt::Debug for MetricsSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct RedisSettings {
-    /// `standalone` (one server at `url`) or `cluster` (Redis Cluster, seeded from `urls`).
-    #[serde(default)]
-    pub mode: RedisMode,
-    pub url: String,
-    /// Seed nodes of the cluster (`redis.mode = "cluster"`); any reachable ones will do.
-    #[serde(default)]
-    pub urls: Vec<String>,
-    pub key_prefix: String,
-    /// Multiplexed connections shared by every task of the instance.
-    pub pool_size: usize,
-    pub timeout_ms: u64,
-}
-
-/// How the service reaches Redis; see [`crate::redis_conn`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RedisMode {
-    #[default]
-    Standalone,
-    Cluster,
-}
-
 fn redis_url_ok(url: &str) -> bool {
     url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")
 }
@@ -327,19 +308,6 @@ pub struct WorkerSettings {
 
 fn default_attempt_timeout() -> u64 {
     300
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct TelemetrySettings {
-    pub format: LogFormat,
-    pub level: String,
 }
 
 /// The directory holding `default.toml`: `MMC_CONFIG_DIR`, else `./config`.
@@ -563,5 +531,24 @@ impl Settings {
             &self.security.encryption_key,
             &self.security.old_encryption_keys,
         )
+    }
+}
+
+impl Settings {
+    /// The worker's timings, from `[worker]` and `[queue]`.
+    pub fn worker_config(&self) -> WorkerConfig {
+        let s = self;
+        WorkerConfig {
+            concurrency: s.worker.concurrency,
+            poll_interval: Duration::from_millis(s.worker.poll_interval_ms),
+            shutdown_timeout: Duration::from_secs(s.worker.shutdown_timeout),
+            sweep_interval: Duration::from_secs(s.worker.sweep_interval),
+            visibility_timeout: Duration::from_secs(s.queue.visibility_timeout),
+            max_attempts: s.queue.max_attempts,
+            max_age: Duration::from_secs(s.queue.max_age),
+            backoff_base: Duration::from_millis(s.queue.backoff_base_ms),
+            backoff_max: Duration::from_millis(s.queue.backoff_max_ms),
+            attempt_timeout: Duration::from_secs(s.worker.attempt_timeout),
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! [`summarize`] gives the operator's view of a job's event, which a finished job
 //! keeps in the queue after its payload is dropped and the admin API shows.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +20,7 @@ pub enum Job {
     },
     /// Writes a booked document's number back to the shop order (`crate::writeback`).
     #[serde(rename = "shop_write_back.v1")]
-    ShopWriteBackV1(crate::writeback::WriteBackJob),
+    ShopWriteBackV1(WriteBackJob),
 }
 
 impl Job {
@@ -31,6 +31,18 @@ impl Job {
     pub fn from_payload(payload: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(payload)
     }
+}
+
+/// The payload of a `shop_write_back.v1` job (run by `crate::writeback`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteBackJob {
+    pub shop_order_id: String,
+    /// `issued_invoice`, `received_order`, `credit_note`.
+    pub document: String,
+    pub minimax_id: Option<i64>,
+    pub number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
 }
 
 /// What an operator sees of a job's event.

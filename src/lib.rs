@@ -3,7 +3,6 @@
 //! guarantees and the design.
 
 pub mod alerts;
-pub mod backfill;
 pub mod booking;
 pub mod config;
 pub mod crypto;

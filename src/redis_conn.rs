@@ -41,7 +41,31 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
-use crate::config::{RedisMode, RedisSettings};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// `standalone` (one server at `url`) or `cluster` (Redis Cluster, seeded from `urls`).
+    #[serde(default)]
+    pub mode: RedisMode,
+    pub url: String,
+    /// Seed nodes of the cluster (`redis.mode = "cluster"`); any reachable ones will do.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    pub key_prefix: String,
+    /// Multiplexed connections shared by every task of the instance.
+    pub pool_size: usize,
+    pub timeout_ms: u64,
+}
+
+/// How the service reaches Redis; see this module.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMode {
+    #[default]
+    Standalone,
+    Cluster,
+}
 
 /// What went wrong building a pool (bad URL or settings).
 #[derive(Debug, thiserror::Error)]

@@ -26,7 +26,7 @@ use crate::redis_conn::RedisPool;
 use crate::sandbox::SandboxState;
 use crate::shop_api::ShopStore;
 use crate::tenants::{TenantInput, TenantStore};
-use crate::worker::{JobHandler, WorkerConfig, WorkerPool};
+use crate::worker::{JobHandler, WorkerPool};
 use crate::writeback::Dispatch;
 use secrecy::ExposeSecret;
 
@@ -151,13 +151,10 @@ impl Application {
             );
         }
 
-        let workers = settings.role.runs_workers().then(|| {
-            WorkerPool::start(
-                queue.clone(),
-                handler,
-                WorkerConfig::from_settings(&settings),
-            )
-        });
+        let workers = settings
+            .role
+            .runs_workers()
+            .then(|| WorkerPool::start(queue.clone(), handler, settings.worker_config()));
 
         let reconciler = Reconciler::new(
             queue.clone(),

@@ -81,23 +81,6 @@ pub struct WorkerConfig {
     pub attempt_timeout: Duration,
 }
 
-impl WorkerConfig {
-    pub fn from_settings(s: &crate::config::Settings) -> Self {
-        Self {
-            concurrency: s.worker.concurrency,
-            poll_interval: Duration::from_millis(s.worker.poll_interval_ms),
-            shutdown_timeout: Duration::from_secs(s.worker.shutdown_timeout),
-            sweep_interval: Duration::from_secs(s.worker.sweep_interval),
-            visibility_timeout: Duration::from_secs(s.queue.visibility_timeout),
-            max_attempts: s.queue.max_attempts,
-            max_age: Duration::from_secs(s.queue.max_age),
-            backoff_base: Duration::from_millis(s.queue.backoff_base_ms),
-            backoff_max: Duration::from_millis(s.queue.backoff_max_ms),
-            attempt_timeout: Duration::from_secs(s.worker.attempt_timeout),
-        }
-    }
-}
-
 /// Full-jitter exponential backoff: uniform in `[0, min(max, base * 2^(attempt-1))]`.
 pub fn backoff(attempt: u32, base: Duration, max: Duration, rng: &mut impl Rng) -> Duration {
     let ceiling = backoff_ceiling(attempt, base, max);

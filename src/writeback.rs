@@ -16,14 +16,14 @@
 
 use std::sync::{Arc, LazyLock};
 
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use prometheus::IntCounterVec;
 use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::booking::records::{Doc, Records};
 use crate::jobs::Job;
+pub use crate::jobs::WriteBackJob;
 use crate::queue::{ClaimedJob, Queue};
 use crate::shop_api::{ShopApiError, ShopClient, ShopStore};
 use crate::tenants::tenant_key;
@@ -37,18 +37,6 @@ pub static WRITE_BACKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["outcome"],
     )
 });
-
-/// The payload of a `shop_write_back.v1` job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WriteBackJob {
-    pub shop_order_id: String,
-    /// `issued_invoice`, `received_order`, `credit_note`.
-    pub document: String,
-    pub minimax_id: Option<i64>,
-    pub number: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date: Option<NaiveDate>,
-}
 
 impl WriteBackJob {
     /// The text of the note: what was booked, its number and date.

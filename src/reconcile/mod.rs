@@ -22,6 +22,7 @@
 //!   order that no webhook delivered (webhook intake leaves a `seen` marker per order
 //!   version, [`delivered`]); the settle delay gives in-flight webhooks time.
 
+pub mod backfill;
 mod events;
 mod poll;
 mod poll_lock;
@@ -306,8 +307,10 @@ impl Reconciler {
             }
             match self.tenants.list().await {
                 Ok(ids) => {
-                    for tenant in ids {
-                        a.check_tenant(self, &tenant).await;
+                    for id in ids {
+                        if let Ok(Some(t)) = self.tenants.get(&id).await {
+                            a.check_tenant(&t, &self.minimax, &self.queue).await;
+                        }
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "alerts: cannot list tenants"),
@@ -334,7 +337,7 @@ impl Reconciler {
                     }
                 }
             }
-            if let Err(e) = crate::backfill::step(self, &tenant).await {
+            if let Err(e) = backfill::step(self, &tenant).await {
                 if !matches!(e, ReconcileError::Busy) {
                     tracing::warn!(%tenant, error = %e, "backfill step failed");
                 }

@@ -19,6 +19,7 @@ mod generated_orders;
 mod health;
 mod intake_cache;
 mod intake_trust;
+mod layout;
 mod lock_waits;
 mod mapping;
 mod minimax_client;

@@ -13,8 +13,8 @@ use serde_json::json;
 
 use super::tenants::load;
 use super::AdminError;
-use crate::backfill::{self, BackfillRequest};
 use crate::http::{ApiError, AppState};
+use crate::reconcile::backfill::{self, BackfillRequest};
 use crate::reconcile::{ReconcileError, Reconciler};
 use crate::shop_api::{ShopApiError, ShopConnectionInput};
 

@@ -24,9 +24,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::{events_of, ReconcileError, Reconciler};
 use crate::booking::records::{Doc, RecordState};
 use crate::mapping::{self, Decision, DocumentKind};
-use crate::reconcile::{events_of, ReconcileError, Reconciler};
 use crate::shop_api::{Cursor, Window};
 use crate::webshop::ShopEvent;
 
