@@ -55,7 +55,7 @@ async fn main() {
     );
     let started = Instant::now();
     for i in 0..n {
-        let id = format!("shop-{i:04}");
+        let id = minimax_connector::tenants::TenantId::parse(format!("shop-{i:04}")).unwrap();
         let input: minimax_connector::tenants::TenantInput =
             serde_json::from_value(serde_json::json!({
                 "name": format!("Shop number {i}"),

@@ -30,6 +30,7 @@ use crate::minimax::AuthState;
 use crate::minimax::Minimax;
 use crate::queue::Queue;
 use crate::tenants::Tenant;
+use crate::tenants::TenantId;
 
 /// Alerts sent, by kind and outcome.
 pub static ALERTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -127,14 +128,14 @@ impl Alerts {
         })
     }
 
-    fn flag_key(&self, tenant: &str, kind: AlertKind) -> String {
+    fn flag_key(&self, tenant: &TenantId, kind: AlertKind) -> String {
         crate::tenants::tenant_key(&self.prefix, tenant, &format!("alert:{}", kind.as_str()))
     }
 
     /// Records the condition's current value and sends an alert if it changed.
     pub async fn set(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         kind: AlertKind,
         on: bool,
         message: String,
@@ -231,7 +232,7 @@ impl Alerts {
     }
 
     /// After a poll run: "webhooks silent" while the poll finds orders no webhook delivered.
-    pub async fn webhooks_silent(&self, tenant: &str, found_only_by_poll: u64) {
+    pub async fn webhooks_silent(&self, tenant: &TenantId, found_only_by_poll: u64) {
         self.set(
             tenant,
             AlertKind::WebhooksSilent,
@@ -248,7 +249,7 @@ impl Alerts {
 
     /// Checks the tenant's Minimax login, pause and budget, and dead jobs.
     pub async fn check_tenant(&self, t: &Tenant, minimax: &Minimax, queue: &Queue) {
-        let tenant = t.id.as_str();
+        let tenant = &t.id;
         let auth = minimax.auth_state(&t.credentials()).await;
         let (blocked, msg) = match &auth {
             AuthState::Blocked { reason, since } => (

@@ -25,6 +25,7 @@ use crate::reconcile::Reconciler;
 use crate::redis_conn::RedisPool;
 use crate::sandbox::SandboxState;
 use crate::shop_api::ShopStore;
+use crate::tenants::TenantId;
 use crate::tenants::{TenantInput, TenantStore};
 use crate::worker::{JobHandler, WorkerPool};
 use crate::writeback::Dispatch;
@@ -368,6 +369,10 @@ async fn seed_tenants(store: TenantStore, seeds: Vec<TenantInput>, own: String) 
     for mut seed in seeds {
         let Some(id) = seed.id.clone() else {
             tracing::error!("a tenant in the configuration has no id; skipped");
+            continue;
+        };
+        let Ok(id) = TenantId::parse(id) else {
+            tracing::error!("a tenant in the configuration has an invalid id; skipped");
             continue;
         };
         for url in [&mut seed.minimax.api_base, &mut seed.minimax.token_url]

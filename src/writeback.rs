@@ -27,6 +27,7 @@ pub use crate::jobs::WriteBackJob;
 use crate::queue::{ClaimedJob, Queue};
 use crate::shop_api::{ShopApiError, ShopClient, ShopStore};
 use crate::tenants::tenant_key;
+use crate::tenants::TenantId;
 use crate::worker::{JobError, JobHandler};
 
 /// Write-back job outcomes: written, already_written, disabled, retry, failed.
@@ -93,7 +94,7 @@ impl Dispatch {
 
     /// After a booking: the write-back job for the document it names, if the tenant
     /// wants one. A failure here is logged and leaves the booking as it is.
-    async fn after_booking(&self, tenant: &str, result: &Value) {
+    async fn after_booking(&self, tenant: &TenantId, result: &Value) {
         let (Some(order), Some(document), Some(number)) = (
             result["shop_order_id"].as_str(),
             result["document"].as_str(),
@@ -145,7 +146,7 @@ impl Dispatch {
         }
     }
 
-    async fn write_back(&self, tenant: &str, wb: &WriteBackJob) -> Result<Value, JobError> {
+    async fn write_back(&self, tenant: &TenantId, wb: &WriteBackJob) -> Result<Value, JobError> {
         let retry = |reason: String| JobError::Retry {
             reason,
             not_before: None,

@@ -40,6 +40,7 @@ use crate::jobs::Job;
 use crate::mapping::{self, BookingSettings, Decision, DocumentKind};
 use crate::minimax::{Minimax, TenantClient};
 use crate::queue::ClaimedJob;
+use crate::tenants::TenantId;
 use crate::tenants::{Tenant, TenantStore};
 use crate::webshop::ShopEvent;
 use crate::worker::{JobError, JobHandler};
@@ -180,7 +181,7 @@ impl Booker {
     /// Renews the order lock every third of its TTL until it is lost (taken by another
     /// job, or no renewal worked for a whole TTL): then returns the lost-lock error and
     /// the caller drops the booking.
-    async fn keep_lock(&self, tenant: &str, order_id: &str, token: &str) -> BookingError {
+    async fn keep_lock(&self, tenant: &TenantId, order_id: &str, token: &str) -> BookingError {
         let ttl_ms = self.lock_ttl.as_millis() as u64;
         crate::redis_conn::lock::keep_renewed(
             self.lock_ttl,

@@ -20,6 +20,7 @@ use redis::AsyncCommands;
 use rust_decimal::Decimal;
 
 use crate::queue::tenant_key;
+use crate::tenants::TenantId;
 
 /// Why the booking records could not be read or written. Every variant is transient
 /// for the job (the booking layer retries it).
@@ -143,19 +144,19 @@ impl Records {
         Self { pool, prefix }
     }
 
-    fn base(&self, tenant: &str, order: &str) -> String {
+    fn base(&self, tenant: &TenantId, order: &str) -> String {
         tenant_key(&self.prefix, tenant, &format!("booking:{order}"))
     }
 
-    fn key(&self, tenant: &str, order: &str, doc: &Doc) -> String {
+    fn key(&self, tenant: &TenantId, order: &str, doc: &Doc) -> String {
         format!("{}:{}", self.base(tenant, order), doc.key_part())
     }
 
-    fn customers_key(&self, tenant: &str) -> String {
+    fn customers_key(&self, tenant: &TenantId) -> String {
         tenant_key(&self.prefix, tenant, "customers")
     }
 
-    pub async fn get(&self, tenant: &str, order: &str, doc: &Doc) -> Result<Option<Record>> {
+    pub async fn get(&self, tenant: &TenantId, order: &str, doc: &Doc) -> Result<Option<Record>> {
         let mut conn = self.conn().await?;
         let f: HashMap<String, String> = conn.hgetall(self.key(tenant, order, doc)).await?;
         let Some(state) = f.get("state").and_then(|s| RecordState::parse(s)) else {
@@ -173,7 +174,7 @@ impl Records {
         }))
     }
 
-    pub async fn put(&self, tenant: &str, order: &str, doc: &Doc, rec: &Record) -> Result<()> {
+    pub async fn put(&self, tenant: &TenantId, order: &str, doc: &Doc, rec: &Record) -> Result<()> {
         let mut conn = self.conn().await?;
         let key = self.key(tenant, order, doc);
         let fields: Vec<(&str, String)> = vec![
@@ -203,13 +204,13 @@ impl Records {
     }
 
     /// Forgets a record (an intent whose create Minimax refused: nothing was created).
-    pub async fn delete(&self, tenant: &str, order: &str, doc: &Doc) -> Result<()> {
+    pub async fn delete(&self, tenant: &TenantId, order: &str, doc: &Doc) -> Result<()> {
         let mut conn = self.conn().await?;
         let _: () = conn.del(self.key(tenant, order, doc)).await?;
         Ok(())
     }
 
-    fn lock_key(&self, tenant: &str, order: &str) -> String {
+    fn lock_key(&self, tenant: &TenantId, order: &str) -> String {
         format!("{}:lock", self.base(tenant, order))
     }
 
@@ -223,7 +224,12 @@ impl Records {
     }
 
     /// Takes the order's lock for `ttl_ms`; `None` if another job holds it.
-    pub async fn lock(&self, tenant: &str, order: &str, ttl_ms: u64) -> Result<Option<String>> {
+    pub async fn lock(
+        &self,
+        tenant: &TenantId,
+        order: &str,
+        ttl_ms: u64,
+    ) -> Result<Option<String>> {
         self.take(&self.lock_key(tenant, order), ttl_ms).await
     }
 
@@ -232,7 +238,7 @@ impl Records {
     /// that lost its lock must not create a document another job may be creating.
     pub async fn refresh(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         order: &str,
         token: &str,
         ttl_ms: u64,
@@ -241,7 +247,7 @@ impl Records {
         Ok(lock::refresh(&mut conn, &self.lock_key(tenant, order), token, ttl_ms).await?)
     }
 
-    pub async fn unlock(&self, tenant: &str, order: &str, token: &str) {
+    pub async fn unlock(&self, tenant: &TenantId, order: &str, token: &str) {
         self.release(&self.lock_key(tenant, order), token).await;
     }
 
@@ -282,7 +288,7 @@ impl Records {
     /// `refunds/create`) can still be mapped against the original lines.
     pub async fn put_snapshot(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         order: &str,
         snapshot: &crate::webshop::Order,
     ) -> Result<()> {
@@ -296,7 +302,7 @@ impl Records {
 
     pub async fn snapshot(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         order: &str,
     ) -> Result<Option<crate::webshop::Order>> {
         let mut conn = self.conn().await?;
@@ -307,12 +313,17 @@ impl Records {
     }
 
     /// A digest of the customer data last written to Minimax, to skip unchanged updates.
-    pub async fn customer_digest(&self, tenant: &str, code: &str) -> Result<Option<String>> {
+    pub async fn customer_digest(&self, tenant: &TenantId, code: &str) -> Result<Option<String>> {
         let mut conn = self.conn().await?;
         Ok(conn.hget(self.customers_key(tenant), code).await?)
     }
 
-    pub async fn set_customer_digest(&self, tenant: &str, code: &str, digest: &str) -> Result<()> {
+    pub async fn set_customer_digest(
+        &self,
+        tenant: &TenantId,
+        code: &str,
+        digest: &str,
+    ) -> Result<()> {
         let mut conn = self.conn().await?;
         let _: () = conn.hset(self.customers_key(tenant), code, digest).await?;
         Ok(())
@@ -320,7 +331,7 @@ impl Records {
 
     /// Records that the shop deleted customer `code` (the Minimax customer stays: it
     /// carries accounting history). Returns false when it was recorded before.
-    pub async fn mark_customer_deleted(&self, tenant: &str, code: &str) -> Result<bool> {
+    pub async fn mark_customer_deleted(&self, tenant: &TenantId, code: &str) -> Result<bool> {
         let mut conn = self.conn().await?;
         let key = tenant_key(&self.prefix, tenant, "customers-deleted");
         let new: bool = conn.hset_nx(key, code, Utc::now().to_rfc3339()).await?;

@@ -19,6 +19,7 @@ use tracing::Instrument;
 use crate::http::{ApiError, AppState};
 use crate::jobs::Job;
 use crate::metrics::WEBHOOKS;
+use crate::tenants::TenantId;
 use crate::webshop::{self, Intake, Platform};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -85,6 +86,15 @@ async fn receive_inner(
         .with_field("path.platform"));
     };
     let p = platform.as_str();
+    let Ok(tenant_id) = TenantId::parse(tenant_id) else {
+        return Err(reject(
+            p,
+            StatusCode::NOT_FOUND,
+            "unknown_tenant",
+            "unknown tenant".into(),
+            "path.tenant".into(),
+        ));
+    };
     let tenant = match tokio::time::timeout(
         state.redis_timeout,
         state.tenants.intake(&tenant_id, platform),

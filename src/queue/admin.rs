@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use redis::AsyncCommands;
 
-use super::{ms_to_time, now_ms, scripts, Attempt, Counts, JobRecord, JobState, Queue, QueueError};
+use super::{
+    ms_to_time, now_ms, scripts, Attempt, Counts, JobRecord, JobState, Queue, QueueError, TenantId,
+};
 
 impl Queue {
     /// One job in full, or `None` if unknown (or expired after completion).
-    pub async fn get(&self, tenant: &str, id: &str) -> Result<Option<JobRecord>, QueueError> {
-        Self::check_tenant(tenant)?;
+    pub async fn get(&self, tenant: &TenantId, id: &str) -> Result<Option<JobRecord>, QueueError> {
         let base = self.tenant_base(tenant);
         let mut conn = self.pool.get().await?;
         let (mut fields, hist, payload): (HashMap<String, String>, Vec<String>, Option<String>) =
@@ -26,18 +27,17 @@ impl Queue {
         if let Some(p) = payload {
             fields.insert("payload".into(), p);
         }
-        record_from_fields(fields, hist).map(Some)
+        record_from_fields(tenant, fields, hist).map(Some)
     }
 
     /// Ids of one tenant's jobs in `state`, oldest first, `offset`/`limit` paged.
     pub async fn list(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         state: JobState,
         offset: usize,
         limit: usize,
     ) -> Result<Vec<String>, QueueError> {
-        Self::check_tenant(tenant)?;
         let base = self.tenant_base(tenant);
         let mut conn = self.pool.get().await?;
         let start = offset as isize;
@@ -56,8 +56,7 @@ impl Queue {
     }
 
     /// Job counts and the age of the oldest ready job of one tenant.
-    pub async fn counts(&self, tenant: &str) -> Result<Counts, QueueError> {
-        Self::check_tenant(tenant)?;
+    pub async fn counts(&self, tenant: &TenantId) -> Result<Counts, QueueError> {
         let base = self.tenant_base(tenant);
         let mut conn = self.pool.get().await?;
         let (queued, running, delayed, dead, done, oldest): (
@@ -96,8 +95,7 @@ impl Queue {
 
     /// Puts a dead or delayed job back in line with a fresh attempt budget.
     /// Returns the state it had, `None` if unknown; other states are left alone.
-    pub async fn retry(&self, tenant: &str, id: &str) -> Result<Option<JobState>, QueueError> {
-        Self::check_tenant(tenant)?;
+    pub async fn retry(&self, tenant: &TenantId, id: &str) -> Result<Option<JobState>, QueueError> {
         let now = now_ms();
         let entry = serde_json::to_string(&Attempt {
             attempt: 0,
@@ -123,7 +121,7 @@ impl Queue {
     }
 
     /// Retries every dead job of one tenant; returns how many.
-    pub async fn retry_all_dead(&self, tenant: &str) -> Result<usize, QueueError> {
+    pub async fn retry_all_dead(&self, tenant: &TenantId) -> Result<usize, QueueError> {
         let mut n = 0;
         loop {
             let ids = self.list(tenant, JobState::Dead, 0, 500).await?;
@@ -139,8 +137,11 @@ impl Queue {
     }
 
     /// Removes a job that is not running. Returns its state, `None` if unknown.
-    pub async fn discard(&self, tenant: &str, id: &str) -> Result<Option<JobState>, QueueError> {
-        Self::check_tenant(tenant)?;
+    pub async fn discard(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<JobState>, QueueError> {
         let mut conn = self.pool.get().await?;
         let prev: String = scripts::DISCARD
             .key(self.tenant_base(tenant))
@@ -152,6 +153,7 @@ impl Queue {
 }
 
 fn record_from_fields(
+    tenant: &TenantId,
     mut f: HashMap<String, String>,
     hist: Vec<String>,
 ) -> Result<JobRecord, QueueError> {
@@ -167,7 +169,8 @@ fn record_from_fields(
         .collect();
     Ok(JobRecord {
         id,
-        tenant: take("tenant").unwrap_or_default(),
+        // The job's keys are the tenant's: its own field says the same.
+        tenant: tenant.clone(),
         state,
         payload: take("payload").unwrap_or_default(),
         summary: take("summary").and_then(|s| serde_json::from_str(&s).ok()),

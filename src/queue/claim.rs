@@ -3,16 +3,31 @@
 
 use redis::AsyncCommands;
 
-use super::{ms_to_time, now_ms, scripts, Claim, ClaimedJob, Queue, QueueError};
+use super::{ms_to_time, now_ms, scripts, Claim, ClaimedJob, Queue, QueueError, TenantId};
 
 impl Queue {
     /// Tenants due for a look at `now_ms`, longest-waiting first.
-    pub async fn due_tenants(&self, now_ms: i64, limit: usize) -> Result<Vec<String>, QueueError> {
+    pub async fn due_tenants(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<TenantId>, QueueError> {
         let mut conn = self.pool.get().await?;
-        let tenants: Vec<String> = conn
+        let members: Vec<String> = conn
             .zrangebyscore_limit(self.active_key(), "-inf", now_ms, 0, limit as isize)
             .await?;
-        Ok(tenants)
+        let (due, junk): (Vec<String>, Vec<String>) =
+            members.into_iter().partition(|m| TenantId::is_valid(m));
+        if !junk.is_empty() {
+            // Not written by the service; left there it would stay first in line.
+            tracing::warn!(
+                n = junk.len(),
+                "queue: dropping non-tenants from the active set"
+            );
+            let _: () = conn.zrem(self.active_key(), &junk).await?;
+        }
+        let due = due.into_iter().filter_map(|t| t.parse().ok()).collect();
+        Ok(due)
     }
 
     /// Time (ms) of the earliest entry in the active set, if any.
@@ -23,8 +38,7 @@ impl Queue {
     }
 
     /// Leases the next job of `tenant` for `lease_ms`.
-    pub async fn claim(&self, tenant: &str, lease_ms: u64) -> Result<Claim, QueueError> {
-        Self::check_tenant(tenant)?;
+    pub async fn claim(&self, tenant: &TenantId, lease_ms: u64) -> Result<Claim, QueueError> {
         let mut conn = self.pool.get().await?;
         let now = now_ms();
         let lease = uuid::Uuid::new_v4().simple().to_string();
@@ -69,7 +83,7 @@ impl Queue {
             .and_then(|r| r.parse::<u64>().ok())
             .unwrap_or(0);
         if reclaimed > 0 {
-            tracing::warn!(tenant, reclaimed, "reclaimed jobs whose lease expired");
+            tracing::warn!(%tenant, reclaimed, "reclaimed jobs whose lease expired");
             crate::metrics::JOBS_RECLAIMED.inc_by(reclaimed);
         }
         Ok(claim)
@@ -83,7 +97,7 @@ impl Queue {
     /// So the tenant is looked at again after parking (one script on its own keys)
     /// and woken if it has work now: every wake-up either happens after the park's
     /// write, or is seen by the look.
-    pub async fn park(&self, tenant: &str, next_ms: Option<i64>) -> Result<(), QueueError> {
+    pub async fn park(&self, tenant: &TenantId, next_ms: Option<i64>) -> Result<(), QueueError> {
         let mut conn = self.pool.get().await?;
         match next_ms {
             Some(at) => {
@@ -115,7 +129,7 @@ impl Queue {
     }
 
     /// Moves a served tenant to the back of the line (fairness).
-    pub async fn rotate(&self, tenant: &str) -> Result<(), QueueError> {
+    pub async fn rotate(&self, tenant: &TenantId) -> Result<(), QueueError> {
         let mut conn = self.pool.get().await?;
         let _: () = conn.zadd(self.active_key(), tenant, now_ms()).await?;
         Ok(())

@@ -3,14 +3,14 @@
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 
-use super::{now_ms, scripts, Enqueued, Mark, Queue, QueueError};
+use super::{now_ms, scripts, Enqueued, Mark, Queue, QueueError, TenantId};
 
 impl Queue {
     /// Stores a job durably. With a dedupe key, a second enqueue (also a concurrent
     /// one) returns the first job's id instead of creating another.
     pub async fn enqueue(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         dedupe_key: Option<&str>,
         payload: &str,
         not_before: Option<DateTime<Utc>>,
@@ -28,13 +28,12 @@ impl Queue {
     /// script and the activation is found by the sweep.
     pub async fn enqueue_marked(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         dedupe_key: Option<&str>,
         payload: &str,
         not_before: Option<DateTime<Utc>>,
         mark: Option<&Mark<'_>>,
     ) -> Result<Enqueued, QueueError> {
-        Self::check_tenant(tenant)?;
         let mut conn = self.pool.get().await?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let now = now_ms();
@@ -90,8 +89,7 @@ impl Queue {
     /// job that is waiting without using up attempts goes back in line now, and the
     /// dispatchers look at the tenant now. Jobs delayed by a counted retry keep their
     /// backoff. Returns how many jobs were woken.
-    pub async fn wake_waiting(&self, tenant: &str) -> Result<usize, QueueError> {
-        Self::check_tenant(tenant)?;
+    pub async fn wake_waiting(&self, tenant: &TenantId) -> Result<usize, QueueError> {
         let mut conn = self.pool.get().await?;
         let now = now_ms();
         let n: usize = scripts::WAKE_WAITING

@@ -58,8 +58,6 @@ pub enum QueueError {
     Pool(#[from] deadpool_redis::PoolError),
     #[error("redis error: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("invalid tenant id: expected 1-64 characters of A-Z, a-z, 0-9, '-' or '_'")]
-    InvalidTenant,
     #[error("job record is damaged: {0}")]
     Corrupt(String),
 }
@@ -121,7 +119,7 @@ pub struct Attempt {
 #[derive(Debug, Clone, Serialize)]
 pub struct JobRecord {
     pub id: String,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub state: JobState,
     /// Empty once a finished job's payload was dropped (`payload_retention`).
     pub payload: String,
@@ -142,7 +140,7 @@ pub struct JobRecord {
 #[derive(Debug, Clone)]
 pub struct ClaimedJob {
     pub id: String,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub payload: String,
     /// 1 for the first attempt.
     pub attempt: u32,
@@ -254,7 +252,7 @@ impl Registered {
 }
 
 /// Kept here for the queue's callers; they belong to [`crate::tenants`].
-pub use crate::tenants::{tenant_key, valid_tenant_id};
+pub use crate::tenants::{tenant_key, TenantId};
 
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -282,7 +280,7 @@ impl Queue {
     }
 
     /// `p:{t:T}:` — the base of every key of one tenant.
-    pub fn tenant_base(&self, tenant: &str) -> String {
+    pub fn tenant_base(&self, tenant: &TenantId) -> String {
         tenant_key(&self.cfg.prefix, tenant, "")
     }
 
@@ -294,19 +292,11 @@ impl Queue {
         format!("{}:active", self.cfg.prefix)
     }
 
-    fn check_tenant(tenant: &str) -> Result<(), QueueError> {
-        if valid_tenant_id(tenant) {
-            Ok(())
-        } else {
-            Err(QueueError::InvalidTenant)
-        }
-    }
-
     /// Marks a tenant as having work from `at_ms` on, unless it is already due earlier.
     async fn activate(
         &self,
         conn: &mut crate::redis_conn::RedisConn,
-        tenant: &str,
+        tenant: &TenantId,
         at_ms: i64,
     ) -> Result<(), QueueError> {
         let _: () = redis::cmd("ZADD")

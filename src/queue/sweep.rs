@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use redis::AsyncCommands;
 
-use super::{now_ms, Queue, QueueError};
+use super::{now_ms, Queue, QueueError, TenantId};
 
 impl Queue {
     /// Re-adds every known tenant to the active set (safety net; see module doc):
@@ -40,8 +40,9 @@ impl Queue {
     }
 
     /// Every tenant that ever had a job.
-    pub async fn tenants(&self) -> Result<Vec<String>, QueueError> {
+    pub async fn tenants(&self) -> Result<Vec<TenantId>, QueueError> {
         let mut conn = self.pool.get().await?;
-        Ok(conn.smembers(self.tenants_key()).await?)
+        let ids: Vec<String> = conn.smembers(self.tenants_key()).await?;
+        Ok(ids.into_iter().filter_map(|t| t.parse().ok()).collect())
     }
 }

@@ -28,6 +28,7 @@ use super::{events_of, ReconcileError, Reconciler};
 use crate::booking::records::{Doc, RecordState};
 use crate::mapping::{self, Decision, DocumentKind};
 use crate::shop_api::{Cursor, Window};
+use crate::tenants::TenantId;
 use crate::webshop::ShopEvent;
 
 /// Pages one scheduler step reads at most (the poll of other tenants waits meanwhile).
@@ -115,17 +116,17 @@ pub struct BackfillRequest {
     pub dry_run: bool,
 }
 
-fn key(r: &Reconciler, tenant: &str) -> String {
+fn key(r: &Reconciler, tenant: &TenantId) -> String {
     r.key(tenant, "backfill")
 }
 
-pub async fn get(r: &Reconciler, tenant: &str) -> Result<Option<Backfill>, ReconcileError> {
+pub async fn get(r: &Reconciler, tenant: &TenantId) -> Result<Option<Backfill>, ReconcileError> {
     let mut conn = r.pool().get().await?;
     let raw: Option<String> = conn.get(key(r, tenant)).await?;
     Ok(raw.and_then(|s| serde_json::from_str(&s).ok()))
 }
 
-async fn save(r: &Reconciler, tenant: &str, b: &Backfill) -> Result<(), ReconcileError> {
+async fn save(r: &Reconciler, tenant: &TenantId, b: &Backfill) -> Result<(), ReconcileError> {
     let raw = serde_json::to_string(b).map_err(|e| ReconcileError::Invalid(e.to_string()))?;
     let mut conn = r.pool().get().await?;
     let _: () = conn.set(key(r, tenant), raw).await?;
@@ -135,7 +136,7 @@ async fn save(r: &Reconciler, tenant: &str, b: &Backfill) -> Result<(), Reconcil
 /// Starts a backfill; refuses while another one of the tenant is unfinished.
 pub async fn start(
     r: &Reconciler,
-    tenant: &str,
+    tenant: &TenantId,
     req: BackfillRequest,
 ) -> Result<Backfill, ReconcileError> {
     let now = Utc::now();
@@ -146,7 +147,7 @@ pub async fn start(
         ));
     }
     if r.shops.get(tenant).await?.is_none() {
-        return Err(ReconcileError::NotConnected(tenant.to_owned()));
+        return Err(ReconcileError::NotConnected(tenant.clone()));
     }
     if let Some(b) = get(r, tenant).await? {
         if !b.state.finished() {
@@ -186,7 +187,7 @@ pub async fn start(
 }
 
 /// Cancels an unfinished backfill (booking jobs already queued stay queued).
-pub async fn cancel(r: &Reconciler, tenant: &str) -> Result<Option<Backfill>, ReconcileError> {
+pub async fn cancel(r: &Reconciler, tenant: &TenantId) -> Result<Option<Backfill>, ReconcileError> {
     let Some(lock) = r.lock(tenant).await? else {
         return Err(ReconcileError::Busy);
     };
@@ -208,7 +209,7 @@ pub async fn cancel(r: &Reconciler, tenant: &str) -> Result<Option<Backfill>, Re
 }
 
 /// Advances the tenant's backfill by up to [`PAGES_PER_STEP`] pages.
-pub async fn step(r: &Reconciler, tenant: &str) -> Result<(), ReconcileError> {
+pub async fn step(r: &Reconciler, tenant: &TenantId) -> Result<(), ReconcileError> {
     match get(r, tenant).await? {
         Some(b) if !b.state.finished() => {}
         _ => return Ok(()),
@@ -221,7 +222,7 @@ pub async fn step(r: &Reconciler, tenant: &str) -> Result<(), ReconcileError> {
     res
 }
 
-async fn step_locked(r: &Reconciler, tenant: &str) -> Result<(), ReconcileError> {
+async fn step_locked(r: &Reconciler, tenant: &TenantId) -> Result<(), ReconcileError> {
     let Some(mut b) = get(r, tenant).await? else {
         return Ok(());
     };
@@ -237,7 +238,7 @@ async fn step_locked(r: &Reconciler, tenant: &str) -> Result<(), ReconcileError>
         .tenants
         .get(tenant)
         .await?
-        .ok_or_else(|| ReconcileError::NotConnected(tenant.to_owned()))?;
+        .ok_or_else(|| ReconcileError::NotConnected(tenant.clone()))?;
     let parse = r
         .tenants
         .intake(tenant, conn.platform)
@@ -310,7 +311,7 @@ async fn step_locked(r: &Reconciler, tenant: &str) -> Result<(), ReconcileError>
 /// Why the backfill should not add a page now, if it should not.
 async fn wait_reason(
     r: &Reconciler,
-    tenant: &str,
+    tenant: &TenantId,
     org: i64,
 ) -> Result<Option<(BackfillState, String)>, ReconcileError> {
     let counts = r.queue.counts(tenant).await?;
@@ -351,7 +352,7 @@ async fn wait_reason(
 /// second of a page again, and each order counts (and is enqueued) once.
 async fn first_seen(
     r: &Reconciler,
-    tenant: &str,
+    tenant: &TenantId,
     orders: Vec<Value>,
 ) -> Result<Vec<Value>, ReconcileError> {
     let mut redis = r.pool().get().await?;
@@ -374,7 +375,7 @@ fn bump(map: &mut BTreeMap<String, u64>, k: &str) {
 
 async fn booked(
     r: &Reconciler,
-    tenant: &str,
+    tenant: &TenantId,
     order: &str,
     doc: &Doc,
 ) -> Result<bool, ReconcileError> {
@@ -386,7 +387,7 @@ async fn booked(
 
 async fn dry_run_page(
     r: &Reconciler,
-    tenant: &str,
+    tenant: &TenantId,
     t: &crate::tenants::Tenant,
     conn: &crate::shop_api::ShopConnection,
     parse: &crate::webshop::ParseSettings,

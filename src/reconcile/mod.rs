@@ -47,6 +47,7 @@ use tokio::sync::Notify;
 
 use crate::queue::{tenant_key, Queue, QueueError};
 use crate::shop_api::{self, Cursor, ShopApiError, ShopClient, ShopConnection, ShopStore, Window};
+use crate::tenants::TenantId;
 use crate::tenants::TenantStore;
 
 /// Orders the poll enqueued that no webhook had delivered, per tenant.
@@ -159,7 +160,7 @@ pub enum ReconcileError {
     #[error("another instance is polling this tenant")]
     Busy,
     #[error("tenant {0:?} has no shop connection")]
-    NotConnected(String),
+    NotConnected(TenantId),
     #[error("{0}")]
     Invalid(String),
 }
@@ -263,7 +264,7 @@ impl Reconciler {
         self.shops.pool()
     }
 
-    pub(crate) fn key(&self, tenant: &str, what: &str) -> String {
+    pub(crate) fn key(&self, tenant: &TenantId, what: &str) -> String {
         tenant_key(self.shops.prefix(), tenant, what)
     }
 
@@ -347,7 +348,7 @@ impl Reconciler {
 
     /// True when the tenant's poll is due; moves its next-due time forward atomically
     /// (`SET … GET`), so two instances ticking at once do not both start it.
-    async fn claim_due(&self, tenant: &str) -> Result<bool, ReconcileError> {
+    async fn claim_due(&self, tenant: &TenantId) -> Result<bool, ReconcileError> {
         let key = self.key(tenant, "reconcile:next");
         let mut conn = self.pool().get().await?;
         let now = Utc::now().timestamp_millis();
@@ -368,13 +369,13 @@ impl Reconciler {
     /// True when a run was cut short without an error (its instance died or stopped):
     /// it resumes from its saved cursor at once (`poll_tenant` is `Busy` until the dead
     /// instance's lock expires) instead of at the next interval.
-    async fn interrupted(&self, tenant: &str) -> Result<bool, ReconcileError> {
+    async fn interrupted(&self, tenant: &TenantId) -> Result<bool, ReconcileError> {
         let s = self.state(tenant).await?;
         Ok(s.run.is_some() && s.last_error.is_none())
     }
 
     /// Makes the tenant's poll due now (admin "poll now", tests, the demo).
-    pub async fn poll_soon(&self, tenant: &str) -> Result<(), ReconcileError> {
+    pub async fn poll_soon(&self, tenant: &TenantId) -> Result<(), ReconcileError> {
         let mut conn = self.pool().get().await?;
         let _: () = conn.del(self.key(tenant, "reconcile:next")).await?;
         Ok(())

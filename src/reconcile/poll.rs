@@ -13,6 +13,7 @@ use super::{
 };
 use crate::jobs::Job;
 use crate::shop_api::{Cursor, ShopConnection, Window};
+use crate::tenants::TenantId;
 use crate::webshop::{ParseSettings, Platform};
 
 /// Numbers of one page's enqueue.
@@ -25,7 +26,7 @@ pub struct PageCounts {
     pub unreadable: u64,
 }
 impl Reconciler {
-    pub async fn state(&self, tenant: &str) -> Result<PollState, ReconcileError> {
+    pub async fn state(&self, tenant: &TenantId) -> Result<PollState, ReconcileError> {
         let mut conn = self.pool().get().await?;
         let raw: Option<String> = conn.get(self.key(tenant, "reconcile:state")).await?;
         Ok(raw
@@ -36,7 +37,7 @@ impl Reconciler {
     async fn save_state(
         &self,
         lock: &Lock,
-        tenant: &str,
+        tenant: &TenantId,
         s: &PollState,
     ) -> Result<(), ReconcileError> {
         let raw = serde_json::to_string(s).map_err(|e| ReconcileError::Invalid(e.to_string()))?;
@@ -47,7 +48,7 @@ impl Reconciler {
     /// business; this is the webhook path.
     pub(crate) async fn enqueue_orders(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         conn: &ShopConnection,
         parse: &ParseSettings,
         orders: &[Value],
@@ -107,7 +108,7 @@ impl Reconciler {
 
     /// Polls one tenant now: resumes a saved run or starts one at the watermark, and
     /// runs it to the end. [`ReconcileError::Busy`] when another instance polls it.
-    pub async fn poll_tenant(&self, tenant: &str) -> Result<PollOutcome, ReconcileError> {
+    pub async fn poll_tenant(&self, tenant: &TenantId) -> Result<PollOutcome, ReconcileError> {
         let Some(lock) = self.lock(tenant).await? else {
             return Err(ReconcileError::Busy);
         };
@@ -148,14 +149,14 @@ impl Reconciler {
 
     async fn poll_locked(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         lock: &Lock,
     ) -> Result<(Platform, PollOutcome), ReconcileError> {
         let conn = self
             .shops
             .get(tenant)
             .await?
-            .ok_or_else(|| ReconcileError::NotConnected(tenant.to_owned()))?;
+            .ok_or_else(|| ReconcileError::NotConnected(tenant.clone()))?;
         let platform = conn.platform;
         let parse = self
             .tenants

@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 use crate::redis_conn::lock;
 
 use super::{ReconcileError, Reconciler};
+use crate::tenants::TenantId;
 
 static FENCED_SET: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
@@ -22,7 +23,7 @@ pub(crate) struct Lock {
     token: String,
 }
 impl Reconciler {
-    pub(crate) async fn lock(&self, tenant: &str) -> Result<Option<Lock>, ReconcileError> {
+    pub(crate) async fn lock(&self, tenant: &TenantId) -> Result<Option<Lock>, ReconcileError> {
         let key = self.key(tenant, "reconcile:lock");
         let mut conn = self.pool().get().await?;
         let token = lock::take(&mut conn, &key, self.cfg.lock_ttl * 1000).await?;
@@ -48,7 +49,7 @@ impl Reconciler {
     pub(crate) async fn fenced_set(
         &self,
         lock: &Lock,
-        tenant: &str,
+        tenant: &TenantId,
         what: &str,
         value: &str,
     ) -> Result<(), ReconcileError> {

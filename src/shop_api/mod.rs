@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::crypto::{Cipher, CryptoError};
+use crate::tenants::TenantId;
 use crate::webshop::Platform;
 
 /// Shop API calls, by platform and outcome (HTTP status or `error`).
@@ -309,7 +310,7 @@ impl ShopStore {
         &self.prefix
     }
 
-    fn key(&self, tenant: &str) -> String {
+    fn key(&self, tenant: &TenantId) -> String {
         crate::tenants::tenant_key(&self.prefix, tenant, "shop_api")
     }
 
@@ -317,7 +318,7 @@ impl ShopStore {
         format!("{}:shop_api_tenants", self.prefix)
     }
 
-    pub async fn get(&self, tenant: &str) -> Result<Option<ShopConnection>, ShopApiError> {
+    pub async fn get(&self, tenant: &TenantId) -> Result<Option<ShopConnection>, ShopApiError> {
         let mut conn = self.pool.get().await?;
         let raw: Option<String> = conn.get(self.key(tenant)).await?;
         let Some(raw) = raw else { return Ok(None) };
@@ -334,7 +335,7 @@ impl ShopStore {
         }))
     }
 
-    pub async fn put(&self, tenant: &str, c: &ShopConnection) -> Result<(), ShopApiError> {
+    pub async fn put(&self, tenant: &TenantId, c: &ShopConnection) -> Result<(), ShopApiError> {
         let stored = Stored {
             v: 1,
             platform: c.platform,
@@ -356,7 +357,7 @@ impl ShopStore {
         Ok(())
     }
 
-    pub async fn delete(&self, tenant: &str) -> Result<bool, ShopApiError> {
+    pub async fn delete(&self, tenant: &TenantId) -> Result<bool, ShopApiError> {
         let mut conn = self.pool.get().await?;
         let (n, _): (u32, u32) = redis::pipe()
             .del(self.key(tenant))
@@ -367,9 +368,10 @@ impl ShopStore {
     }
 
     /// Tenants with a shop connection.
-    pub async fn tenants(&self) -> Result<Vec<String>, ShopApiError> {
+    pub async fn tenants(&self) -> Result<Vec<TenantId>, ShopApiError> {
         let mut conn = self.pool.get().await?;
-        let mut ids: Vec<String> = conn.smembers(self.index_key()).await?;
+        let ids: Vec<String> = conn.smembers(self.index_key()).await?;
+        let mut ids: Vec<TenantId> = ids.into_iter().filter_map(|t| t.parse().ok()).collect();
         ids.sort();
         Ok(ids)
     }

@@ -5,7 +5,10 @@
 //! are used (signature checks, token requests). Views for the admin API say whether a
 //! secret is set, never its value.
 
+mod id;
 mod record;
+
+pub use id::{InvalidTenantId, TenantId};
 
 pub use record::{
     secret_problem, shown_key, MinimaxLoginInput, Tenant, TenantInput, TenantView, MAX_ENTRIES,
@@ -28,17 +31,9 @@ pub use crate::minimax::{MinimaxLogin, MinimaxLoginView};
 use crate::tenant_cache::TenantCache;
 use crate::webshop::{ParseSettings, Platform};
 
-/// Tenant ids become part of Redis keys and URLs, so they are kept to a safe alphabet.
-pub fn valid_tenant_id(tenant: &str) -> bool {
-    (1..=64).contains(&tenant.len())
-        && tenant
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// `p:{t:T}:<what>`: every key of one tenant — queue, tenant record, booking records —
 /// shares the tenant's hash tag, so they live in one Redis Cluster slot.
-pub fn tenant_key(prefix: &str, tenant: &str, what: &str) -> String {
+pub fn tenant_key(prefix: &str, tenant: &TenantId, what: &str) -> String {
     format!("{prefix}:{{t:{tenant}}}:{what}")
 }
 
@@ -73,7 +68,7 @@ pub struct IntakeView {
 #[derive(Serialize, Deserialize)]
 struct Stored {
     v: u32,
-    id: String,
+    id: TenantId,
     name: String,
     country: Country,
     organisation_id: i64,
@@ -108,7 +103,7 @@ impl TenantStore {
         }
     }
 
-    fn key(&self, id: &str) -> String {
+    fn key(&self, id: &TenantId) -> String {
         tenant_key(&self.prefix, id, "tenant")
     }
 
@@ -154,10 +149,7 @@ impl TenantStore {
         }
     }
 
-    async fn load(&self, id: &str) -> Result<Option<Stored>, TenantError> {
-        if !valid_tenant_id(id) {
-            return Ok(None);
-        }
+    async fn load(&self, id: &TenantId) -> Result<Option<Stored>, TenantError> {
         let mut conn = self.pool.get().await?;
         let raw: Option<String> = conn.get(self.key(id)).await?;
         let Some(raw) = raw else { return Ok(None) };
@@ -172,7 +164,7 @@ impl TenantStore {
     /// cache when it may be (see [`crate::tenant_cache`]).
     pub async fn intake(
         &self,
-        id: &str,
+        id: &TenantId,
         platform: Platform,
     ) -> Result<Option<Arc<IntakeView>>, TenantError> {
         if let Some(hit) = self.cache.get(id, platform) {
@@ -186,7 +178,7 @@ impl TenantStore {
 
     async fn read_intake(
         &self,
-        id: &str,
+        id: &TenantId,
         platform: Platform,
     ) -> Result<Option<IntakeView>, TenantError> {
         let Some(s) = self.load(id).await? else {
@@ -205,7 +197,7 @@ impl TenantStore {
         }))
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<Tenant>, TenantError> {
+    pub async fn get(&self, id: &TenantId) -> Result<Option<Tenant>, TenantError> {
         let Some(s) = self.load(id).await? else {
             return Ok(None);
         };
@@ -323,7 +315,7 @@ return 1
     }
 
     /// Removes a tenant; true if it existed. Its jobs stay (the operator may discard them).
-    pub async fn delete(&self, id: &str) -> Result<bool, TenantError> {
+    pub async fn delete(&self, id: &TenantId) -> Result<bool, TenantError> {
         let mut conn = self.pool.get().await?;
         // The record first, then the index entry (see `write`).
         let n: i64 = conn.del(self.key(id)).await?;
@@ -335,7 +327,7 @@ return 1
     /// Every stored webhook secret that [`secret_problem`] refuses today (accepted by an
     /// older version): `(tenant id, platform, problem)`. Start-up reports them; the
     /// secrets themselves are not returned.
-    pub async fn weak_secrets(&self) -> Result<Vec<(String, String, &'static str)>, TenantError> {
+    pub async fn weak_secrets(&self) -> Result<Vec<(TenantId, String, &'static str)>, TenantError> {
         let mut out = Vec::new();
         for id in self.list().await? {
             let t = match self.get(&id).await {
@@ -353,9 +345,11 @@ return 1
         Ok(out)
     }
 
-    pub async fn list(&self) -> Result<Vec<String>, TenantError> {
+    pub async fn list(&self) -> Result<Vec<TenantId>, TenantError> {
         let mut conn = self.pool.get().await?;
-        let mut ids: Vec<String> = conn.smembers(self.index_key()).await?;
+        let ids: Vec<String> = conn.smembers(self.index_key()).await?;
+        // Only valid ids are ever added; anything else in the set is not a tenant.
+        let mut ids: Vec<TenantId> = ids.into_iter().filter_map(|id| id.parse().ok()).collect();
         ids.sort();
         Ok(ids)
     }

@@ -11,12 +11,12 @@ use crate::mapping::BookingSettings;
 use crate::minimax::{Country, MinimaxLogin, MinimaxLoginView, TenantCredentials};
 use crate::webshop::Platform;
 
-use super::{valid_tenant_id, TenantError};
+use super::{TenantError, TenantId};
 
 /// A tenant as the service uses it (secrets in the clear, in memory only).
 #[derive(Clone)]
 pub struct Tenant {
-    pub id: String,
+    pub id: TenantId,
     pub name: String,
     pub country: Country,
     pub organisation_id: i64,
@@ -40,7 +40,7 @@ impl std::fmt::Debug for Tenant {
 impl Tenant {
     pub fn credentials(&self) -> TenantCredentials {
         TenantCredentials {
-            tenant_id: self.id.clone(),
+            tenant_id: self.id.to_string(),
             country: self.country,
             organisation_id: self.organisation_id,
             login: self.minimax.clone(),
@@ -74,7 +74,7 @@ impl Tenant {
 /// A tenant without secret values.
 #[derive(Debug, Clone, Serialize)]
 pub struct TenantView {
-    pub id: String,
+    pub id: TenantId,
     pub name: String,
     pub country: Country,
     pub organisation_id: i64,
@@ -261,8 +261,9 @@ impl TenantInput {
     /// Builds the tenant to store: `existing` supplies secrets the input leaves out.
     pub fn into_tenant(self, id: &str, existing: Option<&Tenant>) -> Result<Tenant, TenantError> {
         let mut problems = Vec::new();
-        if !valid_tenant_id(id) {
-            problems.push("id: expected 1-64 characters of A-Z, a-z, 0-9, '-' or '_'".into());
+        let parsed = TenantId::parse(id);
+        if let Err(e) = &parsed {
+            problems.push(format!("id: {e}"));
         }
         if let Some(body_id) = &self.id {
             if body_id != id {
@@ -368,16 +369,17 @@ impl TenantInput {
             .unwrap_or_default();
         problems.extend(settings.problems());
         settings_size_problems(&settings, &mut problems);
-        if !problems.is_empty() {
-            return Err(TenantError::Invalid(problems));
-        }
+        let id = match parsed {
+            Ok(id) if problems.is_empty() => id,
+            _ => return Err(TenantError::Invalid(problems)),
+        };
         let now = Utc::now();
         Ok(Tenant {
-            id: id.to_owned(),
+            id: id.clone(),
             name: self
                 .name
                 .or_else(|| existing.map(|e| e.name.clone()))
-                .unwrap_or_else(|| id.to_owned()),
+                .unwrap_or_else(|| id.to_string()),
             country: self.country,
             organisation_id: self.organisation_id,
             minimax: MinimaxLogin {

@@ -8,6 +8,7 @@ use minimax_connector::queue::JobState;
 use serde_json::{json, Value};
 
 use crate::helpers;
+use crate::helpers::tid;
 use crate::ui_browser::{demo_app, example_order, post_order};
 
 const TOKEN: &str = "demo-admin-token-change-me";
@@ -36,7 +37,7 @@ async fn patch(app: &helpers::TestApp, body: Value) -> (u16, Value) {
 async fn settled(app: &helpers::TestApp, id: &str, want: JobState) {
     helpers::eventually(Duration::from_secs(30), || async {
         app.queue
-            .get("demo", id)
+            .get(&tid("demo"), id)
             .await
             .unwrap()
             .filter(|j| j.state == want)
@@ -263,7 +264,7 @@ async fn the_cashier_may_be_given_by_the_employees_id() {
     let id = post_order(&app, &settings, &example_order(), "msg-v-cashier").await;
     helpers::eventually(Duration::from_secs(30), || async {
         app.queue
-            .get("demo", &id)
+            .get(&tid("demo"), &id)
             .await
             .unwrap()
             .filter(|j| matches!(j.state, JobState::Done | JobState::Dead))

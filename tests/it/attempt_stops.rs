@@ -8,6 +8,7 @@ use crate::booking::{base_settings, env_tuned, generic_example};
 
 use std::time::Duration;
 
+use crate::helpers::tid;
 use minimax_connector::sandbox::{Fault, FaultAction};
 
 /// The tenant of `booking::env_tuned`.
@@ -38,7 +39,7 @@ async fn an_attempt_whose_lease_is_lost_is_stopped_before_it_writes() {
     // deadline change.
     let pool = crate::helpers::pool(&crate::helpers::redis_url());
     let mut conn = pool.get().await.unwrap();
-    let base = env.app.queue.tenant_base(TENANT);
+    let base = env.app.queue.tenant_base(&tid(TENANT));
     let _: () = redis::cmd("HSET")
         .arg(format!("{base}job:{id}"))
         .arg("lease")

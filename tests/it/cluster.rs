@@ -7,7 +7,7 @@
 //! sandbox over HTTP, the real binary where a process must die.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::helpers;
+use crate::helpers::{self, tid};
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
@@ -132,10 +132,10 @@ async fn assert_booked_once(sb: &SandboxHandle, numbers: &[String], timeout: Dur
 /// No job of `tenants` is dead.
 async fn assert_none_dead(q: &Queue, tenants: &[String]) {
     for t in tenants {
-        let c = q.counts(t).await.unwrap();
+        let c = q.counts(&tid(t)).await.unwrap();
         if c.dead > 0 {
-            let ids = q.list(t, JobState::Dead, 0, 5).await.unwrap();
-            let rec = q.get(t, &ids[0]).await.unwrap().unwrap();
+            let ids = q.list(&tid(t), JobState::Dead, 0, 5).await.unwrap();
+            let rec = q.get(&tid(t), &ids[0]).await.unwrap().unwrap();
             panic!("tenant {t}: {} dead, e.g. {:?}", c.dead, rec.last_error);
         }
     }
@@ -157,7 +157,7 @@ async fn a_killed_master_fails_over_and_every_webhook_accepted_before_is_booked_
     let tenants: Vec<String> = (0..12).map(|i| format!("fo-{i}")).collect();
     put_tenants(&settings, &sb, &tenants).await;
     let app = helpers::spawn_app(settings).await;
-    let victim = cluster.master_of(&tenant_key(&prefix, &tenants[0], ""));
+    let victim = cluster.master_of(&tenant_key(&prefix, &tid(&tenants[0]), ""));
 
     // Load: each tenant's orders in turn; a shop retries whatever was not accepted.
     let accepted: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
@@ -366,7 +366,7 @@ pub async fn multi_instance_drill() {
     .await;
     if stuck.is_none() {
         for t in &tenants {
-            let c = q.counts(t).await.unwrap();
+            let c = q.counts(&tid(t)).await.unwrap();
             if c.done < ORDERS as u64 {
                 for state in [
                     JobState::Queued,
@@ -374,8 +374,8 @@ pub async fn multi_instance_drill() {
                     JobState::Delayed,
                     JobState::Dead,
                 ] {
-                    for id in q.list(t, state, 0, 5).await.unwrap() {
-                        let r = q.get(t, &id).await.unwrap().unwrap();
+                    for id in q.list(&tid(t), state, 0, 5).await.unwrap() {
+                        let r = q.get(&tid(t), &id).await.unwrap().unwrap();
                         println!(
                             "{t} {c:?} {state:?} {:?} {:?} {:?}",
                             r.next_attempt_at, r.last_error, r.history
@@ -447,18 +447,19 @@ async fn the_stores_run_on_a_cluster_with_tenants_spread_over_its_slots() {
     let mut conn = pool.get().await.unwrap();
     for t in &tenants {
         // Every script runs on the tenant's node: enqueue, claim, finish.
-        q.enqueue(t, Some("d1"), "{}", None).await.unwrap();
-        let minimax_connector::queue::Claim::Job(j) = q.claim(t, 10_000).await.unwrap() else {
+        q.enqueue(&tid(t), Some("d1"), "{}", None).await.unwrap();
+        let minimax_connector::queue::Claim::Job(j) = q.claim(&tid(t), 10_000).await.unwrap()
+        else {
             panic!("no job for {t}")
         };
         let done = minimax_connector::queue::Finish::Done {
             result: json!({"ok": true}),
         };
         assert!(q.finish(&j, 0, &done).await.unwrap());
-        assert_eq!(q.counts(t).await.unwrap().done, 1);
+        assert_eq!(q.counts(&tid(t)).await.unwrap().done, 1);
         let slot: u16 = redis::cmd("CLUSTER")
             .arg("KEYSLOT")
-            .arg(q.tenant_base(t))
+            .arg(q.tenant_base(&tid(t)))
             .query_async(&mut conn)
             .await
             .unwrap();

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use minimax_connector::tenants::TenantId;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -630,7 +631,10 @@ pub async fn run(cfg: FuzzConfig) -> Report {
     }
     let mut jobs = 0;
     for tenant in [TENANT, OTHER] {
-        let c = queue.counts(tenant).await.unwrap();
+        let c = queue
+            .counts(&TenantId::parse(tenant).unwrap())
+            .await
+            .unwrap();
         jobs += c.queued + c.delayed + c.running + c.dead + c.done;
     }
     stop.stop();

@@ -28,6 +28,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::helpers;
+use crate::helpers::tid;
 use crate::shop_arithmetic::{shopify_order, shopify_spec, woo_order, woo_spec, ShopFigures, Vat};
 
 /// Cases per platform in process (each Shopify case with a refund checks two documents);
@@ -486,7 +487,7 @@ async fn settle(
 ) -> minimax_connector::queue::JobRecord {
     helpers::eventually(Duration::from_secs(60), || async {
         app.queue
-            .get(tenant, job)
+            .get(&tid(tenant), job)
             .await
             .unwrap()
             .filter(|r| matches!(r.state, JobState::Done | JobState::Dead))

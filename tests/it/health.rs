@@ -4,6 +4,7 @@
 
 use crate::helpers;
 
+use crate::helpers::tid;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,13 +86,13 @@ async fn metrics_are_served_in_prometheus_text_format() {
     let app = helpers::spawn_app_with(settings, Arc::new(helpers::OkHandler)).await;
     let id = app
         .queue
-        .enqueue("shop-m", None, "{}", None)
+        .enqueue(&tid("shop-m"), None, "{}", None)
         .await
         .unwrap()
         .id;
     helpers::eventually(Duration::from_secs(5), || async {
         app.queue
-            .get("shop-m", &id)
+            .get(&tid("shop-m"), &id)
             .await
             .unwrap()
             .filter(|r| r.state == minimax_connector::queue::JobState::Done)
@@ -135,13 +136,13 @@ async fn graceful_stop_lets_the_in_flight_job_finish() {
     let mut app = helpers::spawn_app_with(settings, Arc::new(Slow)).await;
     let id = app
         .queue
-        .enqueue("shop-s", None, "{}", None)
+        .enqueue(&tid("shop-s"), None, "{}", None)
         .await
         .unwrap()
         .id;
     helpers::eventually(Duration::from_secs(5), || async {
         app.queue
-            .get("shop-s", &id)
+            .get(&tid("shop-s"), &id)
             .await
             .unwrap()
             .filter(|r| r.state == minimax_connector::queue::JobState::Running)
@@ -150,7 +151,7 @@ async fn graceful_stop_lets_the_in_flight_job_finish() {
     .expect("job running");
     app.stop.stop();
     app.task.take().unwrap().await.unwrap().unwrap();
-    let rec = app.queue.get("shop-s", &id).await.unwrap().unwrap();
+    let rec = app.queue.get(&tid("shop-s"), &id).await.unwrap().unwrap();
     assert_eq!(rec.state, minimax_connector::queue::JobState::Done);
     // And the HTTP side is closed.
     assert!(reqwest::get(app.url("/health/live")).await.is_err());
@@ -214,7 +215,7 @@ async fn an_intake_instance_and_a_worker_instance_share_one_redis() {
     let rec = helpers::eventually(Duration::from_secs(10), || async {
         front
             .queue
-            .get("shop-r", &id)
+            .get(&tid("shop-r"), &id)
             .await
             .unwrap()
             .filter(|r| r.state == minimax_connector::queue::JobState::Done)

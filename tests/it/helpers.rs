@@ -42,6 +42,11 @@ pub fn cluster_urls() -> Option<Vec<String>> {
     Some(urls)
 }
 
+/// A tenant id for tests (panics on an invalid one: the test's own literal).
+pub fn tid(id: &str) -> minimax_connector::tenants::TenantId {
+    minimax_connector::tenants::TenantId::parse(id).expect("a valid test tenant id")
+}
+
 pub fn unique_prefix(name: &str) -> String {
     format!("test-{name}-{}", uuid::Uuid::new_v4().simple())
 }
@@ -282,7 +287,7 @@ pub fn tenant_store(settings: &Settings) -> minimax_connector::tenants::TenantSt
 pub async fn put_tenant(settings: &Settings, id: &str, body: serde_json::Value) {
     let input: minimax_connector::tenants::TenantInput = serde_json::from_value(body).unwrap();
     let store = tenant_store(settings);
-    let existing = store.get(id).await.unwrap();
+    let existing = store.get(&tid(id)).await.unwrap();
     let tenant = input.into_tenant(id, existing.as_ref()).unwrap();
     store.put(&tenant).await.unwrap();
 }

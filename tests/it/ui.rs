@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers;
+use crate::helpers::tid;
 use crate::ui_browser::{demo_app, example_order, post_order};
 
 const TOKEN: &str = "demo-admin-token-change-me";
@@ -174,7 +175,7 @@ async fn a_state_change_without_the_csrf_token_is_refused() {
     let id = post_order(&app, &settings, &order, "msg-csrf").await;
     helpers::eventually(Duration::from_secs(30), || async {
         app.queue
-            .get("demo", &id)
+            .get(&tid("demo"), &id)
             .await
             .unwrap()
             .filter(|j| j.state == JobState::Dead)
@@ -205,7 +206,7 @@ async fn a_state_change_without_the_csrf_token_is_refused() {
             body.contains("CSRF") || body.contains("another site"),
             "{body}"
         );
-        let job = app.queue.get("demo", &id).await.unwrap().unwrap();
+        let job = app.queue.get(&tid("demo"), &id).await.unwrap().unwrap();
         assert_eq!(
             job.state,
             JobState::Dead,
@@ -222,7 +223,7 @@ async fn a_state_change_without_the_csrf_token_is_refused() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let job = app.queue.get("demo", &id).await.unwrap().unwrap();
+    let job = app.queue.get(&tid("demo"), &id).await.unwrap().unwrap();
     let retries = job
         .history
         .iter()

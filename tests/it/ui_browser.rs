@@ -11,6 +11,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use minimax_connector::config::Settings;
 use serde_json::{json, Value};
 
+use crate::helpers::tid;
 use crate::helpers::{self, TestApp};
 
 const TOKEN: &str = "demo-admin-token-change-me";
@@ -184,7 +185,7 @@ pub async fn demo_app(name: &str) -> (TestApp, Settings) {
     let app = helpers::spawn_app(settings.clone()).await;
     let store = helpers::tenant_store(&settings);
     helpers::eventually(Duration::from_secs(10), || async {
-        store.get("demo").await.ok().flatten()
+        store.get(&tid("demo")).await.ok().flatten()
     })
     .await
     .expect("demo tenant seeded");

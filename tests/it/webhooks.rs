@@ -7,6 +7,7 @@ use crate::helpers;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helpers::tid;
 use minimax_connector::jobs::Job;
 use minimax_connector::queue::JobState;
 use serde_json::Value;
@@ -66,7 +67,7 @@ impl Env {
     }
 
     async fn jobs(&self) -> u64 {
-        let c = self.app.queue.counts(TENANT).await.unwrap();
+        let c = self.app.queue.counts(&tid(TENANT)).await.unwrap();
         c.queued + c.delayed + c.running + c.dead + c.done
     }
 }
@@ -156,7 +157,7 @@ async fn every_order_and_customer_fixture_is_accepted_and_stored_as_its_canonica
         assert_eq!(status, 202, "{platform}/{file}: {json}");
         assert_eq!(json["status"], "accepted", "{file}");
         let id = json["job_id"].as_str().unwrap();
-        let rec = env.app.queue.get(TENANT, id).await.unwrap().unwrap();
+        let rec = env.app.queue.get(&tid(TENANT), id).await.unwrap().unwrap();
         assert_eq!(rec.state, JobState::Queued);
         let Job::ShopEventV1 { incoming, .. } = Job::from_payload(&rec.payload).unwrap() else {
             panic!("a webhook job is a shop event")

@@ -24,6 +24,7 @@ use super::{storage, valid_id, AdminError};
 use crate::http::{ApiError, AppState};
 pub use crate::jobs::{summarize, EventSummary};
 use crate::queue::{Attempt, JobRecord, JobState};
+use crate::tenants::TenantId;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
@@ -155,14 +156,14 @@ fn count_of(counts: &crate::queue::Counts, s: JobState) -> u64 {
 
 async fn read_jobs(
     state: &web::Data<AppState>,
-    tenant: &str,
+    tenant: &TenantId,
     ids: Vec<String>,
 ) -> Result<Vec<JobRecord>, ApiError> {
     // A few reads in flight at once: fast for 500 jobs, polite to the pool.
     let records: Vec<Result<Option<JobRecord>, ApiError>> = futures::stream::iter(ids)
         .map(|id| {
             let state = state.clone();
-            let tenant = tenant.to_owned();
+            let tenant = tenant.clone();
             async move { storage(&state, "read job", state.queue.get(&tenant, &id)).await }
         })
         .buffered(8)
@@ -192,10 +193,7 @@ pub(crate) async fn list(
     query: web::Query<JobsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
-    let tenant = path.into_inner();
-    if !valid_id(&tenant) {
-        return Err(bad_tenant());
-    }
+    let tenant = TenantId::parse(path.into_inner()).map_err(|_| bad_tenant())?;
     let states: Vec<JobState> = match query.state.as_deref() {
         None | Some("all") => ALL_STATES.to_vec(),
         Some(s) => match parse_state(s) {
@@ -301,9 +299,7 @@ pub(crate) async fn get(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, job_id) = path.into_inner();
-    if !valid_id(&tenant) {
-        return Err(bad_tenant());
-    }
+    let tenant = TenantId::parse(tenant).map_err(|_| bad_tenant())?;
     if !valid_id(&job_id) {
         return Err(unknown_job(&job_id));
     }
@@ -318,9 +314,7 @@ pub(crate) async fn retry(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, job_id) = path.into_inner();
-    if !valid_id(&tenant) {
-        return Err(bad_tenant());
-    }
+    let tenant = TenantId::parse(tenant).map_err(|_| bad_tenant())?;
     if !valid_id(&job_id) {
         return Err(unknown_job(&job_id));
     }
@@ -358,10 +352,7 @@ pub(crate) async fn retry_dead(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
-    let tenant = path.into_inner();
-    if !valid_id(&tenant) {
-        return Err(bad_tenant());
-    }
+    let tenant = TenantId::parse(path.into_inner()).map_err(|_| bad_tenant())?;
     let span = tracing::info_span!("admin_jobs_retry_dead", tenant = %tenant);
     async move {
         // Not under the per-call timeout: it walks all dead jobs in batches of 500.
@@ -382,9 +373,7 @@ pub(crate) async fn discard(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, job_id) = path.into_inner();
-    if !valid_id(&tenant) {
-        return Err(bad_tenant());
-    }
+    let tenant = TenantId::parse(tenant).map_err(|_| bad_tenant())?;
     if !valid_id(&job_id) {
         return Err(unknown_job(&job_id));
     }

@@ -204,20 +204,20 @@ pub(crate) fn tenant_error(e: TenantError) -> AdminError {
 /// (credentials, settings, a block, dead jobs put back): they run now instead of at
 /// their re-check time. The change itself is already stored, so a failure here is only
 /// logged: the jobs then run at their re-check time as before.
-pub(crate) async fn wake_tenant(state: &AppState, tenant: &str) {
+pub(crate) async fn wake_tenant(state: &AppState, tenant: &crate::tenants::TenantId) {
     match tokio::time::timeout(state.redis_timeout, state.queue.wake_waiting(tenant)).await {
-        Ok(Ok(n)) => tracing::info!(tenant, woken = n, "tenant woken"),
-        Ok(Err(e)) => tracing::warn!(tenant, error = %e, "cannot wake the tenant's jobs"),
-        Err(_) => tracing::warn!(tenant, "waking the tenant's jobs timed out"),
+        Ok(Ok(n)) => tracing::info!(%tenant, woken = n, "tenant woken"),
+        Ok(Err(e)) => tracing::warn!(%tenant, error = %e, "cannot wake the tenant's jobs"),
+        Err(_) => tracing::warn!(%tenant, "waking the tenant's jobs timed out"),
     }
     if let Some(w) = &state.worker_wake {
         w.notify_one();
     }
 }
 
-/// Tenant and job ids become Redis keys: anything outside the safe alphabet is unknown.
+/// Job ids become Redis keys: anything outside the tenant ids' safe alphabet is unknown.
 pub(crate) fn valid_id(id: &str) -> bool {
-    crate::tenants::valid_tenant_id(id)
+    crate::tenants::TenantId::is_valid(id)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! A tenant's jobs: listed, inspected, retried and discarded.
 
 use super::*;
+use crate::helpers::tid;
 
 fn payload() -> String {
     let body = helpers::fixture_body("woocommerce", "order.json");
@@ -19,7 +20,7 @@ async fn finish_next(
     tenant: &str,
     finish: Finish,
 ) -> String {
-    let Claim::Job(job) = queue.claim(tenant, 60_000).await.unwrap() else {
+    let Claim::Job(job) = queue.claim(&tid(tenant), 60_000).await.unwrap() else {
         panic!("a job to claim");
     };
     assert!(queue
@@ -51,10 +52,10 @@ async fn jobs_are_listed_inspected_retried_and_discarded_per_tenant() {
     }
     let p = payload();
     for _ in 0..6 {
-        q.enqueue("tenant-a", None, &p, None).await.unwrap();
+        q.enqueue(&tid("tenant-a"), None, &p, None).await.unwrap();
     }
     for _ in 0..2 {
-        q.enqueue("tenant-b", None, &p, None).await.unwrap();
+        q.enqueue(&tid("tenant-b"), None, &p, None).await.unwrap();
     }
     let mut dead_a = Vec::new();
     for i in 0..3 {
@@ -214,9 +215,9 @@ async fn jobs_are_listed_inspected_retried_and_discarded_per_tenant() {
         .await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["retried"], 2);
-    let a = q.counts("tenant-a").await.unwrap();
+    let a = q.counts(&tid("tenant-a")).await.unwrap();
     assert_eq!((a.dead, a.queued), (0, 5));
-    let b = q.counts("tenant-b").await.unwrap();
+    let b = q.counts(&tid("tenant-b")).await.unwrap();
     assert_eq!(b.dead, 1, "tenant B's dead job stays dead");
     let (_, b_dead) = env
         .call(Method::GET, "/admin/tenants/tenant-b/jobs?state=dead", None)
@@ -237,7 +238,7 @@ async fn jobs_are_listed_inspected_retried_and_discarded_per_tenant() {
         .call(Method::DELETE, &format!("{base}/{}", dead_a[1]), None)
         .await;
     assert_eq!(s, 404);
-    let Claim::Job(running) = q.claim("tenant-a", 60_000).await.unwrap() else {
+    let Claim::Job(running) = q.claim(&tid("tenant-a"), 60_000).await.unwrap() else {
         panic!("a job to claim");
     };
     let (s, r) = env
@@ -253,5 +254,5 @@ async fn jobs_are_listed_inspected_retried_and_discarded_per_tenant() {
         .call(Method::GET, &format!("{base}?state=running"), None)
         .await;
     assert_eq!(listed["jobs"][0]["id"], running.id.as_str());
-    assert_eq!(q.counts("tenant-b").await.unwrap().queued, 1);
+    assert_eq!(q.counts(&tid("tenant-b")).await.unwrap().queued, 1);
 }

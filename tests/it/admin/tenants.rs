@@ -2,6 +2,7 @@
 //! one problem per invalid field, concurrent edits.
 
 use super::*;
+use crate::helpers::tid;
 
 #[tokio::test]
 async fn tenant_lifecycle_keeps_secrets_out_of_responses_logs_and_redis() {
@@ -341,7 +342,7 @@ async fn concurrent_tenant_edits_never_overwrite_each_other_silently() {
     // Creating again "from nothing" loses: it exists now.
     assert_eq!(store.put_if_unchanged(&first, None).await.unwrap(), None);
 
-    let read = store.get("shop-cas").await.unwrap().unwrap();
+    let read = store.get(&tid("shop-cas")).await.unwrap().unwrap();
     // Two operators start from the same read; the first write wins, the second is refused.
     let mut a = read.clone();
     a.name = "edited by A".into();
@@ -364,7 +365,7 @@ async fn concurrent_tenant_edits_never_overwrite_each_other_silently() {
         None
     );
     assert_eq!(
-        store.get("shop-cas").await.unwrap().unwrap().name,
+        store.get(&tid("shop-cas")).await.unwrap().unwrap().name,
         "edited by A"
     );
 }

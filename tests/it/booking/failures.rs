@@ -2,6 +2,7 @@
 //! retry, a wrong password, refused creates, a lost order lock.
 
 use super::*;
+use crate::helpers::tid;
 
 /// The two ways a create's answer gets lost: an error after it was handled, or the
 /// connection dropped after it was handled.
@@ -72,7 +73,7 @@ async fn dead_jobs_name_the_fix_and_book_after_it_and_a_retry() {
         .unwrap()
         .remove("cod");
     update_settings(&env, fixed).await;
-    env.app.queue.retry(TENANT, &id).await.unwrap();
+    env.app.queue.retry(&tid(TENANT), &id).await.unwrap();
     let rec = env.settle(&id).await;
     assert_eq!(rec.state, JobState::Dead);
     let reason = rec.last_error.unwrap();
@@ -83,7 +84,7 @@ async fn dead_jobs_name_the_fix_and_book_after_it_and_a_retry() {
 
     // 3. Map the payment method: the retried job books.
     update_settings(&env, base_settings()).await;
-    env.app.queue.retry(TENANT, &id).await.unwrap();
+    env.app.queue.retry(&tid(TENANT), &id).await.unwrap();
     let rec = env.done(&id).await;
     assert_booked(&env, &rec, dec("45.71"));
 
@@ -105,7 +106,7 @@ async fn dead_jobs_name_the_fix_and_book_after_it_and_a_retry() {
 
 pub(crate) async fn update_settings(env: &Env, booking: Value) {
     let store = helpers::tenant_store(&env.settings);
-    let mut t = store.get(TENANT).await.unwrap().unwrap();
+    let mut t = store.get(&tid(TENANT)).await.unwrap().unwrap();
     t.settings = serde_json::from_value(booking).unwrap();
     store.put(&t).await.unwrap();
 }
@@ -187,10 +188,15 @@ async fn a_wrong_password_makes_one_token_request_jobs_wait_and_book_after_the_f
     // second token request.
     for id in &ids {
         let waiting = helpers::eventually(Duration::from_secs(10), || async {
-            env.app.queue.get(TENANT, id).await.unwrap().filter(|r| {
-                r.state == JobState::Delayed
-                    && r.history.iter().filter(|a| a.outcome == "wait").count() >= 2
-            })
+            env.app
+                .queue
+                .get(&tid(TENANT), id)
+                .await
+                .unwrap()
+                .filter(|r| {
+                    r.state == JobState::Delayed
+                        && r.history.iter().filter(|a| a.outcome == "wait").count() >= 2
+                })
         })
         .await
         .expect("job waits");
@@ -286,7 +292,7 @@ async fn a_refused_create_leaves_no_intent_so_the_retry_does_not_search() {
     let rec = env.settle(&id).await;
     assert_eq!(rec.state, JobState::Dead, "a 400 is not retried by itself");
     env.sb.state.reset_counters();
-    env.app.queue.retry(TENANT, &id).await.unwrap();
+    env.app.queue.retry(&tid(TENANT), &id).await.unwrap();
     let rec = env.done(&id).await;
     assert_eq!(rec.result.unwrap()["adopted"], false);
     let by_kind = env.sb.state.counters().by_kind;
@@ -304,15 +310,25 @@ async fn a_job_that_lost_the_order_lock_cannot_renew_it() {
         helpers::pool(&helpers::redis_url()),
         helpers::unique_prefix("lock"),
     );
-    let mine = records.lock("t", "o1", 200).await.unwrap().unwrap();
+    let mine = records.lock(&tid("t"), "o1", 200).await.unwrap().unwrap();
     assert!(
-        records.lock("t", "o1", 200).await.unwrap().is_none(),
+        records.lock(&tid("t"), "o1", 200).await.unwrap().is_none(),
         "held"
     );
-    assert!(records.refresh("t", "o1", &mine, 200).await.unwrap());
+    assert!(records.refresh(&tid("t"), "o1", &mine, 200).await.unwrap());
     tokio::time::sleep(Duration::from_millis(300)).await;
     // It expired and another job took it: the first job must stop writing.
-    let theirs = records.lock("t", "o1", 10_000).await.unwrap().unwrap();
-    assert!(!records.refresh("t", "o1", &mine, 10_000).await.unwrap());
-    assert!(records.refresh("t", "o1", &theirs, 10_000).await.unwrap());
+    let theirs = records
+        .lock(&tid("t"), "o1", 10_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!records
+        .refresh(&tid("t"), "o1", &mine, 10_000)
+        .await
+        .unwrap());
+    assert!(records
+        .refresh(&tid("t"), "o1", &theirs, 10_000)
+        .await
+        .unwrap());
 }

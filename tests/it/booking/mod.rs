@@ -9,6 +9,7 @@ use crate::helpers;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::helpers::tid;
 use minimax_connector::minimax::Country;
 use minimax_connector::queue::{JobRecord, JobState};
 use minimax_connector::sandbox::{Fault, FaultAction, Sandbox, SandboxHandle, SandboxSettings};
@@ -159,7 +160,7 @@ impl Env {
         helpers::eventually(Duration::from_secs(20), || async {
             self.app
                 .queue
-                .get(TENANT, id)
+                .get(&tid(TENANT), id)
                 .await
                 .unwrap()
                 .filter(|r| matches!(r.state, JobState::Done | JobState::Dead))

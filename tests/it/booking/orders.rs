@@ -2,6 +2,7 @@
 //! order, PDFs, received orders, demo mode, customer updates, changed orders.
 
 use super::*;
+use crate::helpers::tid;
 
 #[tokio::test]
 async fn every_fixture_order_books_to_the_cent_or_is_refused_naming_both_figures() {
@@ -301,7 +302,7 @@ async fn demo_mode_books_into_the_embedded_sandbox() {
     let app = helpers::spawn_app(settings.clone()).await;
     let store = helpers::tenant_store(&settings);
     let tenant = helpers::eventually(Duration::from_secs(10), || async {
-        store.get("demo").await.unwrap()
+        store.get(&tid("demo")).await.unwrap()
     })
     .await
     .expect("demo tenant seeded");
@@ -333,7 +334,7 @@ async fn demo_mode_books_into_the_embedded_sandbox() {
         .to_owned();
     let rec = helpers::eventually(Duration::from_secs(20), || async {
         app.queue
-            .get("demo", &id)
+            .get(&tid("demo"), &id)
             .await
             .unwrap()
             .filter(|r| matches!(r.state, JobState::Done | JobState::Dead))

@@ -2,6 +2,7 @@
 //! issued invoices credited, received orders invalidated.
 
 use super::*;
+use crate::helpers::tid;
 
 #[tokio::test]
 async fn a_woocommerce_order_first_seen_with_its_refunds_is_booked_then_credited() {
@@ -95,7 +96,7 @@ async fn a_refund_that_arrives_before_its_order_waits_then_books() {
     let waiting = helpers::eventually(Duration::from_secs(10), || async {
         env.app
             .queue
-            .get(TENANT, &refund_job)
+            .get(&tid(TENANT), &refund_job)
             .await
             .unwrap()
             .filter(|r| r.state == JobState::Delayed)
@@ -111,7 +112,11 @@ async fn a_refund_that_arrives_before_its_order_waits_then_books() {
     let order_job = env.generic(&generic_example(), "msg-late-order").await;
     env.done(&order_job).await;
     // The refund's next look finds the invoice (retry it now rather than wait 30 s).
-    env.app.queue.retry(TENANT, &refund_job).await.unwrap();
+    env.app
+        .queue
+        .retry(&tid(TENANT), &refund_job)
+        .await
+        .unwrap();
     let rec = env.done(&refund_job).await;
     let credit = env.invoice(rec.result.unwrap()["minimax_id"].as_i64().unwrap());
     assert_eq!(value(&credit["InvoiceValue"]), dec("-10.98"));
@@ -168,7 +173,7 @@ async fn a_cancellation_settles_an_unconfirmed_booking_that_never_happened() {
     );
     records
         .put(
-            TENANT,
+            &tid(TENANT),
             "100045",
             &minimax_connector::booking::records::Doc::Invoice,
             &minimax_connector::booking::records::Record {

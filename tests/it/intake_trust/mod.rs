@@ -19,6 +19,7 @@ use crate::helpers;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use crate::helpers::tid;
 use minimax_connector::minimax::Country;
 use minimax_connector::sandbox::{Sandbox, SandboxHandle, SandboxSettings};
 use minimax_connector::tenants::TenantInput;
@@ -126,7 +127,7 @@ async fn booked(platform: &'static str) -> Booked {
         booked
             .app
             .queue
-            .get(TENANT, &booked.job_id)
+            .get(&tid(TENANT), &booked.job_id)
             .await
             .unwrap()
             .filter(|r| {
@@ -159,7 +160,7 @@ impl Booked {
     }
 
     async fn jobs(&self) -> u64 {
-        let c = self.app.queue.counts(TENANT).await.unwrap();
+        let c = self.app.queue.counts(&tid(TENANT)).await.unwrap();
         c.queued + c.delayed + c.running + c.dead + c.done
     }
 
@@ -341,7 +342,7 @@ fn admin_token(settings: &minimax_connector::config::Settings) -> String {
 }
 
 async fn jobs(app: &helpers::TestApp) -> u64 {
-    let c = app.queue.counts(TENANT).await.unwrap();
+    let c = app.queue.counts(&tid(TENANT)).await.unwrap();
     c.queued + c.delayed + c.running + c.dead + c.done
 }
 

@@ -2,6 +2,7 @@
 //! reported.
 
 use super::*;
+use crate::helpers::tid;
 
 /// Secrets no tenant may get, each with a canary so a response that echoed it shows.
 fn degenerate_secrets() -> Vec<(&'static str, String)> {
@@ -100,7 +101,7 @@ async fn an_empty_key_stored_before_is_refused_and_weak_secrets_are_reported() {
     assert_eq!(s, 500, "refused as our configuration problem: {text}");
     let json: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["error"], "invalid_secret");
-    let c = app.queue.counts("legacy-weak").await.unwrap();
+    let c = app.queue.counts(&tid("legacy-weak")).await.unwrap();
     assert_eq!(c.queued + c.done + c.delayed + c.running + c.dead, 0);
 
     // The weak (but non-empty) secret still verifies, and both are reported with the

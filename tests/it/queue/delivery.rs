@@ -2,6 +2,7 @@
 //! between tenants, and wake-ups that race a park.
 
 use super::*;
+use crate::helpers::tid;
 
 #[test]
 fn killed_worker_job_is_delivered_again_after_the_visibility_timeout() {
@@ -12,7 +13,10 @@ fn killed_worker_job_is_delivered_again_after_the_visibility_timeout() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let id = rt.block_on(async {
         let q = helpers::queue(&prefix);
-        q.enqueue("shop-k", None, "{}", None).await.unwrap().id
+        q.enqueue(&tid("shop-k"), None, "{}", None)
+            .await
+            .unwrap()
+            .id
     });
     {
         let started = started.clone();
@@ -36,7 +40,7 @@ fn killed_worker_job_is_delivered_again_after_the_visibility_timeout() {
     let rt2 = tokio::runtime::Runtime::new().unwrap();
     rt2.block_on(async {
         let q = helpers::queue(&prefix);
-        let rec = q.get("shop-k", &id).await.unwrap().unwrap();
+        let rec = q.get(&tid("shop-k"), &id).await.unwrap().unwrap();
         assert_eq!(
             rec.state,
             JobState::Running,
@@ -79,12 +83,16 @@ fn killed_worker_job_is_delivered_again_after_the_visibility_timeout() {
 #[tokio::test]
 async fn a_stale_worker_cannot_overwrite_the_new_lease_holder() {
     let q = helpers::queue(&helpers::unique_prefix("fence"));
-    let id = q.enqueue("shop-f", None, "{}", None).await.unwrap().id;
-    let Claim::Job(old) = q.claim("shop-f", 1).await.unwrap() else {
+    let id = q
+        .enqueue(&tid("shop-f"), None, "{}", None)
+        .await
+        .unwrap()
+        .id;
+    let Claim::Job(old) = q.claim(&tid("shop-f"), 1).await.unwrap() else {
         panic!()
     };
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let Claim::Job(new) = q.claim("shop-f", 10_000).await.unwrap() else {
+    let Claim::Job(new) = q.claim(&tid("shop-f"), 10_000).await.unwrap() else {
         panic!("expired lease must be handed out again")
     };
     assert_eq!(new.id, id);
@@ -111,7 +119,7 @@ async fn a_stale_worker_cannot_overwrite_the_new_lease_holder() {
         .await
         .unwrap());
     assert_eq!(
-        q.get("shop-f", &id).await.unwrap().unwrap().state,
+        q.get(&tid("shop-f"), &id).await.unwrap().unwrap().state,
         JobState::Done
     );
 }
@@ -120,7 +128,7 @@ async fn a_stale_worker_cannot_overwrite_the_new_lease_holder() {
 async fn one_tenants_backlog_does_not_hold_up_another_tenant() {
     let q = helpers::queue_with(&helpers::unique_prefix("fair"), 2);
     for i in 0..2000 {
-        q.enqueue("big-shop", None, &format!("{i}"), None)
+        q.enqueue(&tid("big-shop"), None, &format!("{i}"), None)
             .await
             .unwrap();
     }
@@ -132,7 +140,7 @@ async fn one_tenants_backlog_does_not_hold_up_another_tenant() {
         q.clone(),
         Arc::new(FnHandler(move |j: &ClaimedJob| {
             std::thread::sleep(Duration::from_millis(5));
-            o.lock().unwrap().push(j.tenant.clone());
+            o.lock().unwrap().push(j.tenant.to_string());
             Ok(serde_json::json!(null))
         })),
         c,
@@ -140,7 +148,11 @@ async fn one_tenants_backlog_does_not_hold_up_another_tenant() {
     // Let the big tenant's backlog get going, then one job of a small tenant arrives.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = order.lock().unwrap().len();
-    let id = q.enqueue("small-shop", None, "{}", None).await.unwrap().id;
+    let id = q
+        .enqueue(&tid("small-shop"), None, "{}", None)
+        .await
+        .unwrap()
+        .id;
     wait_for_state(
         &q,
         "small-shop",
@@ -169,36 +181,36 @@ async fn a_wake_up_between_claim_and_park_is_not_lost() {
     // A dispatcher finds only a delayed job and is about to park the tenant until then,
     // when an operator retries that job.
     let id = q
-        .enqueue("shop-z", None, "{}", Some(later))
+        .enqueue(&tid("shop-z"), None, "{}", Some(later))
         .await
         .unwrap()
         .id;
     let Claim::Empty {
         next_ms: Some(next),
-    } = q.claim("shop-z", 10_000).await.unwrap()
+    } = q.claim(&tid("shop-z"), 10_000).await.unwrap()
     else {
         panic!("expected nothing ready")
     };
     assert_eq!(
-        q.retry("shop-z", &id).await.unwrap(),
+        q.retry(&tid("shop-z"), &id).await.unwrap(),
         Some(JobState::Delayed)
     );
-    q.park("shop-z", Some(next)).await.unwrap();
+    q.park(&tid("shop-z"), Some(next)).await.unwrap();
     assert!(
         q.due_tenants(now(), 10)
             .await
             .unwrap()
-            .contains(&"shop-z".to_owned()),
+            .contains(&tid("shop-z")),
         "the retried job must be due now"
     );
 
     // At its cap: a dispatcher sees the tenant busy, the running job finishes, then
     // the dispatcher parks the tenant until the lease deadline.
-    let Claim::Job(first) = q.claim("shop-z", 10_000).await.unwrap() else {
+    let Claim::Job(first) = q.claim(&tid("shop-z"), 10_000).await.unwrap() else {
         panic!()
     };
-    q.enqueue("shop-z", None, "{}", None).await.unwrap();
-    let Claim::Busy { next_ms } = q.claim("shop-z", 10_000).await.unwrap() else {
+    q.enqueue(&tid("shop-z"), None, "{}", None).await.unwrap();
+    let Claim::Busy { next_ms } = q.claim(&tid("shop-z"), 10_000).await.unwrap() else {
         panic!("expected busy")
     };
     q.finish(
@@ -210,26 +222,26 @@ async fn a_wake_up_between_claim_and_park_is_not_lost() {
     )
     .await
     .unwrap();
-    q.park("shop-z", Some(next_ms)).await.unwrap();
+    q.park(&tid("shop-z"), Some(next_ms)).await.unwrap();
     assert!(
         q.due_tenants(now(), 10)
             .await
             .unwrap()
-            .contains(&"shop-z".to_owned()),
+            .contains(&tid("shop-z")),
         "the freed slot must make the tenant due now"
     );
     // And a tenant at its cap with nothing else to do is not due (no busy loop).
-    let Claim::Job(_second) = q.claim("shop-z", 10_000).await.unwrap() else {
+    let Claim::Job(_second) = q.claim(&tid("shop-z"), 10_000).await.unwrap() else {
         panic!()
     };
-    q.enqueue("shop-z", None, "{}", None).await.unwrap();
-    let Claim::Busy { next_ms } = q.claim("shop-z", 10_000).await.unwrap() else {
+    q.enqueue(&tid("shop-z"), None, "{}", None).await.unwrap();
+    let Claim::Busy { next_ms } = q.claim(&tid("shop-z"), 10_000).await.unwrap() else {
         panic!()
     };
-    q.park("shop-z", Some(next_ms)).await.unwrap();
+    q.park(&tid("shop-z"), Some(next_ms)).await.unwrap();
     assert!(!q
         .due_tenants(now(), 10)
         .await
         .unwrap()
-        .contains(&"shop-z".to_owned()));
+        .contains(&tid("shop-z")));
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::helpers::tid;
 use chrono::Utc;
 use minimax_connector::queue::{Claim, ClaimedJob, Finish, JobState};
 use minimax_connector::worker::{
@@ -56,7 +57,7 @@ async fn wait_for_state(
     timeout: Duration,
 ) -> minimax_connector::queue::JobRecord {
     helpers::eventually(timeout, || async {
-        q.get(tenant, id)
+        q.get(&tid(tenant), id)
             .await
             .unwrap()
             .filter(|r| r.state == state)

@@ -2,25 +2,26 @@
 //! summary, its payload until the payload retention.
 
 use super::*;
+use crate::helpers::tid;
 
 #[tokio::test]
 async fn job_record_shows_states_history_and_result() {
     let q = helpers::queue(&helpers::unique_prefix("record"));
     let id = q
-        .enqueue("shop-r", Some("k1"), r#"{"v":1}"#, None)
+        .enqueue(&tid("shop-r"), Some("k1"), r#"{"v":1}"#, None)
         .await
         .unwrap()
         .id;
-    let rec = q.get("shop-r", &id).await.unwrap().unwrap();
+    let rec = q.get(&tid("shop-r"), &id).await.unwrap().unwrap();
     assert_eq!(rec.state, JobState::Queued);
     assert_eq!(rec.payload, r#"{"v":1}"#);
     assert_eq!(rec.dedupe_key.as_deref(), Some("k1"));
 
-    let Claim::Job(job) = q.claim("shop-r", 10_000).await.unwrap() else {
+    let Claim::Job(job) = q.claim(&tid("shop-r"), 10_000).await.unwrap() else {
         panic!("expected a job")
     };
     assert_eq!(
-        q.get("shop-r", &id).await.unwrap().unwrap().state,
+        q.get(&tid("shop-r"), &id).await.unwrap().unwrap().state,
         JobState::Running
     );
     let at = Utc::now() + chrono::Duration::seconds(60);
@@ -37,7 +38,7 @@ async fn job_record_shows_states_history_and_result() {
         )
         .await
         .unwrap());
-    let rec = q.get("shop-r", &id).await.unwrap().unwrap();
+    let rec = q.get(&tid("shop-r"), &id).await.unwrap().unwrap();
     assert_eq!(rec.state, JobState::Delayed);
     assert_eq!(
         rec.next_attempt_at.map(|t| t.timestamp_millis()),
@@ -47,10 +48,10 @@ async fn job_record_shows_states_history_and_result() {
 
     // Manual retry puts the delayed job back in line at once.
     assert_eq!(
-        q.retry("shop-r", &id).await.unwrap(),
+        q.retry(&tid("shop-r"), &id).await.unwrap(),
         Some(JobState::Delayed)
     );
-    let Claim::Job(job) = q.claim("shop-r", 10_000).await.unwrap() else {
+    let Claim::Job(job) = q.claim(&tid("shop-r"), 10_000).await.unwrap() else {
         panic!("expected the retried job")
     };
     assert_eq!(job.attempt, 1, "manual retry restores the attempt budget");
@@ -63,14 +64,17 @@ async fn job_record_shows_states_history_and_result() {
     )
     .await
     .unwrap();
-    let rec = q.get("shop-r", &id).await.unwrap().unwrap();
+    let rec = q.get(&tid("shop-r"), &id).await.unwrap().unwrap();
     assert_eq!(rec.state, JobState::Done);
     assert_eq!(rec.result, Some(serde_json::json!({"document_id": 42})));
     let outcomes: Vec<_> = rec.history.iter().map(|a| a.outcome.as_str()).collect();
     assert_eq!(outcomes, ["retry", "manual_retry", "done"]);
     // A done job is not retried (it would book twice).
-    assert_eq!(q.retry("shop-r", &id).await.unwrap(), Some(JobState::Done));
-    assert_eq!(q.counts("shop-r").await.unwrap().queued, 0);
+    assert_eq!(
+        q.retry(&tid("shop-r"), &id).await.unwrap(),
+        Some(JobState::Done)
+    );
+    assert_eq!(q.counts(&tid("shop-r")).await.unwrap().queued, 0);
 }
 
 /// A real job payload: the generic example order as the intake stores it.
@@ -97,7 +101,7 @@ fn example_job_payload() -> String {
 
 /// Bytes Redis uses for one job: its hash, history and payload keys.
 async fn job_memory(q: &minimax_connector::queue::Queue, tenant: &str, id: &str) -> (u64, bool) {
-    let base = q.tenant_base(tenant);
+    let base = q.tenant_base(&tid(tenant));
     let mut conn = q.pool().get().await.unwrap();
     let mut total = 0;
     let mut has_payload = false;
@@ -131,8 +135,14 @@ async fn a_finished_job_keeps_its_summary_and_drops_its_payload_and_a_dead_job_k
     let result = serde_json::json!({"document": "issued_invoice", "minimax_id": 123456,
         "number": "2026-123", "total": "121.00", "vat": {"22": "21.82"}});
     let tenant = "shop-mem";
-    let done = q.enqueue(tenant, Some("m1"), &payload, None).await.unwrap();
-    let dead = q.enqueue(tenant, Some("m2"), &payload, None).await.unwrap();
+    let done = q
+        .enqueue(&tid(tenant), Some("m1"), &payload, None)
+        .await
+        .unwrap();
+    let dead = q
+        .enqueue(&tid(tenant), Some("m2"), &payload, None)
+        .await
+        .unwrap();
     let (queued, has) = job_memory(&q, tenant, &done.id).await;
     assert!(has, "a queued job has its payload");
     for (expect, finish) in [
@@ -144,7 +154,7 @@ async fn a_finished_job_keeps_its_summary_and_drops_its_payload_and_a_dead_job_k
             },
         ),
     ] {
-        let Claim::Job(j) = q.claim(tenant, 10_000).await.unwrap() else {
+        let Claim::Job(j) = q.claim(&tid(tenant), 10_000).await.unwrap() else {
             panic!("no job")
         };
         assert_eq!(&j.id, expect);
@@ -158,7 +168,7 @@ async fn a_finished_job_keeps_its_summary_and_drops_its_payload_and_a_dead_job_k
         !has,
         "the payload of a done job is dropped (payload_retention 0)"
     );
-    let rec = q.get(tenant, &done.id).await.unwrap().unwrap();
+    let rec = q.get(&tid(tenant), &done.id).await.unwrap().unwrap();
     assert!(rec.payload.is_empty());
     let summary = rec.summary.expect("a done job keeps its event summary");
     assert_eq!(summary["topic"], "order_paid");
@@ -169,7 +179,11 @@ async fn a_finished_job_keeps_its_summary_and_drops_its_payload_and_a_dead_job_k
     let (dead_bytes, has) = job_memory(&q, tenant, &dead.id).await;
     assert!(has, "a dead job keeps its payload");
     assert_eq!(
-        q.get(tenant, &dead.id).await.unwrap().unwrap().payload,
+        q.get(&tid(tenant), &dead.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .payload,
         payload
     );
     println!(
@@ -184,15 +198,15 @@ async fn a_finished_job_keeps_its_summary_and_drops_its_payload_and_a_dead_job_k
 async fn a_done_jobs_payload_expires_after_the_payload_retention() {
     let prefix = helpers::unique_prefix("pret");
     let q = helpers::queue(&prefix); // payload_retention 600 s, done_retention 3600 s
-    let e = q.enqueue("shop-pr", None, "{}", None).await.unwrap();
-    let Claim::Job(j) = q.claim("shop-pr", 10_000).await.unwrap() else {
+    let e = q.enqueue(&tid("shop-pr"), None, "{}", None).await.unwrap();
+    let Claim::Job(j) = q.claim(&tid("shop-pr"), 10_000).await.unwrap() else {
         panic!()
     };
     let ok = Finish::Done {
         result: serde_json::json!({"ok": true}),
     };
     assert!(q.finish(&j, 0, &ok).await.unwrap());
-    let base = q.tenant_base("shop-pr");
+    let base = q.tenant_base(&tid("shop-pr"));
     let mut conn = q.pool().get().await.unwrap();
     let ttl = |key: String| {
         let mut c = redis::cmd("TTL");
@@ -211,7 +225,11 @@ async fn a_done_jobs_payload_expires_after_the_payload_retention() {
     assert!((601..=3600).contains(&job_ttl), "{job_ttl}");
     // Still readable until then.
     assert_eq!(
-        q.get("shop-pr", &e.id).await.unwrap().unwrap().payload,
+        q.get(&tid("shop-pr"), &e.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .payload,
         "{}"
     );
 }

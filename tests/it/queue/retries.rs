@@ -2,11 +2,16 @@
 //! burning attempts, the maximum age, and manual retry and discard.
 
 use super::*;
+use crate::helpers::tid;
 
 #[tokio::test]
 async fn failing_handler_is_retried_with_backoff_then_dead_with_the_last_error() {
     let q = helpers::queue(&helpers::unique_prefix("backoff"));
-    let id = q.enqueue("shop-b", None, "{}", None).await.unwrap().id;
+    let id = q
+        .enqueue(&tid("shop-b"), None, "{}", None)
+        .await
+        .unwrap()
+        .id;
     let c = cfg();
     let pool = WorkerPool::start(
         q.clone(),
@@ -41,7 +46,11 @@ async fn failing_handler_is_retried_with_backoff_then_dead_with_the_last_error()
 #[tokio::test]
 async fn a_delayed_job_waits_for_its_not_before_time() {
     let q = helpers::queue(&helpers::unique_prefix("notbefore"));
-    let id = q.enqueue("shop-n", None, "{}", None).await.unwrap().id;
+    let id = q
+        .enqueue(&tid("shop-n"), None, "{}", None)
+        .await
+        .unwrap()
+        .id;
     let starts = Arc::new(Mutex::new(Vec::new()));
     let s = starts.clone();
     let pool = WorkerPool::start(
@@ -75,7 +84,11 @@ async fn a_delayed_job_waits_for_its_not_before_time() {
 #[tokio::test]
 async fn permanent_failure_goes_dead_at_once_with_the_reason() {
     let q = helpers::queue(&helpers::unique_prefix("permanent"));
-    let id = q.enqueue("shop-p", None, "{}", None).await.unwrap().id;
+    let id = q
+        .enqueue(&tid("shop-p"), None, "{}", None)
+        .await
+        .unwrap()
+        .id;
     let pool = WorkerPool::start(
         q.clone(),
         Arc::new(FnHandler(|_: &ClaimedJob| {
@@ -92,13 +105,17 @@ async fn permanent_failure_goes_dead_at_once_with_the_reason() {
         rec.last_error.as_deref(),
         Some("item SKU-9 does not exist in Minimax")
     );
-    assert_eq!(q.counts("shop-p").await.unwrap().dead, 1);
+    assert_eq!(q.counts(&tid("shop-p")).await.unwrap().dead, 1);
 }
 
 #[tokio::test]
 async fn waiting_does_not_use_up_attempts() {
     let q = helpers::queue(&helpers::unique_prefix("wait"));
-    let id = q.enqueue("shop-w", None, "{}", None).await.unwrap().id;
+    let id = q
+        .enqueue(&tid("shop-w"), None, "{}", None)
+        .await
+        .unwrap()
+        .id;
     let calls = Arc::new(AtomicU32::new(0));
     let c2 = calls.clone();
     let mut c = cfg();
@@ -152,7 +169,7 @@ fn a_failing_job_older_than_the_maximum_age_is_dead_with_the_last_error() {
     let now = Utc::now();
     let job = |age_secs: i64, attempt: u32| ClaimedJob {
         id: "j".into(),
-        tenant: "t".into(),
+        tenant: tid("t"),
         payload: "{}".into(),
         attempt,
         created_at: now - chrono::Duration::seconds(age_secs),
@@ -196,8 +213,8 @@ async fn dead_jobs_retry_all_touches_only_that_tenant_and_discard_removes() {
     let mut ids = Vec::new();
     for tenant in ["shop-x", "shop-y"] {
         for _ in 0..3 {
-            let id = q.enqueue(tenant, None, "{}", None).await.unwrap().id;
-            let Claim::Job(j) = q.claim(tenant, 10_000).await.unwrap() else {
+            let id = q.enqueue(&tid(tenant), None, "{}", None).await.unwrap().id;
+            let Claim::Job(j) = q.claim(&tid(tenant), 10_000).await.unwrap() else {
                 panic!()
             };
             q.finish(
@@ -212,13 +229,13 @@ async fn dead_jobs_retry_all_touches_only_that_tenant_and_discard_removes() {
             ids.push((tenant, id));
         }
     }
-    assert_eq!(q.retry_all_dead("shop-x").await.unwrap(), 3);
-    let x = q.counts("shop-x").await.unwrap();
-    let y = q.counts("shop-y").await.unwrap();
+    assert_eq!(q.retry_all_dead(&tid("shop-x")).await.unwrap(), 3);
+    let x = q.counts(&tid("shop-x")).await.unwrap();
+    let y = q.counts(&tid("shop-y")).await.unwrap();
     assert_eq!((x.dead, x.queued), (0, 3));
     assert_eq!((y.dead, y.queued), (3, 0));
     let (t, id) = &ids[3];
-    assert_eq!(q.discard(t, id).await.unwrap(), Some(JobState::Dead));
-    assert!(q.get(t, id).await.unwrap().is_none());
-    assert_eq!(q.counts("shop-y").await.unwrap().dead, 2);
+    assert_eq!(q.discard(&tid(t), id).await.unwrap(), Some(JobState::Dead));
+    assert!(q.get(&tid(t), id).await.unwrap().is_none());
+    assert_eq!(q.counts(&tid("shop-y")).await.unwrap().dead, 2);
 }

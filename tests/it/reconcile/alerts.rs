@@ -1,6 +1,7 @@
 //! Alerts: one signed alert per change of state, also for tenants without a shop.
 
 use super::*;
+use crate::helpers::tid;
 
 /// The alerts received so far, each checked against its Standard Webhooks signature.
 fn verified_alerts(receiver: &AlertReceiver, secret: &str) -> Vec<Value> {
@@ -69,7 +70,7 @@ async fn each_alert_is_sent_once_per_state_change_signed_also_for_tenants_withou
         dead.push(env.woo_webhook("order.updated", &body, &source(i)).await);
     }
     helpers::eventually(Duration::from_secs(30), || async {
-        (env.app.queue.counts(TENANT).await.unwrap().dead == 2).then_some(())
+        (env.app.queue.counts(&tid(TENANT)).await.unwrap().dead == 2).then_some(())
     })
     .await
     .expect("both jobs die");

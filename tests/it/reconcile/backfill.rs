@@ -1,6 +1,7 @@
 //! Backfill: dry runs that count and total, a run paused at the Minimax budget.
 
 use super::*;
+use crate::helpers::tid;
 
 #[tokio::test]
 async fn a_dry_run_backfill_of_500_orders_reports_counts_and_totals_without_minimax_calls() {
@@ -21,7 +22,7 @@ async fn a_dry_run_backfill_of_500_orders_reports_counts_and_totals_without_mini
     );
     assert_eq!(done["report"]["already_booked"], 0);
     assert_eq!(env.sb.state.counters().api_calls, before, "no Minimax call");
-    let c = env.app.queue.counts(TENANT).await.unwrap();
+    let c = env.app.queue.counts(&tid(TENANT)).await.unwrap();
     assert_eq!(
         c.queued + c.done + c.delayed + c.running,
         0,
@@ -75,7 +76,7 @@ async fn a_backfill_of_500_orders_pauses_at_the_minimax_budget_and_completes_in_
     assert_eq!(done["orders"], 500, "{done}");
     assert_eq!(done["enqueued"], 500, "{done}");
     let c = helpers::eventually(Duration::from_secs(240), || async {
-        let c = env.app.queue.counts(TENANT).await.unwrap();
+        let c = env.app.queue.counts(&tid(TENANT)).await.unwrap();
         (c.queued + c.delayed + c.running == 0).then_some(c)
     })
     .await

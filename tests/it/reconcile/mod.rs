@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helpers::tid;
 use chrono::{SecondsFormat, Utc};
 use minimax_connector::config::Settings;
 use minimax_connector::minimax::Country;
@@ -178,7 +179,7 @@ impl Env {
     /// Waits until no job of the tenant is queued, delayed or running.
     async fn drained(&self) {
         helpers::eventually(Duration::from_secs(30), || async {
-            let c = self.app.queue.counts(TENANT).await.unwrap();
+            let c = self.app.queue.counts(&tid(TENANT)).await.unwrap();
             (c.queued + c.delayed + c.running == 0).then_some(())
         })
         .await

@@ -2,6 +2,7 @@
 //! meeting, the watermark, one poller per tenant, a killed poller, the README demo.
 
 use super::*;
+use crate::helpers::tid;
 
 #[tokio::test]
 async fn an_order_only_the_poll_finds_books_once_and_counts_as_missed() {
@@ -112,7 +113,7 @@ async fn the_watermark_survives_a_failed_page_and_a_restart_without_skipping_a_p
         saved["watermark"].is_null(),
         "the watermark waits for the last page: {saved}"
     );
-    let c = env.app.queue.counts(TENANT).await.unwrap();
+    let c = env.app.queue.counts(&tid(TENANT)).await.unwrap();
     assert_eq!(c.queued + c.running + c.done + c.delayed, 100);
     // A new instance (same Redis) resumes the saved run at page 2.
     let other = helpers::spawn_app_with(env.settings.clone(), Arc::new(helpers::OkHandler)).await;
@@ -140,7 +141,7 @@ async fn the_watermark_survives_a_failed_page_and_a_restart_without_skipping_a_p
         after(&listings[0]),
         "resumed, not restarted: {listings:?}"
     );
-    let c = env.app.queue.counts(TENANT).await.unwrap();
+    let c = env.app.queue.counts(&tid(TENANT)).await.unwrap();
     assert_eq!(
         c.queued + c.running + c.done + c.delayed,
         250,
@@ -231,7 +232,7 @@ async fn a_killed_instance_mid_poll_is_taken_over_after_its_lock_expires_without
         "the takeover asks for the page the dead instance waited for: {listings:?}"
     );
     assert_ne!(listings[2], listings[0]);
-    let c = q.counts(TENANT).await.unwrap();
+    let c = q.counts(&tid(TENANT)).await.unwrap();
     assert_eq!(
         c.queued + c.running + c.done + c.delayed,
         250,
@@ -254,7 +255,7 @@ async fn a_shopify_refund_only_the_poll_finds_becomes_a_credit_note() {
     assert_eq!(out["events"], 2, "the order and its refund: {out}");
     assert_eq!(out["found_only_by_poll"], 2, "{out}");
     env.drained().await;
-    let c = env.app.queue.counts(TENANT).await.unwrap();
+    let c = env.app.queue.counts(&tid(TENANT)).await.unwrap();
     assert_eq!((c.done, c.dead), (2, 0), "{c:?}");
     let mut values: Vec<Decimal> = env
         .invoices()
@@ -288,7 +289,7 @@ async fn the_readme_demo_recovers_a_missed_order_through_the_poll() {
     let app = helpers::spawn_app(settings.clone()).await;
     let store = helpers::tenant_store(&settings);
     helpers::eventually(Duration::from_secs(10), || async {
-        store.get("demo").await.unwrap()
+        store.get(&tid("demo")).await.unwrap()
     })
     .await
     .expect("demo tenant seeded");
@@ -358,7 +359,7 @@ async fn the_readme_demo_recovers_a_missed_order_through_the_poll() {
         "{notes}"
     );
     helpers::eventually(Duration::from_secs(30), || async {
-        let c = app.queue.counts("demo").await.unwrap();
+        let c = app.queue.counts(&tid("demo")).await.unwrap();
         ((c.done, c.dead) == (2, 0)).then_some(())
     })
     .await

@@ -1,6 +1,7 @@
 //! Write-back of the invoice number to the shop, once even when the booking ran twice.
 
 use super::*;
+use crate::helpers::tid;
 
 #[tokio::test]
 async fn write_back_writes_the_invoice_number_once_also_when_the_booking_ran_twice() {
@@ -43,7 +44,7 @@ async fn shopify_write_back_sets_the_metafield_once_also_when_the_booking_ran_tw
         env.drained().await;
     }
     assert_eq!(env.invoices().len(), 1);
-    let c = env.app.queue.counts(TENANT).await.unwrap();
+    let c = env.app.queue.counts(&tid(TENANT)).await.unwrap();
     assert_eq!(
         (c.done, c.dead),
         (3, 0),

@@ -2,6 +2,7 @@
 //! restart.
 
 use super::*;
+use crate::helpers::tid;
 
 #[tokio::test]
 async fn a_killed_instance_frees_its_tenants_within_seconds_of_a_restart() {
@@ -26,14 +27,17 @@ async fn a_killed_instance_frees_its_tenants_within_seconds_of_a_restart() {
     }
     // per_tenant_concurrency (2) jobs in flight, the others queued behind them.
     let busy = helpers::eventually(Duration::from_secs(20), || async {
-        let c = q.counts(TENANT).await.unwrap();
+        let c = q.counts(&tid(TENANT)).await.unwrap();
         (c.running == 2 && sb.state.counters().api_calls >= 3).then_some(())
     })
     .await;
     assert!(busy.is_some(), "two bookings should be in flight");
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
-    let in_flight: Vec<String> = q.list(TENANT, JobState::Running, 0, 10).await.unwrap();
+    let in_flight: Vec<String> = q
+        .list(&tid(TENANT), JobState::Running, 0, 10)
+        .await
+        .unwrap();
     assert_eq!(in_flight.len(), 2);
 
     let restarted = Instant::now();
@@ -42,7 +46,7 @@ async fn a_killed_instance_frees_its_tenants_within_seconds_of_a_restart() {
     // in-flight one handed out again (its history says the lease expired).
     let first_run = helpers::eventually(Duration::from_secs(30), || async {
         for id in &ids {
-            let rec = q.get(TENANT, id).await.unwrap().unwrap();
+            let rec = q.get(&tid(TENANT), id).await.unwrap().unwrap();
             let again = if in_flight.contains(id) {
                 rec.history.iter().any(|h| h.outcome == "lease_expired") && rec.attempts >= 2
             } else {

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::helpers::tid;
 use minimax_connector::config::Settings;
 use minimax_connector::minimax::Country;
 use minimax_connector::queue::{JobState, Queue};
@@ -113,7 +114,7 @@ async fn post_order(client: &reqwest::Client, base: &str, i: usize) -> String {
 async fn all_done(q: &Queue, ids: &[String], timeout: Duration) {
     let ok = helpers::eventually(timeout, || async {
         for id in ids {
-            let rec = q.get(TENANT, id).await.unwrap()?;
+            let rec = q.get(&tid(TENANT), id).await.unwrap()?;
             assert_ne!(rec.state, JobState::Dead, "dead: {:?}", rec.last_error);
             if rec.state != JobState::Done {
                 return None;
@@ -124,7 +125,7 @@ async fn all_done(q: &Queue, ids: &[String], timeout: Duration) {
     .await;
     if ok.is_none() {
         for id in ids {
-            let rec = q.get(TENANT, id).await.unwrap().unwrap();
+            let rec = q.get(&tid(TENANT), id).await.unwrap().unwrap();
             assert_eq!(rec.state, JobState::Done, "{id}: {:?}", rec.last_error);
         }
     }
@@ -219,7 +220,7 @@ impl App {
         helpers::eventually(Duration::from_secs(20), || async {
             self.app
                 .queue
-                .get(TENANT, id)
+                .get(&tid(TENANT), id)
                 .await
                 .unwrap()
                 .filter(|r| r.state == state)

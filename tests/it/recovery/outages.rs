@@ -2,6 +2,7 @@
 //! flaky Minimax (a fifth of the calls failing) costs little time.
 
 use super::*;
+use crate::helpers::tid;
 
 #[tokio::test]
 async fn an_outage_longer_than_the_attempt_budget_dead_letters_nothing() {
@@ -52,7 +53,7 @@ async fn an_outage_longer_than_the_attempt_budget_dead_letters_nothing() {
                 && (l.contains("state=\"open\"") || l.contains("state=\"half_open\""))
                 && l.ends_with(" 1")
         });
-        let dead = a.app.queue.counts(TENANT).await.unwrap().dead;
+        let dead = a.app.queue.counts(&tid(TENANT)).await.unwrap().dead;
         assert_eq!(dead, 0, "a job was dead-lettered during the outage");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -65,7 +66,15 @@ async fn an_outage_longer_than_the_attempt_budget_dead_letters_nothing() {
     let max_attempts = {
         let mut m = 0;
         for id in &ids {
-            m = m.max(a.app.queue.get(TENANT, id).await.unwrap().unwrap().attempts);
+            m = m.max(
+                a.app
+                    .queue
+                    .get(&tid(TENANT), id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .attempts,
+            );
         }
         m
     };
@@ -74,7 +83,7 @@ async fn an_outage_longer_than_the_attempt_budget_dead_letters_nothing() {
          circuit states seen {seen:?}; {calls_during} API calls during the outage; most attempts of a job {max_attempts}",
         took.as_secs_f64()
     );
-    assert_eq!(a.app.queue.counts(TENANT).await.unwrap().dead, 0);
+    assert_eq!(a.app.queue.counts(&tid(TENANT)).await.unwrap().dead, 0);
     assert!(seen.contains("open"), "{seen:?}");
     assert!(metrics_open, "the open circuit is not in the metrics");
     assert_eq!(status["minimax_circuit"]["state"], "closed", "{status}");
@@ -139,7 +148,15 @@ async fn book_cold_orders(n: usize, flaky: bool) -> (Duration, u64) {
     let took = started.elapsed();
     let mut retried: std::collections::BTreeMap<String, usize> = Default::default();
     for id in &ids {
-        for h in a.app.queue.get(TENANT, id).await.unwrap().unwrap().history {
+        for h in a
+            .app
+            .queue
+            .get(&tid(TENANT), id)
+            .await
+            .unwrap()
+            .unwrap()
+            .history
+        {
             if let Some(e) = h.error {
                 *retried.entry(e.chars().take(90).collect()).or_default() += 1;
             }

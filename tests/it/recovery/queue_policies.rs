@@ -2,6 +2,7 @@
 //! unavailable, wake-ups that leave backoffs alone, lease renewal of long jobs.
 
 use super::*;
+use crate::helpers::tid;
 
 fn worker_cfg() -> minimax_connector::worker::WorkerConfig {
     minimax_connector::worker::WorkerConfig {
@@ -26,7 +27,7 @@ fn minimax_being_unavailable_retries_until_max_age_whatever_the_attempt_count() 
     let now = chrono::Utc::now();
     let job = |age_secs: i64, attempt: u32| ClaimedJob {
         id: "j".into(),
-        tenant: "t".into(),
+        tenant: tid("t"),
         payload: "{}".into(),
         attempt,
         created_at: now - chrono::Duration::seconds(age_secs),
@@ -69,11 +70,11 @@ async fn waking_a_tenant_moves_its_waiting_jobs_up_and_leaves_backoffs_alone() {
     use minimax_connector::queue::{Claim, Finish};
     let q = helpers::queue(&helpers::unique_prefix("wake"));
     let t = "shop-wake";
-    let waiting = q.enqueue(t, None, "{}", None).await.unwrap().id;
-    let backoff = q.enqueue(t, None, "{}", None).await.unwrap().id;
+    let waiting = q.enqueue(&tid(t), None, "{}", None).await.unwrap().id;
+    let backoff = q.enqueue(&tid(t), None, "{}", None).await.unwrap().id;
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     for (id, counts) in [(&waiting, false), (&backoff, true)] {
-        let Claim::Job(job) = q.claim(t, 10_000).await.unwrap() else {
+        let Claim::Job(job) = q.claim(&tid(t), 10_000).await.unwrap() else {
             panic!("no job")
         };
         assert_eq!(&job.id, id);
@@ -84,21 +85,17 @@ async fn waking_a_tenant_moves_its_waiting_jobs_up_and_leaves_backoffs_alone() {
         };
         assert!(q.finish(&job, 0, &f).await.unwrap());
     }
-    assert_eq!(q.wake_waiting(t).await.unwrap(), 1);
+    assert_eq!(q.wake_waiting(&tid(t)).await.unwrap(), 1);
     assert_eq!(
-        q.get(t, &waiting).await.unwrap().unwrap().state,
+        q.get(&tid(t), &waiting).await.unwrap().unwrap().state,
         JobState::Queued
     );
     assert_eq!(
-        q.get(t, &backoff).await.unwrap().unwrap().state,
+        q.get(&tid(t), &backoff).await.unwrap().unwrap().state,
         JobState::Delayed
     );
     let now = minimax_connector::queue::now_ms();
-    assert!(q
-        .due_tenants(now + 1, 10)
-        .await
-        .unwrap()
-        .contains(&t.to_owned()));
+    assert!(q.due_tenants(now + 1, 10).await.unwrap().contains(&tid(t)));
 }
 
 #[tokio::test]
@@ -118,12 +115,16 @@ async fn a_job_longer_than_its_short_lease_runs_once_because_the_lease_is_renewe
     }
     let q = helpers::queue(&helpers::unique_prefix("renew"));
     let runs = Arc::new(AtomicU64::new(0));
-    let id = q.enqueue("shop-r", None, "{}", None).await.unwrap().id;
+    let id = q
+        .enqueue(&tid("shop-r"), None, "{}", None)
+        .await
+        .unwrap()
+        .id;
     // Two pools (two instances) against one queue, leases of 3 s.
     let a = WorkerPool::start(q.clone(), Arc::new(Slow(runs.clone())), worker_cfg());
     let b = WorkerPool::start(q.clone(), Arc::new(Slow(runs.clone())), worker_cfg());
     let done = helpers::eventually(Duration::from_secs(30), || async {
-        q.get("shop-r", &id)
+        q.get(&tid("shop-r"), &id)
             .await
             .unwrap()
             .filter(|r| r.state == JobState::Done)

@@ -207,7 +207,7 @@ pub(super) fn prepare_patch(
 ) -> (bool, Option<Value>) {
     // Removing the name is going back to its default, the id.
     if let Some(v @ Value::Null) = patch.get_mut("name") {
-        *v = Value::String(existing.id.clone());
+        *v = Value::String(existing.id.to_string());
     }
     match patch.get_mut("minimax") {
         Some(Value::Null) => problems.push("minimax: cannot be removed".into()),

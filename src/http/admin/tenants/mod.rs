@@ -35,7 +35,7 @@ use tracing::Instrument;
 use super::{internal, storage, storage_unavailable, tenant_error, valid_id, AdminError};
 use crate::http::{ApiError, AppState};
 use crate::mapping::BookingSettings;
-use crate::tenants::Tenant;
+use crate::tenants::{Tenant, TenantId};
 use input::{merge, parse_object, patch_base, prepare_patch, tenant_input};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -65,10 +65,10 @@ fn unknown_tenant(id: &str) -> AdminError {
 
 /// The stored tenant, or `None`; invalid ids are simply unknown.
 async fn find(state: &AppState, id: &str) -> Result<Option<Tenant>, AdminError> {
-    if !valid_id(id) {
+    let Ok(id) = TenantId::parse(id) else {
         return Ok(None);
-    }
-    match tokio::time::timeout(state.redis_timeout, state.tenants.get(id)).await {
+    };
+    match tokio::time::timeout(state.redis_timeout, state.tenants.get(&id)).await {
         Ok(r) => r.map_err(tenant_error),
         Err(_) => Err(storage_unavailable().into()),
     }
@@ -160,7 +160,7 @@ async fn put(
             .map_err(tenant_error)?;
         let created = save(&state, &tenant, existing.as_ref()).await?;
         tracing::info!(created, "tenant stored");
-        super::wake_tenant(&state, &id).await;
+        super::wake_tenant(&state, &tenant.id).await;
         let mut res = if created {
             let mut r = HttpResponse::Created();
             r.insert_header((header::LOCATION, format!("/admin/tenants/{id}")));
@@ -210,7 +210,7 @@ pub(crate) async fn patch(
             .map_err(tenant_error)?;
         save(&state, &tenant, Some(&existing)).await?;
         tracing::info!("tenant patched");
-        super::wake_tenant(&state, &id).await;
+        super::wake_tenant(&state, &tenant.id).await;
         Ok(HttpResponse::Ok().json(tenant.view()))
     }
     .instrument(span)
@@ -222,9 +222,9 @@ async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AdminError> {
     let id = path.into_inner();
-    if !valid_id(&id) {
+    let Ok(id) = TenantId::parse(id.as_str()) else {
         return Err(unknown_tenant(&id));
-    }
+    };
     let span = tracing::info_span!("admin_tenant_delete", tenant = %id);
     async move {
         let existed = storage(&state, "delete tenant", state.tenants.delete(&id)).await?;

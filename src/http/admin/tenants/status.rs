@@ -15,6 +15,7 @@ use crate::http::admin::{storage, storage_unavailable, AdminError};
 use crate::http::{ApiError, AppState};
 use crate::minimax::{AuthState, MinimaxError};
 use crate::queue::JobState;
+use crate::tenants::TenantId;
 
 fn auth_json(state: &AuthState) -> Value {
     match state {
@@ -45,7 +46,7 @@ pub fn error_kind(e: &MinimaxError) -> &'static str {
 }
 
 /// The newest finished job of the tenant, if one is still kept.
-async fn last_booking(state: &AppState, id: &str, done: u64) -> Result<Value, ApiError> {
+async fn last_booking(state: &AppState, id: &TenantId, done: u64) -> Result<Value, ApiError> {
     let Some(last) = done.checked_sub(1) else {
         return Ok(Value::Null);
     };

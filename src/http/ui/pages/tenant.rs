@@ -9,6 +9,7 @@ use super::{admin_ok, num, s, time_of, Ctx};
 use crate::http::admin;
 use crate::http::ui::html::{self, badge, esc, live, url_part, Nav};
 use crate::http::ui::UiError;
+use crate::tenants::TenantId;
 use crate::webshop::Platform;
 
 fn settings_table(view: &Value) -> String {
@@ -106,13 +107,15 @@ pub async fn tenant_page(
         ctx.state.clone(),
     ))
     .await?;
+    let unknown = || UiError::NotFound(format!("unknown tenant {id:?}"));
+    let parsed = TenantId::parse(id).map_err(|_| unknown())?;
     let tenant = ctx
         .state
         .tenants
-        .get(id)
+        .get(&parsed)
         .await
         .map_err(|_| UiError::Unavailable)?
-        .ok_or_else(|| UiError::NotFound(format!("unknown tenant {id:?}")))?;
+        .ok_or_else(unknown)?;
     let view = serde_json::to_value(tenant.view()).unwrap_or(Value::Null);
     let recent = recent_jobs(ctx, id, &status, 15).await?;
     let tid = url_part(id);

@@ -12,6 +12,7 @@ use crate::http::admin;
 use crate::http::ui::html::{esc, live, url_part, Nav};
 use crate::http::ui::UiError;
 use crate::http::AppState;
+use crate::tenants::TenantId;
 
 #[derive(Deserialize)]
 pub struct TenantsQuery {
@@ -28,12 +29,12 @@ struct Row {
 }
 
 /// A tenant's name; `None` once it is gone (deleted between the list and the read).
-async fn tenant_name(state: web::Data<AppState>, id: String) -> Option<(String, String)> {
+async fn tenant_name(state: web::Data<AppState>, id: TenantId) -> Option<(String, String)> {
     match state.tenants.get(&id).await {
-        Ok(Some(t)) => Some((id, t.name)),
+        Ok(Some(t)) => Some((id.into(), t.name)),
         Ok(None) => None,
         // An unreadable tenant still gets its row (its status says what is wrong).
-        Err(_) => Some((id, String::new())),
+        Err(_) => Some((id.into(), String::new())),
     }
 }
 
