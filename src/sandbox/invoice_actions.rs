@@ -37,23 +37,10 @@ impl World {
     }
 
     pub(super) fn invoice_action(&mut self, org_id: i64, id: i64, action: &str, ctx: &Ctx) -> Out {
-        let Some(current) = self
-            .orgs
-            .get(&org_id)
-            .and_then(|o| o.invoices.get(&id))
-            .cloned()
-        else {
-            return Out::not_found();
+        let current = match self.current_for_action(Docs::Invoices, org_id, id, ctx) {
+            Ok(c) => c,
+            Err(out) => return out,
         };
-        let Some(rv) = ctx.q("rowVersion") else {
-            return Out::message(400, "The request is invalid. rowVersion is required.");
-        };
-        if Some(rv) != get_str(&current, "RowVersion") {
-            return Out::json(
-                409,
-                json!({"ValidationMessages": [{"Message": CONCURRENCY_MESSAGE, "PropertyName": "RowVersion"}], "Data": null}),
-            );
-        }
         let status = get_str(&current, "Status").unwrap_or("O").to_string();
         match action {
             "issue" | "issueandgeneratepdf" => {

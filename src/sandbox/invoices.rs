@@ -464,17 +464,10 @@ impl World {
     }
 
     pub(super) fn update_invoice(&mut self, org_id: i64, id: i64, ctx: &Ctx, body: &Value) -> Out {
-        let Some(current) = self
-            .orgs
-            .get(&org_id)
-            .and_then(|o| o.invoices.get(&id))
-            .cloned()
-        else {
-            return Out::not_found();
+        let current = match self.current_for_update(Docs::Invoices, org_id, id, body) {
+            Ok(c) => c,
+            Err(out) => return out,
         };
-        if get_str(body, "RowVersion") != get_str(&current, "RowVersion") {
-            return Out::conflict_array("RowVersion", CONCURRENCY_MESSAGE);
-        }
         if get_str(&current, "Status") != Some("O") {
             return Out::conflict_array("BusinessLogic", "Spreminjate lahko le račune v osnutku.");
         }

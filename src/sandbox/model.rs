@@ -159,6 +159,66 @@ pub(crate) struct World {
     pub(crate) orgs: BTreeMap<i64, Org>,
 }
 
+/// The two document collections that have drafts, RowVersions and actions.
+#[derive(Clone, Copy)]
+pub(super) enum Docs {
+    Invoices,
+    Orders,
+}
+
+impl World {
+    fn document(&self, which: Docs, org_id: i64, id: i64) -> Option<&Value> {
+        let org = self.orgs.get(&org_id)?;
+        match which {
+            Docs::Invoices => org.invoices.get(&id),
+            Docs::Orders => org.orders.get(&id),
+        }
+    }
+
+    /// The document a PUT names, if the body carries its current `RowVersion`.
+    pub(super) fn current_for_update(
+        &self,
+        which: Docs,
+        org_id: i64,
+        id: i64,
+        body: &Value,
+    ) -> Result<Value, Out> {
+        let current = self
+            .document(which, org_id, id)
+            .ok_or_else(Out::not_found)?;
+        if get_str(body, "RowVersion") != get_str(current, "RowVersion") {
+            return Err(Out::conflict_array("RowVersion", CONCURRENCY_MESSAGE));
+        }
+        Ok(current.clone())
+    }
+
+    /// The document an action names, if the `rowVersion` query is its current one.
+    pub(super) fn current_for_action(
+        &self,
+        which: Docs,
+        org_id: i64,
+        id: i64,
+        ctx: &Ctx,
+    ) -> Result<Value, Out> {
+        let current = self
+            .document(which, org_id, id)
+            .ok_or_else(Out::not_found)?;
+        let Some(rv) = ctx.q("rowVersion") else {
+            return Err(Out::message(
+                400,
+                "The request is invalid. rowVersion is required.",
+            ));
+        };
+        if Some(rv) != get_str(current, "RowVersion") {
+            return Err(Out::json(
+                409,
+                json!({"ValidationMessages": [{"Message": CONCURRENCY_MESSAGE, "PropertyName": "RowVersion"}], "Data": null}),
+            ));
+        }
+        Ok(current.clone())
+    }
+}
+
 // ------------------------------------------------------------------ helpers
 
 pub(super) fn dec(v: Option<&Value>) -> Option<Decimal> {

@@ -204,17 +204,10 @@ impl World {
     }
 
     pub(super) fn update_order(&mut self, org_id: i64, id: i64, ctx: &Ctx, body: &Value) -> Out {
-        let Some(current) = self
-            .orgs
-            .get(&org_id)
-            .and_then(|o| o.orders.get(&id))
-            .cloned()
-        else {
-            return Out::not_found();
+        let current = match self.current_for_update(Docs::Orders, org_id, id, body) {
+            Ok(c) => c,
+            Err(out) => return out,
         };
-        if get_str(body, "RowVersion") != get_str(&current, "RowVersion") {
-            return Out::conflict_array("RowVersion", CONCURRENCY_MESSAGE);
-        }
         let mut order = match self.order_from(org_id, ctx, body) {
             Ok(o) => o,
             Err(out) => return out,
@@ -249,23 +242,10 @@ impl World {
         action: &str,
         ctx: &Ctx,
     ) -> Out {
-        let Some(current) = self
-            .orgs
-            .get(&org_id)
-            .and_then(|o| o.orders.get(&id))
-            .cloned()
-        else {
-            return Out::not_found();
+        let current = match self.current_for_action(Docs::Orders, org_id, id, ctx) {
+            Ok(c) => c,
+            Err(out) => return out,
         };
-        let Some(rv) = ctx.q("rowVersion") else {
-            return Out::message(400, "The request is invalid. rowVersion is required.");
-        };
-        if Some(rv) != get_str(&current, "RowVersion") {
-            return Out::json(
-                409,
-                json!({"ValidationMessages": [{"Message": CONCURRENCY_MESSAGE, "PropertyName": "RowVersion"}], "Data": null}),
-            );
-        }
         let status = get_str(&current, "Status").unwrap_or("O").to_string();
         if method == "GET" {
             return if action == "getorderpdf" {
